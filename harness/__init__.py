@@ -1,0 +1,1 @@
+"""LLM quantisation benchmarking harness."""

@@ -1,0 +1,55 @@
+"""Accuracy of a multiple-choice task: acc (argmax log-likelihood, first choice wins ties as in lm-eval), acc_norm
+(log-likelihood divided by the continuation's length in characters), binomial standard errors, predictions."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from harness.evaluate.scorer import score
+from harness.evaluate.tasks import load_task
+
+
+def argmax(values: list[float]) -> int:
+    best = 0
+    for i, v in enumerate(values):
+        if v > values[best]:
+            best = i
+    return best
+
+
+def binomial_stderr(p: float, n: int) -> float:
+    return math.sqrt(p * (1 - p) / n) if n else float("nan")
+
+
+def evaluate_task(engine, tokenizer, task_name: str, shots: int, per_group: int | None, batch_size: int,
+                  progress: bool = True) -> tuple[dict, list[dict]]:
+    task = load_task(task_name)
+    requests = task.requests(shots, per_group)
+    scored = score(engine, tokenizer, requests, batch_size=batch_size, progress=progress, desc=task_name)
+    preds = []
+    for req, s in zip(requests, scored):
+        pred = argmax(s.loglikelihoods)
+        norm = argmax([ll / max(n, 1) for ll, n in zip(s.loglikelihoods, s.lengths_chars)])
+        preds.append({"id": req.doc_id, "gold": req.gold, "pred": pred, "pred_norm": norm,
+                      "loglikelihoods": [round(x, 6) for x in s.loglikelihoods]})
+    n = len(preds)
+    acc = sum(p["pred"] == p["gold"] for p in preds) / n
+    acc_norm = sum(p["pred_norm"] == p["gold"] for p in preds) / n
+    metrics = {"acc": acc, "acc_norm": acc_norm, "stderr": binomial_stderr(acc, n), "n": n,
+               "subset": "all" if not per_group else f"first {per_group} per {task.spec.get('group_by', 'group')}"}
+    return metrics, preds
+
+
+def save_predictions(path: Path, preds: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        for p in preds:
+            f.write(json.dumps(p) + "\n")
+    tmp.replace(path)
+
+
+def load_predictions(path: Path) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,69 @@
+"""Log-likelihood scoring of multiple-choice requests, with lm-evaluation-harness 0.4's tokenisation rules.
+
+lm-eval encodes ``context + continuation`` whole, encodes the context alone, and scores the tokens past the
+context's length; trailing spaces of the context move to the continuation; the model input is
+``(context_enc + continuation_enc)[-(max_length + 1):][:-1]``. We do the same, but compute each distinct input
+once: all single-token continuations of a question share one forward pass of the context, and questions are batched
+by length.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+
+@dataclass
+class Scored:
+    loglikelihoods: list[float]
+    lengths_chars: list[int]
+
+
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    whole = tokenizer.encode(context + continuation)
+    ctx = tokenizer.encode(context)
+    return ctx, whole[len(ctx):]
+
+
+def _plan(tokenizer, requests, max_length: int):
+    """Turn requests into distinct (input ids, [(request, choice, target ids, first position)])."""
+    inputs: dict[tuple[int, ...], list] = {}
+    for r_i, req in enumerate(requests):
+        for c_i, cont in enumerate(req.continuations):
+            ctx, cont_ids = encode_pair(tokenizer, req.context, cont)
+            full = (ctx + cont_ids)[-(max_length + 1):]
+            inp = tuple(full[:-1])
+            start = len(inp) - len(cont_ids)  # logits at this position predict cont_ids[0]
+            inputs.setdefault(inp, []).append((r_i, c_i, cont_ids, start))
+    return inputs
+
+
+def score(engine, tokenizer, requests, batch_size: int = 8, progress: bool = True, desc: str = "scoring") -> list[Scored]:
+    import torch
+
+    plan = _plan(tokenizer, requests, engine.max_length)
+    results = [Scored([0.0] * len(r.continuations), [len(c) for c in r.continuations]) for r in requests]
+    order = sorted(plan, key=len, reverse=True)  # similar lengths together: little padding
+    bar = tqdm(total=len(requests), desc=desc, disable=not progress, unit="q", mininterval=2)
+    done_requests: set[int] = set()
+    for b in range(0, len(order), batch_size):
+        batch = order[b: b + batch_size]
+        positions = []
+        for inp in batch:
+            pos = sorted({s + k for (_, _, cont, s) in plan[inp] for k in range(len(cont))})
+            positions.append(pos)
+        logps = engine.logprobs([list(inp) for inp in batch], positions)
+        for inp, pos, lp in zip(batch, positions, logps):
+            row = {p: j for j, p in enumerate(pos)}
+            for r_i, c_i, cont, s in plan[inp]:
+                idx = torch.tensor([row[s + k] for k in range(len(cont))])
+                results[r_i].loglikelihoods[c_i] = float(lp[idx, torch.tensor(cont)].sum())
+                if r_i not in done_requests:
+                    done_requests.add(r_i)
+                    bar.update(1)
+    bar.close()
+    return results

@@ -1,0 +1,84 @@
+"""Memory: the bytes the weights really occupy (quantised storage as stored, scales included), peak RSS, CUDA peaks."""
+from __future__ import annotations
+
+import resource
+from typing import Iterable
+
+
+def tensor_bytes(t) -> int:
+    """Stored bytes of a tensor; tensor subclasses (torchao, quanto) are summed over their inner tensors."""
+    if t is None:
+        return 0
+    flatten = getattr(type(t), "__tensor_flatten__", None)
+    if flatten is not None:
+        names, _ = t.__tensor_flatten__()
+        return sum(tensor_bytes(getattr(t, n)) for n in names)
+    return t.numel() * t.element_size()
+
+
+def _tensors_in(obj, depth: int = 0) -> Iterable:
+    """Tensors held in plain attributes/dicts (bnb quant_state, hqq meta): stored but not registered as buffers."""
+    import torch
+
+    if depth > 3 or obj is None:
+        return
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors_in(v, depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors_in(v, depth + 1)
+    elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in ("bitsandbytes", "hqq"):
+        for v in vars(obj).values():
+            yield from _tensors_in(v, depth + 1)
+
+
+def _unregistered_tensors(module) -> Iterable:
+    name = type(module).__module__
+    if name.startswith("torch.ao.nn.quantized"):  # dynamic quantised Linear keeps packed params outside buffers
+        packed = getattr(module, "_packed_params", None)
+        if packed is not None:
+            weight, bias = packed._weight_bias()
+            yield weight.int_repr()  # int8 storage
+            scales = weight.q_per_channel_scales() if weight.qscheme() in (
+                __import__("torch").per_channel_affine,) else None
+            if scales is not None:
+                yield scales
+            if bias is not None:
+                yield bias
+    if name.startswith("bitsandbytes"):
+        w = getattr(module, "weight", None)
+        for attr in ("SCB", "quant_state"):
+            yield from _tensors_in(getattr(w, attr, None))
+    if name.startswith("hqq"):
+        yield from _tensors_in(getattr(module, "meta", None))
+
+
+def module_bytes(module, seen: set[int] | None = None) -> int:
+    """Bytes stored by a module tree; each tensor counted once (tied embeddings, shared scales)."""
+    seen = set() if seen is None else seen
+    total = 0
+    for sub in module.modules():
+        tensors = [t for _, t in sub.named_parameters(recurse=False)]
+        tensors += [t for _, t in sub.named_buffers(recurse=False)]
+        tensors += list(_unregistered_tensors(sub))
+        for t in tensors:
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            total += tensor_bytes(t)
+    return total
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def cuda_peaks_mb() -> tuple[float | None, float | None]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None, None
+    return torch.cuda.max_memory_allocated() / 2**20, torch.cuda.max_memory_reserved() / 2**20

@@ -1,0 +1,72 @@
+"""Roofline for decode: each decoded token must read every weight byte and the KV cache once, so a memory-bound
+decoder cannot exceed bandwidth / bytes-per-step (times the batch, which shares the weight reads).
+
+The bandwidth is measured once per machine with a large-array copy benchmark and cached."""
+from __future__ import annotations
+
+import json
+import time
+
+from harness.environment import cpu_name
+from harness.paths import cache_dir
+
+
+def measure_bandwidth_gbs(size_mb: int = 256, repeats: int = 5) -> float:
+    """Copy bandwidth in GB/s (bytes read + bytes written per second), best of `repeats`."""
+    import torch
+
+    src = torch.ones(size_mb * 2**20 // 4, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.numel() * 4 / best / 1e9
+
+
+def machine_bandwidth_gbs() -> float:
+    import torch
+
+    key = f"{cpu_name()}|threads={torch.get_num_threads()}"
+    path = cache_dir() / "bandwidth.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if key not in data:
+        data[key] = measure_bandwidth_gbs()
+        path.write_text(json.dumps(data, indent=1))
+    return data[key]
+
+
+def roofline_tok_s(bandwidth_gbs: float, weight_bytes: int, kv_bytes_per_token: int, context_tokens: int,
+                   batch_size: int) -> float:
+    """Upper bound on decode tokens/s: batch * bandwidth / (weights + batch * KV cache read per step)."""
+    step_bytes = weight_bytes + batch_size * kv_bytes_per_token * context_tokens
+    return batch_size * bandwidth_gbs * 1e9 / step_bytes
+
+
+def roofline_columns(engine, weight_bytes: int, context_tokens: int, batch_size: int, decode_tok_s: float) -> dict:
+    if getattr(engine, "device", "cpu") == "cuda":
+        bw = cuda_bandwidth_gbs()
+    else:
+        bw = machine_bandwidth_gbs()
+    roof = roofline_tok_s(bw, weight_bytes, engine.kv_bytes_per_token(), context_tokens, batch_size)
+    return {"mem_bandwidth_gbs": bw, "roofline_tok_s": roof, "roofline_frac": decode_tok_s / roof}
+
+
+def cuda_bandwidth_gbs() -> float:
+    import torch
+
+    src = torch.ones(1 << 28, dtype=torch.float32, device="cuda")  # 1 GiB
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    best = float("inf")
+    for _ in range(5):
+        start.record()
+        dst.copy_(src)
+        end.record()
+        torch.cuda.synchronize()
+        best = min(best, start.elapsed_time(end) / 1e3)
+    return 2 * src.numel() * 4 / best / 1e9

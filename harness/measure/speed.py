@@ -1,0 +1,99 @@
+"""Speed: warm-up, then repeated greedy generations of a fixed length, timed per step by a hook.
+
+TTFT is the prefill forward plus the first token; each later token's latency is the interval between consecutive
+hook calls (measured, not derived by subtraction). On CUDA the hook records CUDA events and the intervals are read
+after one synchronise; on CPU it reads perf_counter. No I/O happens inside the timed region.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+
+class StepTimer:
+    def __init__(self, device: str):
+        self.cuda = device == "cuda"
+        self.marks: list = []
+
+    def start(self) -> None:
+        self.marks = []
+        self.mark()
+
+    def mark(self) -> None:
+        if self.cuda:
+            import torch
+
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            self.marks.append(ev)
+        else:
+            self.marks.append(time.perf_counter())
+
+    __call__ = mark
+
+    def intervals_ms(self) -> list[float]:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            return [a.elapsed_time(b) for a, b in zip(self.marks, self.marks[1:])]
+        return [(b - a) * 1e3 for a, b in zip(self.marks, self.marks[1:])]
+
+
+def _cv(values) -> float:
+    values = list(values)
+    if len(values) < 2 or statistics.fmean(values) == 0:
+        return 0.0
+    return statistics.stdev(values) / statistics.fmean(values)
+
+
+def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int, device: str) -> dict:
+    if new_tokens < 2:
+        raise ValueError("bench.new_tokens must be >= 2 to time decode steps")
+    if repeats < 1:
+        raise ValueError("bench.repeats must be >= 1")
+    batch, prompt_len = prompt_ids.shape
+    for _ in range(warmup):
+        engine.generate(prompt_ids, new_tokens)
+    timer = StepTimer(device)
+    ttft, decode_s, e2e, steps = [], [], [], []
+    for _ in range(repeats):
+        timer.start()
+        engine.generate(prompt_ids, new_tokens, on_token=timer)
+        iv = timer.intervals_ms()
+        if len(iv) != new_tokens:
+            raise RuntimeError(f"engine produced {len(iv)} tokens, expected {new_tokens}")
+        ttft.append(iv[0])
+        steps.extend(iv[1:])
+        decode_s.append(sum(iv[1:]) / 1e3)
+        e2e.append(sum(iv) / 1e3)
+    steps_arr = np.array(steps)
+    decode_rates = [batch * (new_tokens - 1) / s for s in decode_s]
+    return {
+        "ttft_ms_p50": float(np.percentile(ttft, 50)),
+        "ttft_ms_p90": float(np.percentile(ttft, 90)),
+        "tpot_ms_p50": float(np.percentile(steps_arr, 50)),
+        "tpot_ms_p90": float(np.percentile(steps_arr, 90)),
+        "tpot_ms_p99": float(np.percentile(steps_arr, 99)),
+        "tpot_cv": _cv(steps),
+        "decode_tok_s": float(np.median(decode_rates)),
+        "prefill_tok_s": float(np.median([batch * prompt_len / (t / 1e3) for t in ttft])),
+        "e2e_s_p50": float(np.median(e2e)),
+        "e2e_cv": _cv(e2e),
+    }
+
+
+def bench_prompt(tokenizer, prompt_tokens: int, batch_size: int, vocab_size: int):
+    """A fixed prompt: the first `prompt_tokens` tokens of the shipped WikiText-2 test text, repeated per row."""
+    import torch
+
+    from harness.paths import DATA_DIR
+
+    text = (DATA_DIR / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8")[: prompt_tokens * 16]
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:prompt_tokens]
+    if len(ids) < prompt_tokens:
+        raise ValueError(f"bench.prompt_tokens={prompt_tokens} is longer than the shipped prompt text")
+    ids = [i % vocab_size for i in ids]
+    return torch.tensor([ids] * batch_size, dtype=torch.long)

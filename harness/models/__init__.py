@@ -1,0 +1,35 @@
+"""Weight sources. Each module loads one kind of source and returns a LoadedModel; `load_model` dispatches on
+``model.source`` from the model config (conf/model/*.yaml)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; the message names the file or id and what to do."""
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    name: str
+    baseline: str
+    weights: str = "real"  # or "random"
+    family: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def load_model(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> LoadedModel:
+    source = model_cfg.source
+    if source == "packaged_gguf":
+        from harness.models.packaged_gguf import load
+    elif source == "random":
+        from harness.models.random_arch import load
+    elif source == "hub":
+        from harness.models.hub import load
+    else:
+        raise ModelLoadError(f"unknown model source {source!r} in model config {model_cfg.name!r} "
+                             "(expected packaged_gguf, random or hub)")
+    return load(model_cfg, device=device, load_kwargs=load_kwargs or {})

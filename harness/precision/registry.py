@@ -1,0 +1,86 @@
+"""The precision axis: one registered Scheme per precision, each a small unit in this package.
+
+A scheme declares its name, nominal bits, library, the devices it runs on and how it is applied (a dtype cast, a
+direct library call on the loaded model, a transformers quantization config passed at load time, or a GGUF file for
+the llama.cpp engine). After applying, `harness.precision.proof.prove` inspects the model and refuses to report a row
+for a model that was not in fact quantised.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class UnknownScheme(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    bits: float
+    library: str  # pip distribution that does the work, e.g. "optimum-quanto"
+    devices: tuple[str, ...]
+    how: str  # "dtype" | "direct" | "transformers-config" | "gguf"
+    quantizes: bool = True  # False for plain float casts (fp32, bf16, fp16)
+    dtype: str = "float32"  # dtype of non-quantised tensors and activations
+    apply: Callable[[Any, str], Any] | None = None  # (model, device) -> model, after loading
+    load_kwargs: Callable[[], dict] | None = None  # extra from_pretrained kwargs (quantization_config)
+    requires: tuple[str, ...] = ()  # importable modules the scheme needs
+    extra: str = ""  # pip extra of this project that installs them
+    min_cuda_capability: tuple[int, int] | None = None
+    notes: str = ""
+    gguf_type: str = ""  # llama.cpp file type, for how == "gguf"
+    backend: str = "hf"
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+REGISTRY: dict[str, Scheme] = {}
+_LOADED = False
+
+
+def register(scheme: Scheme) -> Scheme:
+    if scheme.name in REGISTRY:
+        raise ValueError(f"precision scheme {scheme.name!r} registered twice")
+    REGISTRY[scheme.name] = scheme
+    return scheme
+
+
+def _load_all() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        for module in ("dtype", "torch_dynamic", "quanto", "torchao", "bnb", "hqq", "gguf", "gpu_only"):
+            importlib.import_module(f"harness.precision.{module}")
+
+
+def all_schemes() -> dict[str, Scheme]:
+    _load_all()
+    return dict(REGISTRY)
+
+
+def get_scheme(name: str) -> Scheme:
+    _load_all()
+    if name not in REGISTRY:
+        raise UnknownScheme(f"unknown precision scheme {name!r}; choices: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def unavailable_reason(scheme: Scheme, device: str) -> str | None:
+    """Why this scheme cannot run here, in one line, or None when it can."""
+    if device not in scheme.devices:
+        return f"{scheme.name} runs on {'/'.join(scheme.devices)} only; this run's device is {device}"
+    for module in scheme.requires:
+        if importlib.util.find_spec(module) is None:
+            hint = f"pip install -e '.[{scheme.extra}]'" if scheme.extra else f"install {scheme.library}"
+            return f"{scheme.name} needs the Python module {module!r} ({scheme.library}), not installed: {hint}"
+    if scheme.min_cuda_capability and device == "cuda":
+        import torch
+
+        cap = torch.cuda.get_device_capability()
+        if cap < scheme.min_cuda_capability:
+            return f"{scheme.name} needs CUDA compute capability >= {scheme.min_cuda_capability}, this GPU has {cap}"
+    return None

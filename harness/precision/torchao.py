@@ -1,0 +1,61 @@
+"""torchao quantisation through quantize_(): int8 weight-only, int8 dynamic activations + int8 weights, and int4
+weight-only with the CPU (opaque, group 128) layout. torchao's default Int4WeightOnlyConfig needs a CUDA-only
+package, so the CPU int4 scheme uses the prototype config that packs for CPU kernels; it runs with bf16 activations.
+"""
+from __future__ import annotations
+
+from harness.precision.registry import Scheme, register
+
+
+def _ao(config_factory, dtype: str | None = None):
+    def apply(model, device):
+        import torch
+        from torchao.quantization import quantize_
+
+        if dtype:
+            model = model.to(getattr(torch, dtype))
+        quantize_(model, config_factory(), filter_fn=_decoder_linear)
+        return model
+
+    return apply
+
+
+def _decoder_linear(module, fqn: str) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.Linear) and "lm_head" not in fqn
+
+
+def _int8wo():
+    from torchao.quantization import Int8WeightOnlyConfig
+    return Int8WeightOnlyConfig()
+
+
+def _int8dq():
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig
+    return Int8DynamicActivationInt8WeightConfig()
+
+
+def _int4wo_cpu():
+    from torchao.prototype.quantization.int4 import PrototypeInt4WeightOnlyConfig
+    return PrototypeInt4WeightOnlyConfig(group_size=128, set_inductor_config=False)
+
+
+def _fp8():
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig
+    return Float8DynamicActivationFloat8WeightConfig()
+
+
+_REQ = ("torchao",)
+register(Scheme(name="torchao-int8wo", bits=8, library="torchao", devices=("cpu", "cuda"), how="direct",
+                apply=_ao(_int8wo), requires=_REQ, notes="fp32 activations"))
+register(Scheme(name="torchao-int8wo-bf16", bits=8, library="torchao", devices=("cpu", "cuda"), how="direct",
+                dtype="bfloat16", apply=_ao(_int8wo, "bfloat16"), requires=_REQ, notes="bf16 activations"))
+register(Scheme(name="torchao-int8dq", bits=8, library="torchao", devices=("cpu", "cuda"), how="direct",
+                apply=_ao(_int8dq), requires=_REQ))
+register(Scheme(name="torchao-int4wo", bits=4, library="torchao", devices=("cpu",), how="direct", dtype="bfloat16",
+                apply=_ao(_int4wo_cpu, "bfloat16"), requires=_REQ,
+                notes="PrototypeInt4WeightOnlyConfig(group_size=128), CPU opaque layout, bf16 activations"))
+register(Scheme(name="torchao-fp8", bits=8, library="torchao", devices=("cuda",), how="direct", dtype="bfloat16",
+                apply=_ao(_fp8, "bfloat16"), requires=_REQ, min_cuda_capability=(8, 9),
+                notes="float8 dynamic activations + float8 weights (Ada/Hopper)"))

@@ -1,0 +1,111 @@
+"""The one row a run produces: every column declared once, with its unit and meaning.
+
+The README's column table is generated from COLUMNS (``python -m harness.record.schema``), so this file is the single
+source of truth for the CSV layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    unit: str
+    meaning: str
+
+
+def _c(name: str, unit: str, meaning: str) -> Column:
+    return Column(name, unit, meaning)
+
+
+COLUMNS: tuple[Column, ...] = (
+    # identity and outcome
+    _c("run_id", "", "unique id of this run (timestamp + config hash)"),
+    _c("timestamp", "ISO 8601 UTC", "when the run finished"),
+    _c("status", "", "ok | failed | timeout | unavailable"),
+    _c("error", "", "error class and first line of the message when status is not ok"),
+    _c("log_path", "", "full log of the run's child process"),
+    _c("overrides", "", "the Hydra overrides that reproduce this run: `python -m harness <overrides>`"),
+    _c("config_hash", "", "sha256 (16 hex) of the resolved config; the config itself is stored beside the CSV"),
+    # what ran
+    _c("model", "", "model config name"),
+    _c("model_params", "count", "parameters of the model before quantisation (tied weights counted once)"),
+    _c("weights", "", "real | random (architecture-only, seeded random weights: no accuracy/quality)"),
+    _c("baseline", "", "where the full-precision weights came from, e.g. 'fp32 dequantised from Q4_1 GGUF'"),
+    _c("precision", "", "precision scheme name"),
+    _c("scheme_bits", "bits", "nominal bits of the scheme's weights"),
+    _c("library", "", "library that applied the scheme, with its version"),
+    _c("backend", "", "engine that ran the model: hf (torch) or llamacpp"),
+    _c("device", "", "cpu | cuda"),
+    _c("device_name", "", "CPU model or GPU name"),
+    _c("threads", "count", "torch intra-op threads"),
+    _c("batch_size", "sequences", "sequences generated at once in the speed benchmark"),
+    _c("prompt_tokens", "tokens", "prompt length per sequence in the speed benchmark"),
+    _c("new_tokens", "tokens", "greedy tokens generated per sequence (min = max)"),
+    _c("repeats", "count", "timed repetitions (after bench.warmup untimed ones)"),
+    # speed
+    _c("ttft_ms_p50", "ms", "time to first token (prefill + first token), median over repeats"),
+    _c("ttft_ms_p90", "ms", "time to first token, 90th percentile over repeats"),
+    _c("tpot_ms_p50", "ms", "per-token decode latency (timed per step by a hook), median over all steps of all repeats"),
+    _c("tpot_ms_p90", "ms", "per-token decode latency, 90th percentile"),
+    _c("tpot_ms_p99", "ms", "per-token decode latency, 99th percentile"),
+    _c("tpot_cv", "ratio", "coefficient of variation (std/mean) of per-token decode latency"),
+    _c("decode_tok_s", "tokens/s", "decode throughput: batch * (new_tokens - 1) / decode time, median over repeats"),
+    _c("prefill_tok_s", "tokens/s", "prefill throughput: batch * prompt_tokens / TTFT, median over repeats"),
+    _c("e2e_s_p50", "s", "end-to-end generation time, median over repeats"),
+    _c("e2e_cv", "ratio", "coefficient of variation of end-to-end time over repeats"),
+    _c("load_s", "s", "seconds to load the model and apply the scheme"),
+    # memory
+    _c("weight_bytes", "bytes", "bytes the parameters and buffers really occupy (quantised storage as stored, scales included)"),
+    _c("bits_per_weight", "bits", "8 * weight_bytes / model_params (whole model, embeddings included)"),
+    _c("linear_bits_per_weight", "bits", "stored bits per weight of the decoder's linear layers (what schemes quantise)"),
+    _c("quantized_fraction", "ratio", "share of model parameters held in quantised form"),
+    _c("quantized_types", "", "module/tensor types found holding the decoder's linear weights (the proof)"),
+    _c("peak_rss_mb", "MiB", "peak resident memory of the run's process"),
+    _c("cuda_peak_alloc_mb", "MiB", "torch.cuda.max_memory_allocated (CUDA only)"),
+    _c("cuda_peak_reserved_mb", "MiB", "torch.cuda.max_memory_reserved (CUDA only)"),
+    # roofline
+    _c("mem_bandwidth_gbs", "GB/s", "memory bandwidth of this machine (copy benchmark, cached)"),
+    _c("roofline_tok_s", "tokens/s", "bandwidth / bytes read per decoded token (weights + KV cache) * batch"),
+    _c("roofline_frac", "ratio", "decode_tok_s / roofline_tok_s"),
+    # accuracy
+    _c("mmlu_acc", "ratio", "MMLU accuracy (lm-eval `mmlu` prompt and scoring)"),
+    _c("mmlu_stderr", "ratio", "binomial standard error of mmlu_acc"),
+    _c("mmlu_ci95", "ratio", "half-width of the 95% interval (1.96 * stderr)"),
+    _c("mmlu_n", "questions", "questions scored"),
+    _c("mmlu_shots", "count", "few-shot examples (dev split, file order)"),
+    _c("mmlu_subset", "", "which questions: 'all' or 'first N per subject'"),
+    _c("mmlu_agree", "ratio", "share of questions with the same predicted letter as the baseline"),
+    _c("mmlu_flips_correct_to_wrong", "questions", "baseline right, this run wrong"),
+    _c("mmlu_flips_wrong_to_correct", "questions", "baseline wrong, this run right"),
+    _c("mmlu_mcnemar_p", "p-value", "exact McNemar test of the accuracy difference against the baseline"),
+    _c("predictions_path", "", "per-question predictions of this run (JSONL)"),
+    # quality against the baseline
+    _c("quality_ref", "", "baseline the quality columns compare against (model / precision / token set)"),
+    _c("quality_tokens", "tokens", "scored token positions of the WikiText-2 test windows"),
+    _c("kld_mean", "nats", "mean KL(baseline || this run) over token positions"),
+    _c("kld_p99", "nats", "99th percentile of per-position KL"),
+    _c("top1_agree", "ratio", "share of positions whose argmax token matches the baseline's"),
+    _c("ppl", "", "token perplexity on the WikiText-2 windows"),
+    _c("ppl_delta", "", "ppl - baseline ppl"),
+    _c("ppl_delta_stderr", "", "standard error of ppl_delta (delta method on paired per-token NLL differences)"),
+    # environment
+    _c("torch_version", "", "torch version"),
+    _c("transformers_version", "", "transformers version"),
+    _c("cpu", "", "CPU model name"),
+    _c("cuda_version", "", "CUDA runtime version (CUDA only)"),
+    _c("driver_version", "", "NVIDIA driver version (CUDA only)"),
+)
+
+NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+
+
+def markdown_table() -> str:
+    lines = ["| column | unit | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.unit} | {c.meaning} |" for c in COLUMNS]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
