@@ -37,17 +37,17 @@ def _tensors_in(obj, depth: int = 0) -> Iterable:
 
 def _unregistered_tensors(module) -> Iterable:
     name = type(module).__module__
-    if name.startswith("torch.ao.nn.quantized"):  # dynamic quantised Linear keeps packed params outside buffers
-        packed = getattr(module, "_packed_params", None)
-        if packed is not None:
-            weight, bias = packed._weight_bias()
-            yield weight.int_repr()  # int8 storage
-            scales = weight.q_per_channel_scales() if weight.qscheme() in (
-                __import__("torch").per_channel_affine,) else None
-            if scales is not None:
-                yield scales
-            if bias is not None:
-                yield bias
+    if name.startswith("torch.ao.nn.quantized") and callable(getattr(module, "weight", None)):
+        # dynamic quantised Linear: int8 weight and its scales live in packed params, not in buffers
+        import torch
+
+        weight = module.weight()
+        yield weight.int_repr()
+        if weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+            yield weight.q_per_channel_scales()
+            yield weight.q_per_channel_zero_points()
+        if module.bias() is not None:
+            yield module.bias()
     if name.startswith("bitsandbytes"):
         w = getattr(module, "weight", None)
         for attr in ("SCB", "quant_state"):
@@ -56,9 +56,10 @@ def _unregistered_tensors(module) -> Iterable:
         yield from _tensors_in(getattr(module, "meta", None))
 
 
-def module_bytes(module, seen: set[int] | None = None) -> int:
-    """Bytes stored by a module tree; each tensor counted once (tied embeddings, shared scales)."""
-    seen = set() if seen is None else seen
+def module_bytes(module, seen: dict | None = None) -> int:
+    """Bytes stored by a module tree; each tensor counted once (tied embeddings, shared scales). `seen` maps id to
+    the tensor itself, keeping temporaries alive so that their ids cannot be reused within one count."""
+    seen = {} if seen is None else seen
     total = 0
     for sub in module.modules():
         tensors = [t for _, t in sub.named_parameters(recurse=False)]
@@ -67,7 +68,7 @@ def module_bytes(module, seen: set[int] | None = None) -> int:
         for t in tensors:
             if id(t) in seen:
                 continue
-            seen.add(id(t))
+            seen[id(t)] = t
             total += tensor_bytes(t)
     return total
 

@@ -95,7 +95,7 @@ def prove(model, scheme, inventory: dict[str, int], model_params: int) -> Proof:
     types: Counter[str] = Counter()
     linear_bytes = quantized = 0
     skipped = []
-    seen: set[int] = set()
+    seen: dict = {}
     for name, numel in inventory.items():
         module = modules.get(name)
         if module is None:

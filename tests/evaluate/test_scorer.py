@@ -1,0 +1,89 @@
+import math
+
+import pytest
+import torch
+
+from harness.engines.hf import HFEngine
+from harness.evaluate.accuracy import argmax, binomial_stderr, evaluate_task
+from harness.evaluate.scorer import encode_pair, score
+from harness.evaluate.tasks import Request, load_task
+
+
+class KnownLogitsEngine:
+    """Puts log-probability -1 on one chosen token at the last position and -10 on every other token."""
+
+    max_length = 4096
+
+    def __init__(self, tokenizer, vocab: int, answer_for: dict[str, str]):
+        self.tok, self.vocab, self.answer_for = tokenizer, vocab, answer_for
+
+    def logprobs(self, seqs, positions):
+        out = []
+        for seq, pos in zip(seqs, positions):
+            text = self.tok.decode(seq)
+            letter = next(v for k, v in self.answer_for.items() if text.endswith(k))
+            target = self.tok.encode(" " + letter)[-1]
+            lp = torch.full((len(pos), self.vocab), -10.0)
+            lp[:, target] = -1.0
+            out.append(lp)
+        return out
+
+
+def test_scorer_picks_the_letters_the_logits_favour(tokenizer):
+    reqs = [Request(f"g/{i}", "g", f"question {i}\nAnswer:", [" A", " B", " C", " D"], gold=i % 4) for i in range(8)]
+    wanted = {f"question {i}\nAnswer:": "ABCD"[(i * 3) % 4] for i in range(8)}
+    engine = KnownLogitsEngine(tokenizer, len(tokenizer), wanted)
+    scored = score(engine, tokenizer, reqs, batch_size=3, progress=False)
+    preds = ["ABCD"[argmax(s.loglikelihoods)] for s in scored]
+    assert preds == ["ABCD"[(i * 3) % 4] for i in range(8)]
+    assert all(max(s.loglikelihoods) == pytest.approx(-1.0) for s in scored)
+
+
+def test_ties_go_to_the_first_choice():
+    assert argmax([-1.0, -1.0, -2.0]) == 0
+    assert argmax([-3.0, -1.0, -1.0]) == 1
+
+
+def test_trailing_space_moves_to_the_continuation(tokenizer):
+    ctx, cont = encode_pair(tokenizer, "Answer: ", "A")
+    assert tokenizer.decode(ctx) == "Answer:" and tokenizer.decode(cont) == " A"
+
+
+def test_binomial_stderr():
+    assert binomial_stderr(0.25, 100) == pytest.approx(math.sqrt(0.25 * 0.75 / 100))
+
+
+def test_fast_scorer_equals_lm_eval_loglikelihoods(tiny_model, tokenizer):
+    """Same log-likelihoods (to float tolerance) and predictions as lm-eval's HFLM on the same loaded model."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    reqs = load_task("mmlu").requests(2, 1)[:12]
+    engine = HFEngine(tiny_model, pad_id=0)
+    ours = score(engine, tokenizer, reqs, batch_size=4, progress=False)
+    lm = HFLM(pretrained=tiny_model, tokenizer=tokenizer, batch_size=4)
+    instances = [Instance("loglikelihood", {}, (r.context, c), i) for r in reqs for i, c in enumerate(r.continuations)]
+    theirs = [ll for ll, _ in lm.loglikelihood(instances, disable_tqdm=True)]
+    flat = [ll for s in ours for ll in s.loglikelihoods]
+    assert flat == pytest.approx(theirs, abs=2e-4)
+
+
+def test_multi_token_continuations_share_the_context(tiny_model, tokenizer):
+    """Continuations of several tokens are scored from one batched pass and equal scoring each one alone."""
+    engine = HFEngine(tiny_model, pad_id=0)
+    req = Request("x/0", "x", "The river flows", [" into the sea", " uphill quickly", " ."], gold=0)
+    batched = score(engine, tokenizer, [req], batch_size=8, progress=False)[0].loglikelihoods
+    for i, cont in enumerate(req.continuations):
+        ctx, ids = encode_pair(tokenizer, req.context, cont)
+        with torch.no_grad():
+            logits = tiny_model(torch.tensor([ctx + ids])).logits[0].log_softmax(-1)
+        alone = sum(float(logits[len(ctx) - 1 + k, t]) for k, t in enumerate(ids))
+        assert batched[i] == pytest.approx(alone, abs=1e-4)
+
+
+def test_evaluate_task_counts_and_subset(tiny_model, tokenizer):
+    metrics, preds = evaluate_task(HFEngine(tiny_model), tokenizer, "mmlu", shots=1, per_group=1, batch_size=8,
+                                   progress=False)
+    assert metrics["n"] == 57 == len(preds)
+    assert metrics["subset"] == "first 1 per subject"
+    assert metrics["acc"] == sum(p["pred"] == p["gold"] for p in preds) / 57

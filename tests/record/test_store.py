@@ -1,0 +1,79 @@
+import csv
+import multiprocessing as mp
+
+import pytest
+
+from harness.record.schema import NAMES, markdown_table
+from harness.record.store import ResultsFileError, append_row, done_hashes, read_rows
+
+
+def _row(i: int, status: str = "ok") -> dict:
+    return {"run_id": f"r{i}", "status": status, "config_hash": f"h{i}", "model": "m", "error": "a, \"quoted\"\nline"}
+
+
+def test_header_written_once_and_rows_round_trip(tmp_path):
+    path = tmp_path / "r.csv"
+    append_row(path, _row(1))
+    append_row(path, _row(2, "failed"))
+    lines = path.read_text().count("run_id")
+    assert lines == 1
+    rows = read_rows(path)
+    assert [r["run_id"] for r in rows] == ["r1", "r2"]
+    assert rows[0]["error"] == "a, \"quoted\"\nline"
+    assert done_hashes(path) == {"h1"}
+
+
+def test_unknown_column_is_refused(tmp_path):
+    with pytest.raises(KeyError, match="not declared"):
+        append_row(tmp_path / "r.csv", {"run_id": "x", "speed2": 1})
+
+
+def test_torn_line_is_named_by_line_number_and_skipped_for_resume(tmp_path):
+    path = tmp_path / "r.csv"
+    append_row(path, _row(1))
+    with open(path, "a") as f:
+        f.write("r2,2026,ok,half a li")  # a writer killed mid-line
+    with pytest.raises(ResultsFileError, match="line 4"):  # physical line: r1's error field spans lines 2-3
+        read_rows(path)
+    assert done_hashes(path) == {"h1"}
+    append_row(path, _row(3))  # the next append starts on a fresh line: nothing recorded is lost
+    assert [r["run_id"] for r in read_rows(path, strict=False)] == ["r1", "r3"]
+
+
+def test_alien_file_is_refused_untouched(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(ResultsFileError, match="line 1"):
+        append_row(path, _row(1))
+    assert path.read_text() == "a,b,c\n1,2,3\n"
+
+
+def _writer(path, start, n):
+    for i in range(start, start + n):
+        append_row(path, _row(i))
+
+
+def test_concurrent_writers_leave_every_line_parseable(tmp_path):
+    path = tmp_path / "r.csv"
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(path, k * 1000, 150)) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == list(NAMES)
+    assert all(len(r) == len(NAMES) for r in rows)
+    ids = [r[0] for r in rows[1:]]
+    assert len(ids) == 450 and len(set(ids)) == 450
+
+
+def test_schema_documents_required_columns():
+    required = ("run_id timestamp status model model_params baseline precision backend device threads batch_size "
+                "prompt_tokens new_tokens ttft_ms_p50 tpot_ms_p50 tpot_ms_p90 tpot_ms_p99 decode_tok_s prefill_tok_s "
+                "e2e_s_p50 weight_bytes bits_per_weight peak_rss_mb cuda_peak_alloc_mb mmlu_acc mmlu_stderr mmlu_n "
+                "mmlu_shots config_hash torch_version transformers_version cpu").split()
+    assert set(required) <= set(NAMES)
+    table = markdown_table()
+    assert all(f"`{n}`" in table for n in NAMES)
