@@ -1,6 +1,7 @@
 """The torch / transformers engine: a plain greedy KV-cache loop with a per-step hook, and batched log-probs."""
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
@@ -48,18 +49,31 @@ class HFEngine:
         return torch.cat(tokens, dim=1)
 
     @torch.no_grad()
-    def logprobs(self, seqs: list[list[int]], positions: list[list[int]]) -> list[torch.Tensor]:
-        """Log-softmax (float32) at the given positions of each sequence; sequences are right-padded into one batch
-        (causal attention: padding on the right never changes the real positions' logits)."""
-        longest = max(len(s) for s in seqs)
+    def prefix_cache(self, prefix: list[int]):
+        """Key/value cache of a shared prefix (e.g. the few-shot examples of a subject), computed once."""
+        out = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
+        return out.cache
+
+    @torch.no_grad()
+    def logprobs(self, seqs: list[list[int]], positions: list[list[int]], prefix=None) -> list[torch.Tensor]:
+        """Log-softmax (float32) at the given positions of each sequence. Sequences are right-padded into one batch
+        (causal attention: padding on the right never changes the real positions' logits). With
+        ``prefix=(cache, n)`` the first n tokens of every sequence are taken from that cache instead of recomputed."""
+        cache, skip = prefix if prefix is not None else (None, 0)
+        if cache is not None:
+            cache = copy.deepcopy(cache)
+            cache.batch_repeat_interleave(len(seqs))
+        longest = max(len(s) for s in seqs) - skip
         ids = torch.full((len(seqs), longest), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), longest), dtype=torch.long)
+        mask = torch.zeros((len(seqs), skip + longest), dtype=torch.long)
+        mask[:, :skip] = 1
         for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s)
+            ids[i, : len(s) - skip] = torch.tensor(s[skip:])
             mask[i, : len(s)] = 1
-        keep = sorted({p for pos in positions for p in pos})
-        index = {p: j for j, p in enumerate(keep)}
+        keep = sorted({p - skip for pos in positions for p in pos})
+        index = {p + skip: j for j, p in enumerate(keep)}
+        kwargs = {"cache": cache, "use_cache": True} if cache is not None else {}
         out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                         logits_to_keep=torch.tensor(keep, device=self.device))
+                         logits_to_keep=torch.tensor(keep, device=self.device), **kwargs)
         logits = out.logits.float()
         return [torch.log_softmax(logits[i, [index[p] for p in pos]], dim=-1).cpu() for i, pos in enumerate(positions)]

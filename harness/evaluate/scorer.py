@@ -42,28 +42,46 @@ def _plan(tokenizer, requests, max_length: int):
     return inputs
 
 
-def score(engine, tokenizer, requests, batch_size: int = 8, progress: bool = True, desc: str = "scoring") -> list[Scored]:
+def _common_prefix(seqs) -> int:
+    first, n = seqs[0], min(len(s) for s in seqs)
+    for i in range(n):
+        if any(s[i] != first[i] for s in seqs):
+            return i
+    return n
+
+
+def score(engine, tokenizer, requests, batch_size: int = 8, progress: bool = True, desc: str = "scoring",
+          share_prefix: bool = True, min_prefix: int = 32) -> list[Scored]:
+    """Score every request. Inputs of one group (an MMLU subject) share their few-shot prefix: its key/value cache
+    is computed once and every question of the group only runs its own tokens."""
     import torch
 
     plan = _plan(tokenizer, requests, engine.max_length)
     results = [Scored([0.0] * len(r.continuations), [len(c) for c in r.continuations]) for r in requests]
-    order = sorted(plan, key=len, reverse=True)  # similar lengths together: little padding
+    groups: dict[str, list] = {}
+    for inp, entries in plan.items():
+        groups.setdefault(requests[entries[0][0]].group, []).append(inp)
     bar = tqdm(total=len(requests), desc=desc, disable=not progress, unit="q", mininterval=2)
-    done_requests: set[int] = set()
-    for b in range(0, len(order), batch_size):
-        batch = order[b: b + batch_size]
-        positions = []
-        for inp in batch:
-            pos = sorted({s + k for (_, _, cont, s) in plan[inp] for k in range(len(cont))})
-            positions.append(pos)
-        logps = engine.logprobs([list(inp) for inp in batch], positions)
-        for inp, pos, lp in zip(batch, positions, logps):
-            row = {p: j for j, p in enumerate(pos)}
-            for r_i, c_i, cont, s in plan[inp]:
-                idx = torch.tensor([row[s + k] for k in range(len(cont))])
-                results[r_i].loglikelihoods[c_i] = float(lp[idx, torch.tensor(cont)].sum())
-                if r_i not in done_requests:
-                    done_requests.add(r_i)
-                    bar.update(1)
+    pending = [len(r.continuations) for r in requests]
+    for inps in groups.values():
+        prefix = None
+        if share_prefix and hasattr(engine, "prefix_cache"):
+            first_scored = min(s for inp in inps for (_, _, _, s) in plan[inp])
+            n = min(_common_prefix(inps), first_scored)
+            if n >= min_prefix:
+                prefix = (engine.prefix_cache(list(inps[0][:n])), n)
+        order = sorted(inps, key=len, reverse=True)  # similar lengths together: little padding
+        for b in range(0, len(order), batch_size):
+            batch = order[b: b + batch_size]
+            positions = [sorted({s + k for (_, _, cont, s) in plan[inp] for k in range(len(cont))}) for inp in batch]
+            logps = engine.logprobs([list(inp) for inp in batch], positions, prefix=prefix)
+            for inp, pos, lp in zip(batch, positions, logps):
+                row = {p: j for j, p in enumerate(pos)}
+                for r_i, c_i, cont, s in plan[inp]:
+                    idx = torch.tensor([row[s + k] for k in range(len(cont))])
+                    results[r_i].loglikelihoods[c_i] = float(lp[idx, torch.tensor(cont)].sum())
+                    pending[r_i] -= 1
+                    if pending[r_i] == 0:
+                        bar.update(1)
     bar.close()
     return results

@@ -17,7 +17,7 @@ class KnownLogitsEngine:
     def __init__(self, tokenizer, vocab: int, answer_for: dict[str, str]):
         self.tok, self.vocab, self.answer_for = tokenizer, vocab, answer_for
 
-    def logprobs(self, seqs, positions):
+    def logprobs(self, seqs, positions, prefix=None):
         out = []
         for seq, pos in zip(seqs, positions):
             text = self.tok.decode(seq)
@@ -87,3 +87,15 @@ def test_evaluate_task_counts_and_subset(tiny_model, tokenizer):
     assert metrics["n"] == 57 == len(preds)
     assert metrics["subset"] == "first 1 per subject"
     assert metrics["acc"] == sum(p["pred"] == p["gold"] for p in preds) / 57
+
+
+@pytest.mark.parametrize("shots,per_group", [(0, 3), (2, 2), (5, 2)])
+def test_shared_prefix_cache_gives_the_plain_results(tiny_model, tokenizer, shots, per_group):
+    """The few-shot prefix computed once and reused equals scoring every input from scratch."""
+    reqs = [r for r in load_task("mmlu").requests(shots, per_group) if r.group in ("anatomy", "virology", "marketing")]
+    engine = HFEngine(tiny_model)
+    fast = score(engine, tokenizer, reqs, batch_size=4, progress=False, share_prefix=True, min_prefix=1)
+    plain = score(engine, tokenizer, reqs, batch_size=4, progress=False, share_prefix=False)
+    for f, p in zip(fast, plain):
+        assert f.loglikelihoods == pytest.approx(p.loglikelihoods, abs=1e-4)
+        assert argmax(f.loglikelihoods) == argmax(p.loglikelihoods)
