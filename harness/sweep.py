@@ -34,7 +34,8 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs) -> None:
         from omegaconf import OmegaConf
 
-        params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=True)
+        params = config.hydra.sweeper.get("params")
+        params = OmegaConf.to_container(params, resolve=True) if params else {}
         total = planned_runs(list(config.hydra.overrides.task), params)
         path = _state_path(config.hydra.sweep.dir)
         path.parent.mkdir(parents=True, exist_ok=True)
