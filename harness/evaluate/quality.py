@@ -1,0 +1,144 @@
+"""Quality loss against the full-precision baseline: KL divergence, top-1 agreement and perplexity on WikiText-2
+windows, and per-question flips / agreement / exact McNemar test on the accuracy tasks.
+
+Token set: the shipped WikiText-2 raw test text, tokenised once, cut into non-overlapping windows of
+`quality.context` tokens (the first window starting at the text's start), at most `quality.max_tokens` tokens in all.
+As llama-perplexity does, only the second half of each window is scored, so every scored token has at least
+context/2 tokens of history. This is *token* perplexity; lm-eval's `word_perplexity` normalises by words instead,
+so the two are not comparable (lm-eval#2301).
+
+KL(baseline || run) uses the baseline's top-k probabilities per position plus one bucket for the rest of the
+vocabulary. By the log-sum inequality this is a lower bound of the full-vocabulary KL, exact when the tail is empty
+(set quality.topk to the vocabulary size for the exact value)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from harness.paths import DATA_DIR
+
+
+def corpus_windows(tokenizer, context: int, max_tokens: int) -> list[list[int]]:
+    text = (DATA_DIR / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8")
+    ids = tokenizer.encode(text[: max(max_tokens * 12, 4096)], add_special_tokens=False)
+    bos = tokenizer.bos_token_id
+    add_bos = bos is not None and tokenizer.encode("a")[:1] == [bos]
+    windows = []
+    for start in range(0, min(len(ids), max_tokens) - context + 1, context):
+        w = ids[start: start + context]
+        if add_bos:
+            w = [bos] + w[1:]
+        windows.append(w)
+    if not windows:
+        raise ValueError(f"quality.max_tokens={max_tokens} is smaller than one window of quality.context={context}")
+    return windows
+
+
+def scored_positions(context: int) -> list[int]:
+    """Positions whose logits predict the second half of the window (llama-perplexity's convention)."""
+    return list(range(context // 2 - 1, context - 1))
+
+
+def window_logprobs(engine, windows: list[list[int]]):
+    """Yield (log-probs [P, V] at the scored positions, next-token targets [P]) per window."""
+    for w in windows:
+        pos = scored_positions(len(w))
+        (lp,) = engine.logprobs([w], [pos])
+        yield lp, torch.tensor([w[p + 1] for p in pos])
+
+
+def reference_from(engine, windows: list[list[int]], topk: int) -> dict:
+    idx, vals, nll, top1 = [], [], [], []
+    for lp, target in window_logprobs(engine, windows):
+        v, i = lp.topk(min(topk, lp.shape[-1]), dim=-1)
+        idx.append(i.to(torch.int32))
+        vals.append(v)
+        nll.append(-lp.gather(1, target[:, None])[:, 0])
+        top1.append(lp.argmax(-1))
+    return {"topk_idx": torch.cat(idx), "topk_logp": torch.cat(vals), "nll": torch.cat(nll), "top1": torch.cat(top1)}
+
+
+def kl_topk(ref_idx, ref_logp, logp) -> torch.Tensor:
+    """Per-position KL(P || Q) on P's top-k plus one tail bucket (a lower bound of the full KL)."""
+    p = ref_logp.exp()
+    q_logp = logp.gather(1, ref_idx.long())
+    head = (p * (ref_logp - q_logp)).sum(-1)
+    p_tail = (1 - p.sum(-1)).clamp_min(0)
+    q_tail = (1 - q_logp.exp().sum(-1)).clamp_min(1e-30)
+    tail = torch.where(p_tail > 1e-12, p_tail * (p_tail.clamp_min(1e-30).log() - q_tail.log()),
+                       torch.zeros_like(p_tail))
+    return (head + tail).clamp_min(0)
+
+
+def compare_logits(reference: dict, engine, windows) -> dict:
+    kls, agree, nll = [], [], []
+    offset = 0
+    for lp, target in window_logprobs(engine, windows):
+        n = lp.shape[0]
+        sl = slice(offset, offset + n)
+        kls.append(kl_topk(reference["topk_idx"][sl], reference["topk_logp"][sl], lp))
+        agree.append(lp.argmax(-1) == reference["top1"][sl])
+        nll.append(-lp.gather(1, target[:, None])[:, 0])
+        offset += n
+    kl = torch.cat(kls).double().numpy()
+    nll_q = torch.cat(nll).double().numpy()
+    nll_p = reference["nll"].double().numpy()[: len(nll_q)]
+    ppl_q, ppl_p = math.exp(nll_q.mean()), math.exp(nll_p.mean())
+    return {"quality_tokens": len(kl), "kld_mean": float(kl.mean()), "kld_p99": float(np.percentile(kl, 99)),
+            "top1_agree": float(torch.cat(agree).float().mean()), "ppl": ppl_q, "ppl_delta": ppl_q - ppl_p,
+            "ppl_delta_stderr": ppl_delta_stderr(nll_q, nll_p)}
+
+
+def ppl_delta_stderr(nll_q: np.ndarray, nll_p: np.ndarray) -> float:
+    """Delta-method standard error of exp(mean nll_q) - exp(mean nll_p) on paired tokens (independence assumed
+    between positions, as llama-perplexity does)."""
+    n = len(nll_q)
+    if n < 2:
+        return float("nan")
+    a, b = math.exp(nll_q.mean()), math.exp(nll_p.mean())
+    cov = np.cov(nll_q, nll_p) / n
+    var = a * a * cov[0, 0] + b * b * cov[1, 1] - 2 * a * b * cov[0, 1]
+    return math.sqrt(max(var, 0.0))
+
+
+def mcnemar_exact_p(b: int, c: int) -> float:
+    """Two-sided exact McNemar test: b, c are the discordant counts; binomial(b + c, 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def compare_predictions(base: list[dict], run: list[dict]) -> dict:
+    """Agreement, flips and McNemar p of a run's per-question predictions against the baseline's (same questions)."""
+    base_by = {p["id"]: p for p in base}
+    missing = [p["id"] for p in run if p["id"] not in base_by]
+    if missing:
+        raise ValueError(f"baseline predictions lack {len(missing)} of this run's questions, e.g. {missing[:3]}")
+    pairs = [(base_by[p["id"]], p) for p in run]
+    b = sum(1 for x, y in pairs if x["pred"] == x["gold"] and y["pred"] != y["gold"])
+    c = sum(1 for x, y in pairs if x["pred"] != x["gold"] and y["pred"] == y["gold"])
+    agree = sum(1 for x, y in pairs if x["pred"] == y["pred"]) / len(pairs)
+    return {"agree": agree, "flips_correct_to_wrong": b, "flips_wrong_to_correct": c, "mcnemar_p": mcnemar_exact_p(b, c)}
+
+
+def quality_columns(cfg, engine, tokenizer, predictions: dict) -> dict:
+    from harness.evaluate.reference import ensure_reference, reference_label
+
+    q = cfg.quality
+    windows = corpus_windows(tokenizer, int(q.context), int(q.max_tokens))
+    reference = ensure_reference(cfg, windows, engine=engine, tokenizer=tokenizer, predictions=predictions)
+    out = {"quality_ref": reference_label(cfg), **compare_logits(reference["logits"], engine, windows)}
+    for task, preds in predictions.items():
+        base = reference["predictions"].get(task)
+        if base is None:
+            continue
+        cmp = compare_predictions(base, preds)
+        if task == "mmlu":
+            out.update(mmlu_agree=cmp["agree"], mmlu_flips_correct_to_wrong=cmp["flips_correct_to_wrong"],
+                       mmlu_flips_wrong_to_correct=cmp["flips_wrong_to_correct"], mmlu_mcnemar_p=cmp["mcnemar_p"])
+    return out
