@@ -1,0 +1,32 @@
+from pathlib import Path
+
+from harness.analysis.__main__ import main
+from harness.analysis.report import write_report
+
+
+def test_report_lists_failures_and_writes_non_empty_plots(small_csv, tmp_path):
+    path = write_report(small_csv, tmp_path / "out", ["this-machine", "h100"], margin=0.02)
+    text = path.read_text()
+    assert "Runs without numbers" in text and "needs cuda" in text and "RuntimeError: boom" in text
+    assert "Recommendation" in text and "m1: **int8**" in text  # cheapest within 0.02 of fp32's 0.50
+    assert "bad4" in text and "gives >= quality" in text  # the dominated point says what it loses
+    pngs = list((tmp_path / "out").glob("*.png"))
+    assert len(pngs) == 6 and all(p.stat().st_size > 5000 for p in pngs)
+
+
+def test_cli_writes_the_report(small_csv, tmp_path, capsys):
+    assert main([str(small_csv), "--out", str(tmp_path / "o"), "--hardware", "t4"]) == 0
+    assert Path(capsys.readouterr().out.split()[-1]).exists()
+    assert main([str(small_csv), "--hardware", "nope"]) == 2
+
+
+def test_notebook_executes(small_csv, tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = Path(__file__).resolve().parents[2]
+    nb = nbformat.read(root / "notebooks" / "analysis.ipynb", as_version=4)
+    monkeypatch.setenv("HARNESS_CSV", str(small_csv))
+    monkeypatch.setenv("HARNESS_OUT", str(tmp_path / "nb"))
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
+    assert list((tmp_path / "nb").glob("*.png"))
