@@ -77,3 +77,10 @@ def test_schema_documents_required_columns():
     assert set(required) <= set(NAMES)
     table = markdown_table()
     assert all(f"`{n}`" in table for n in NAMES)
+
+
+def test_readme_column_table_is_generated_from_the_schema():
+    from harness.record.readme import README, render
+
+    text = README.read_text()
+    assert render(text) == text, "run `python -m harness.record.readme` to regenerate the README's column table"
