@@ -112,20 +112,24 @@ def _prepare_hf(cfg, scheme, device):
 
 
 def _evaluate(cfg, engine, tokenizer, predictions_dir, run_id) -> tuple[dict, dict]:
+    """Every task in eval.tasks: accuracy columns, and per-question predictions saved beside the CSV."""
     from harness.evaluate.accuracy import evaluate_task, save_predictions
+    from harness.evaluate.tasks import load_task
 
     out: dict = {}
     by_task: dict = {}
     for task in cfg.eval.tasks:
-        metrics, preds = evaluate_task(engine, tokenizer, task, cfg.eval.shots, cfg.eval.per_subject,
-                                       cfg.eval.batch_size, progress=cfg.get("progress", True))
+        limit = cfg.eval.per_subject if load_task(task).spec.get("group_by") else cfg.eval.get("limit")
+        m, preds = evaluate_task(engine, tokenizer, task, cfg.eval.shots, limit, cfg.eval.batch_size,
+                                 progress=cfg.get("progress", True))
+        out.update({f"{task}_acc": m["acc"], f"{task}_acc_norm": m["acc_norm"], f"{task}_stderr": m["stderr"],
+                    f"{task}_n": m["n"], f"{task}_shots": m["shots"], f"{task}_subset": m["subset"],
+                    f"{task}_chance": m["chance"]})
         if task == "mmlu":
-            out.update(mmlu_acc=metrics["acc"], mmlu_stderr=metrics["stderr"], mmlu_ci95=1.96 * metrics["stderr"],
-                       mmlu_n=metrics["n"], mmlu_shots=cfg.eval.shots, mmlu_subset=metrics["subset"])
+            out["mmlu_ci95"] = 1.96 * m["stderr"]
         if predictions_dir is not None:
             path = predictions_dir / f"{run_id}.{task}.jsonl"
             save_predictions(path, preds)
-            if task == "mmlu":
-                out["predictions_path"] = str(path)
+            out.setdefault("predictions_path", str(path))
         by_task[task] = preds
     return out, by_task

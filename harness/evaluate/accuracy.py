@@ -18,6 +18,11 @@ def argmax(values: list[float]) -> int:
     return best
 
 
+def normalised_argmax(loglikelihoods: list[float], lengths: list[int]) -> int:
+    """acc_norm's choice (lm-eval): log-likelihood divided by the answer text's length in characters."""
+    return argmax([ll / max(n, 1) for ll, n in zip(loglikelihoods, lengths)])
+
+
 def binomial_stderr(p: float, n: int) -> float:
     return math.sqrt(p * (1 - p) / n) if n else float("nan")
 
@@ -30,14 +35,20 @@ def evaluate_task(engine, tokenizer, task_name: str, shots: int, per_group: int 
     preds = []
     for req, s in zip(requests, scored):
         pred = argmax(s.loglikelihoods)
-        norm = argmax([ll / max(n, 1) for ll, n in zip(s.loglikelihoods, s.lengths_chars)])
+        lengths = req.choice_lengths or s.lengths_chars
+        norm = normalised_argmax(s.loglikelihoods, lengths)
         preds.append({"id": req.doc_id, "gold": req.gold, "pred": pred, "pred_norm": norm,
                       "loglikelihoods": [round(x, 6) for x in s.loglikelihoods]})
     n = len(preds)
+    if n == 0:
+        raise ValueError(f"{task_name}: no questions selected")
     acc = sum(p["pred"] == p["gold"] for p in preds) / n
     acc_norm = sum(p["pred_norm"] == p["gold"] for p in preds) / n
-    metrics = {"acc": acc, "acc_norm": acc_norm, "stderr": binomial_stderr(acc, n), "n": n,
-               "subset": "all" if not per_group else f"first {per_group} per {task.spec.get('group_by', 'group')}"}
+    chance = sum(1 / len(r.continuations) for r in requests) / n
+    per = f"per {task.spec['group_by']}" if task.spec.get("group_by") else "of the split"
+    shots_used = shots if task.takes_shots else 0
+    metrics = {"acc": acc, "acc_norm": acc_norm, "stderr": binomial_stderr(acc, n), "n": n, "chance": chance,
+               "shots": shots_used, "subset": "all" if not per_group else f"first {per_group} {per}"}
     return metrics, preds
 
 

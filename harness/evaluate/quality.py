@@ -138,7 +138,8 @@ def quality_columns(cfg, engine, tokenizer, predictions: dict) -> dict:
         if base is None:
             continue
         cmp = compare_predictions(base, preds)
+        out.update({f"{task}_agree": cmp["agree"], f"{task}_mcnemar_p": cmp["mcnemar_p"]})
         if task == "mmlu":
-            out.update(mmlu_agree=cmp["agree"], mmlu_flips_correct_to_wrong=cmp["flips_correct_to_wrong"],
-                       mmlu_flips_wrong_to_correct=cmp["flips_wrong_to_correct"], mmlu_mcnemar_p=cmp["mcnemar_p"])
+            out.update(mmlu_flips_correct_to_wrong=cmp["flips_correct_to_wrong"],
+                       mmlu_flips_wrong_to_correct=cmp["flips_wrong_to_correct"])
     return out

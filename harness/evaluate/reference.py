@@ -38,7 +38,7 @@ def logits_path(cfg, windows) -> Path:
 def predictions_path(cfg, task: str) -> Path:
     e = cfg.eval
     key = _hash({"model": _model_key(cfg), "baseline": cfg.quality.baseline, "task": task, "shots": int(e.shots),
-                 "per_subject": e.per_subject})
+                 "per_subject": e.per_subject, "limit": e.get("limit")})
     return cache_dir("reference") / f"{cfg.model.name}-{cfg.quality.baseline}-{task}-{key}.json"
 
 

@@ -80,7 +80,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("mmlu_flips_correct_to_wrong", "questions", "baseline right, this run wrong"),
     _c("mmlu_flips_wrong_to_correct", "questions", "baseline wrong, this run right"),
     _c("mmlu_mcnemar_p", "p-value", "exact McNemar test of the accuracy difference against the baseline"),
-    _c("predictions_path", "", "per-question predictions of this run (JSONL)"),
+    _c("mmlu_acc_norm", "ratio", "MMLU accuracy by length-normalised log-likelihood (equal to acc for letters)"),
+    _c("mmlu_chance", "ratio", "accuracy of uniform guessing on these questions (mean of 1/number of choices)"),
+    _c("predictions_path", "", "per-question predictions of this run (JSONL; other tasks beside it)"),
     # quality against the baseline
     _c("quality_ref", "", "baseline the quality columns compare against (model / precision / token set)"),
     _c("quality_tokens", "tokens", "scored token positions of the WikiText-2 test windows"),
@@ -98,6 +100,31 @@ COLUMNS: tuple[Column, ...] = (
     _c("driver_version", "", "NVIDIA driver version (CUDA only)"),
 )
 
+
+
+def _task_columns() -> tuple[Column, ...]:
+    """Per-task accuracy columns for every task shipped in harness/evaluate/tasks/ other than mmlu (whose columns
+    are above): adding a task YAML adds its columns (start a new CSV when you do)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "evaluate" / "tasks"
+    cols = []
+    for task in sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "mmlu"):
+        cols += [_c(f"{task}_acc", "ratio", f"{task} accuracy (lm-eval `{task}` prompts and scoring)"),
+                 _c(f"{task}_acc_norm", "ratio", f"{task} accuracy with log-likelihood / answer length in characters"),
+                 _c(f"{task}_stderr", "ratio", f"binomial standard error of {task}_acc"),
+                 _c(f"{task}_n", "questions", f"{task} questions scored"),
+                 _c(f"{task}_shots", "count", f"{task} few-shot examples"),
+                 _c(f"{task}_subset", "", f"which {task} questions: 'all' or 'first N ...'"),
+                 _c(f"{task}_chance", "ratio", f"{task} accuracy of uniform guessing (mean 1/number of choices)"),
+                 _c(f"{task}_agree", "ratio", f"share of {task} questions answered as the baseline did"),
+                 _c(f"{task}_mcnemar_p", "p-value", f"exact McNemar test of {task}_acc against the baseline")]
+    return tuple(cols)
+
+
+NAMES_ENV = ("torch_version", "transformers_version", "cpu", "cuda_version", "driver_version")
+COLUMNS = tuple(c for c in COLUMNS if c.name not in NAMES_ENV) + _task_columns() + tuple(
+    c for c in COLUMNS if c.name in NAMES_ENV)
 NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 
 

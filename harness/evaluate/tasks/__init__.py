@@ -43,6 +43,7 @@ class Request:
     context: str
     continuations: list[str]
     gold: int
+    choice_lengths: list[int] | None = None  # characters of each answer text, for acc_norm (as lm-eval)
 
 
 def _render(template, doc: dict):
@@ -50,9 +51,16 @@ def _render(template, doc: dict):
         return [_render(t, doc) for t in template]
     if not isinstance(template, str):
         return template
+    if template in doc:  # lm-eval: a bare field name selects that field
+        return doc[template]
     if "{{" not in template and "{%" not in template:
         return template
-    return _JINJA.from_string(template).render(**doc)
+    return _compiled(template).render(**doc)
+
+
+@lru_cache(maxsize=256)
+def _compiled(template: str):
+    return _JINJA.from_string(template)
 
 
 class Task:
@@ -64,6 +72,8 @@ class Task:
 
     # documents -------------------------------------------------------------------------------------------------
     def groups(self) -> list[str]:
+        if not self.spec.get("group_by"):
+            return [self.name]
         return LOADERS[self.spec["loader"]].groups(self.spec)
 
     def docs(self, split: str, group: str) -> list[dict]:
@@ -75,7 +85,7 @@ class Task:
 
     def doc_to_choice(self, doc: dict) -> list[str]:
         choices = _render(self.spec["doc_to_choice"], doc)
-        return list(choices) if not isinstance(choices, str) else _literal_list(choices)
+        return [str(c) for c in (list(choices) if not isinstance(choices, str) else _literal_list(choices))]
 
     def doc_to_target(self, doc: dict) -> int:
         target = _render(self.spec["doc_to_target"], doc)
@@ -97,8 +107,14 @@ class Task:
             prefix += self.fewshot_delimiter.join(self.shot_text(s) for s in shots) + self.fewshot_delimiter
         return prefix + self.doc_to_text(doc)
 
+    @property
+    def takes_shots(self) -> bool:
+        return bool(self.spec.get("fewshot_split"))
+
     def requests(self, shots: int, per_group: int | None) -> list[Request]:
-        """Requests in a fixed order: groups sorted, documents in file order, the first `per_group` of each."""
+        """Requests in a fixed order: groups sorted, documents in file order, the first `per_group` of each.
+        Tasks without a few-shot split are 0-shot (lm-eval's default for them)."""
+        shots = shots if self.takes_shots else 0
         out = []
         for group in self.groups():
             fewshot = self.docs(self.spec["fewshot_split"], group)[:shots] if shots else []
@@ -106,8 +122,10 @@ class Task:
                 raise ValueError(f"{self.name}/{group}: only {len(fewshot)} few-shot examples for {shots} shots")
             docs = self.docs(self.spec["test_split"], group)
             for i, doc in enumerate(docs[:per_group] if per_group else docs):
-                cont = [self.target_delimiter + c for c in self.doc_to_choice(doc)]
-                out.append(Request(f"{group}/{i}", group, self.context(doc, fewshot), cont, self.doc_to_target(doc)))
+                choices = self.doc_to_choice(doc)
+                cont = [self.target_delimiter + c for c in choices]
+                out.append(Request(f"{group}/{i}", group, self.context(doc, fewshot), cont, self.doc_to_target(doc),
+                                   [len(c) for c in choices]))
         return out
 
 
@@ -144,4 +162,65 @@ def _mmlu_rows(path: str, subject: str) -> list[dict]:
     return docs
 
 
-LOADERS = {"mmlu_csv": MMLUCsv}
+class HFJsonArray:
+    """A JSON array of Hugging Face dataset rows (ARC-Easy as `allenai/ai2_arc` serves it)."""
+
+    @staticmethod
+    def docs(spec, split: str, group: str) -> list[dict]:
+        return _json_array(str(DATA_DIR / spec["data"]))
+
+
+class AI2Jsonl:
+    """AI2's original JSONL ({"question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}), mapped to the
+    Hugging Face row layout lm-eval reads: the stem under `question_field`, choices as {"text": [...], "label": [...]}."""
+
+    @staticmethod
+    def docs(spec, split: str, group: str) -> list[dict]:
+        return _ai2_rows(str(DATA_DIR / spec["data"]), spec.get("question_field", "question"))
+
+
+class PiqaJsonl:
+    """PIQA's own files: valid.jsonl ({"goal", "sol1", "sol2"}) and valid-labels.lst (0/1 per line)."""
+
+    @staticmethod
+    def docs(spec, split: str, group: str) -> list[dict]:
+        return _piqa_rows(str(DATA_DIR / spec["data"]))
+
+
+@lru_cache(maxsize=8)
+def _json_array(path: str) -> list[dict]:
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+@lru_cache(maxsize=8)
+def _ai2_rows(path: str, question_field: str) -> list[dict]:
+    import json
+
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                q = r["question"]
+                rows.append({"id": r["id"], question_field: q["stem"], "answerKey": r["answerKey"],
+                             "choices": {"text": [c["text"] for c in q["choices"]],
+                                         "label": [c["label"] for c in q["choices"]]}})
+    return rows
+
+
+@lru_cache(maxsize=2)
+def _piqa_rows(folder: str) -> list[dict]:
+    import json
+
+    with open(Path(folder) / "valid.jsonl", encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f if line.strip()]
+    labels = [int(x) for x in (Path(folder) / "valid-labels.lst").read_text().split()]
+    if len(labels) != len(docs):
+        raise ValueError(f"{folder}: {len(docs)} PIQA items but {len(labels)} labels")
+    return [{**d, "label": lab} for d, lab in zip(docs, labels)]
+
+
+LOADERS = {"mmlu_csv": MMLUCsv, "hf_json_array": HFJsonArray, "ai2_jsonl": AI2Jsonl, "piqa_jsonl": PiqaJsonl}
