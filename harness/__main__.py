@@ -20,6 +20,19 @@ def _validate(cfg: DictConfig) -> None:
         load_task(task)
 
 
+def _check_results(path: str) -> None:
+    """An alien file is an error; a torn line (a writer killed mid-row) is reported and left alone: that run is
+    simply not counted as done, and the next append starts on a fresh line."""
+    from harness.record.store import read_rows
+
+    try:
+        read_rows(path)
+    except ResultsFileError as exc:
+        if "line 1 " in str(exc):
+            raise
+        print(f"warning: {exc}", file=sys.stderr)
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> int:
     from harness.runner import run_and_record
@@ -30,6 +43,7 @@ def main(cfg: DictConfig) -> int:
     overrides = list(hc.overrides.task)
     try:
         _validate(cfg)
+        _check_results(cfg.results.path)
         done = done_hashes(cfg.results.path)
     except (UnknownScheme, KeyError, ResultsFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)

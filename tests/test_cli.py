@@ -57,3 +57,11 @@ def test_unavailable_scheme_writes_a_row_with_the_reason(tmp_path):
     run_harness(*QUICK, "precision=torchao-fp8", "device=cpu", f"results.path={out}")
     (row,) = read_rows(out)
     assert row["status"] == "unavailable" and "cuda" in row["error"]
+
+
+def test_alien_results_file_is_refused_and_left_untouched(tmp_path):
+    out = tmp_path / "runs.csv"
+    out.write_text("name,score\nx,1\n")
+    proc = run_harness(*QUICK, "eval=none", f"results.path={out}", check=False)
+    assert proc.returncode == 2 and "line 1" in proc.stderr
+    assert out.read_text() == "name,score\nx,1\n"

@@ -84,3 +84,16 @@ def test_readme_column_table_is_generated_from_the_schema():
 
     text = README.read_text()
     assert render(text) == text, "run `python -m harness.record.readme` to regenerate the README's column table"
+
+
+def test_merge_per_worker_files_without_duplicates(tmp_path):
+    from harness.record.merge import merge
+
+    a, b, out = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "all.csv"
+    for i in range(3):
+        append_row(a, _row(i))
+    for i in range(2, 5):
+        append_row(b, _row(i))
+    assert merge([str(a), str(b)], str(out)) == (5, 1)
+    assert merge([str(a), str(b)], str(out)) == (0, 6)  # rerun: nothing duplicated
+    assert [r["run_id"] for r in read_rows(out)] == ["r0", "r1", "r2", "r3", "r4"]
