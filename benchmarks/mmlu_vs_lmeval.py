@@ -1,0 +1,65 @@
+"""Target 1: MMLU scoring rate of the harness vs lm-evaluation-harness on the same model, questions and shots.
+
+Both score the identical requests (tests/evaluate/test_tasks.py proves our prompts equal lm-eval's): lm-eval through
+its `HFLM.loglikelihood` on the already-loaded model (its task building is not timed, which favours lm-eval), the
+harness through `harness.evaluate.scorer.score` (one forward per question, few-shot prefix cached per subject).
+Prints both rates, the ratio and the agreement of per-question predictions.
+
+    python benchmarks/mmlu_vs_lmeval.py [--per-subject 2] [--shots 5] [--batch-size 8]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from _common import load
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--per-subject", type=int, default=2)
+    ap.add_argument("--shots", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=8)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from harness.evaluate.accuracy import argmax
+    from harness.evaluate.scorer import score
+    from harness.evaluate.tasks import load_task
+
+    model, tok, engine = load(args.model)
+    reqs = load_task("mmlu").requests(args.shots, args.per_subject)
+    print(f"{args.model} fp32, MMLU {args.shots}-shot, first {args.per_subject} per subject: {len(reqs)} questions, "
+          f"{torch.get_num_threads()} threads")
+
+    t0 = time.perf_counter()
+    ours = score(engine, tok, reqs, batch_size=args.batch_size, progress=False)
+    t_ours = time.perf_counter() - t0
+
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch_size)
+    instances = [Instance("loglikelihood", {}, (r.context, c), i) for r in reqs for i, c in enumerate(r.continuations)]
+    t0 = time.perf_counter()
+    theirs = [ll for ll, _ in lm.loglikelihood(instances, disable_tqdm=True)]
+    t_theirs = time.perf_counter() - t0
+
+    preds_ours = [argmax(s.loglikelihoods) for s in ours]
+    preds_theirs = [argmax(theirs[4 * i: 4 * i + 4]) for i in range(len(reqs))]
+    agree = sum(a == b for a, b in zip(preds_ours, preds_theirs)) / len(reqs)
+    max_diff = max(abs(a - b) for s, i in zip(ours, range(len(reqs))) for a, b in
+                   zip(s.loglikelihoods, theirs[4 * i: 4 * i + 4]))
+    acc_ours = sum(p == r.gold for p, r in zip(preds_ours, reqs)) / len(reqs)
+    acc_theirs = sum(p == r.gold for p, r in zip(preds_theirs, reqs)) / len(reqs)
+    print(f"harness : {len(reqs) / t_ours:7.2f} questions/s ({t_ours:.1f} s), accuracy {acc_ours:.4f}")
+    print(f"lm-eval : {len(reqs) / t_theirs:7.2f} questions/s ({t_theirs:.1f} s), accuracy {acc_theirs:.4f}")
+    print(f"ratio   : {t_theirs / t_ours:.2f}x   prediction agreement {agree:.4f}   "
+          f"max |loglik diff| {max_diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Checks: each turns a claim into measured values and verdicts. Values come from runs of the harness itself (through
+`python -m harness`, resuming what is already recorded) or from shipped data; a check never invents a value."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "results" / "reproduce"
+
+
+@dataclass
+class Verdict:
+    claim: str
+    item: str
+    published: str
+    measured: str
+    verdict: str  # agrees | disagrees | not comparable
+    reason: str = ""
+
+
+def _harness_sweep(csv: Path, overrides: list[str]) -> list[dict]:
+    """Run (or resume) a sweep through the normal harness and return its ok rows."""
+    from harness.analysis.report import latest_ok, load_results
+
+    cmd = [sys.executable, "-m", "harness", "-m", *overrides, f"results.path={csv}",
+           f"hydra.sweep.dir={csv.parent / 'multirun'}"]
+    subprocess.run(cmd, cwd=ROOT, check=False)
+    return latest_ok(load_results(csv)).to_dict("records")
+
+
+def memory_proportional(claim, models, precisions, csv=None, extra=()) -> list[Verdict]:
+    csv = Path(csv or OUT / "memory.csv")
+    rows = _harness_sweep(csv, [f"model={','.join(models)}", f"precision={','.join(precisions)}", "eval=none",
+                                "quality=none", "bench=quick", *extra])
+    tol = float(claim.agreement["tolerance"])
+    out = []
+    for model in models:
+        base = next((r for r in rows if r["model"] == model and r["precision"] == "fp32"), None)
+        if base is None:
+            out.append(Verdict(claim.id, model, "", "", "not comparable", "no fp32 row"))
+            continue
+        for r in rows:
+            if r["model"] != model or r["precision"] == "fp32":
+                continue
+            ideal = float(r["scheme_bits"]) / 32
+            lin = float(r["linear_bits_per_weight"]) / 32
+            whole = float(r["weight_bytes"]) / float(base["weight_bytes"])
+            ok = ideal <= lin * (1 + 1e-9) and lin <= ideal * (1 + tol) if r["scheme_bits"] else False
+            out.append(Verdict(claim.id, f"{model} {r['precision']}", f"{ideal:.4f} of fp32",
+                               f"linear layers {lin:.4f}, whole model {whole:.4f}",
+                               "agrees" if ok else "disagrees",
+                               "embeddings/lm_head stay full precision, so the whole model shrinks less"
+                               if ok else f"linear bytes outside [{ideal:.3f}, {ideal * (1 + tol):.3f}]"))
+    return out
+
+
+def quality_kept(claim, csv) -> list[Verdict]:
+    from harness.analysis.report import latest_ok, load_results
+
+    path = ROOT / csv if not Path(csv).is_absolute() else Path(csv)
+    if not path.exists():
+        return [Verdict(claim.id, "all", "no significant loss", "", "not comparable",
+                        f"{csv} missing: run `make sweep` first")]
+    ok = latest_ok(load_results(path))
+    alpha, max_kld = float(claim.agreement["alpha"]), float(claim.agreement["max_kld"])
+    out = []
+    for _, r in ok.iterrows():
+        if r["precision"] == "fp32":
+            continue
+        p, kld = r.get("mmlu_mcnemar_p"), r.get("kld_mean")
+        if p is None or math.isnan(float(p)) or kld is None or math.isnan(float(kld)):
+            out.append(Verdict(claim.id, f"{r['model']} {r['precision']}", "no significant loss", "",
+                               "not comparable", "no McNemar p or KLD in the row"))
+            continue
+        keeps = float(p) >= alpha and float(kld) < max_kld
+        out.append(Verdict(claim.id, f"{r['model']} {r['precision']}", "no significant loss",
+                           f"MMLU acc {float(r['mmlu_acc']):.3f} (McNemar p {float(p):.3g}), KLD {float(kld):.4f}",
+                           "agrees" if keeps else "disagrees",
+                           "keeps quality" if keeps else
+                           ("KLD above threshold" if float(kld) >= max_kld else "accuracy differs significantly")))
+    return out
+
+
+def ai_index_cost(claim, threshold: float, data_dir=None, plot: bool = True) -> list[Verdict]:
+    import pandas as pd
+
+    data_dir = Path(data_dir or Path(__file__).resolve().parent / "data" / "ai-index-cost")
+    pts = pd.read_csv(data_dir / "points.csv")[["date", "model", "blended_usd_per_mtok", "mmlu"]]
+    others = pd.read_csv(data_dir / "mmlu_ge_64.8_other_models.csv")[["date", "model", "blended_usd_per_mtok", "mmlu"]]
+    allm = pd.concat([pts, others]).assign(date=lambda d: pd.to_datetime(d["date"])).sort_values("date")
+    stair, best = [], math.inf
+    for _, r in allm.iterrows():  # Epoch's rule: a new minimum price among models at or above the threshold
+        if r["mmlu"] >= threshold and r["blended_usd_per_mtok"] < best:
+            best = r["blended_usd_per_mtok"]
+            stair.append(r)
+    s = pd.DataFrame(stair).drop_duplicates(subset=["date"], keep="last")
+    fold = s["blended_usd_per_mtok"].iloc[0] / s["blended_usd_per_mtok"].iloc[-1]
+    x = s["date"].map(lambda d: d.toordinal()).astype(float)
+    y = s["blended_usd_per_mtok"].map(math.log10)
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
+    rate = 10 ** (-slope * 365)
+    pub = claim.published
+    if plot:
+        _plot_staircase(allm, s, threshold, fold)
+    return [
+        Verdict(claim.id, "start and end price", f"${pub['start_usd']} -> ${pub['end_usd']}",
+                f"${s['blended_usd_per_mtok'].iloc[0]:g} ({s['model'].iloc[0]}, {s['date'].iloc[0].date()}) -> "
+                f"${s['blended_usd_per_mtok'].iloc[-1]:g} ({s['model'].iloc[-1]}, {s['date'].iloc[-1].date()})",
+                "agrees" if (s["blended_usd_per_mtok"].iloc[0], s["blended_usd_per_mtok"].iloc[-1]) ==
+                (pub["start_usd"], pub["end_usd"]) else "disagrees"),
+        Verdict(claim.id, "fold reduction", f"more than {pub['fold']}x", f"{fold:.1f}x over {len(s)} points",
+                "agrees" if fold > pub["fold"] else "disagrees"),
+        Verdict(claim.id, "Epoch fitted rate", f"{pub['epoch_rate_per_year']}x per year", f"{rate:.2f}x per year",
+                "agrees" if abs(rate / pub["epoch_rate_per_year"] - 1) <= claim.agreement["tolerance"]
+                else "disagrees", "OLS of log10(price) on date"),
+    ]
+
+
+def _plot_staircase(allm, stair, threshold, fold):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    q = allm[allm["mmlu"] >= threshold]
+    ax.scatter(q["date"], q["blended_usd_per_mtok"], s=18, color="grey", label=f"models with MMLU >= {threshold}")
+    ax.step(stair["date"], stair["blended_usd_per_mtok"], where="post", color="tab:red", lw=2,
+            label="cheapest so far")
+    for _, r in stair.iterrows():
+        ax.annotate(r["model"], (r["date"], r["blended_usd_per_mtok"]), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    ax.set_yscale("log")
+    ax.set_ylabel("US$ per million tokens (3:1 blended, log scale)")
+    ax.set_title(f"Cheapest LLM at GPT-3.5 level (MMLU >= {threshold}): {fold:.0f}x cheaper (data: Epoch AI)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT / "ai_index_cost.png", dpi=120)
+    plt.close(fig)
+
+
+def gguf_bpw(claim, models, precisions) -> list[Verdict]:
+    from gguf import GGUFReader
+    from omegaconf import OmegaConf
+
+    from harness.engines.llamacpp import LINEAR_SUFFIXES, requantise
+    from harness.models.packaged_gguf import gguf_path
+    from harness.precision.registry import get_scheme
+
+    seen: dict[str, list[float]] = {}
+    for model in models:
+        source = gguf_path(OmegaConf.load(ROOT / "conf" / "model" / f"{model}.yaml"))
+        files = [source] + [requantise(source, get_scheme(p), 2) for p in precisions]
+        for path in files:
+            for t in GGUFReader(str(path)).tensors:
+                if t.name.endswith(LINEAR_SUFFIXES):
+                    seen.setdefault(t.tensor_type.name, []).append(8 * int(t.n_bytes) / int(t.n_elements))
+    out = []
+    for kind, bits in claim.published.items():
+        got = sorted(set(seen.get(kind, [])))
+        if not got:
+            out.append(Verdict(claim.id, kind, f"{bits}", "no tensor of this type in our files", "not comparable"))
+            continue
+        out.append(Verdict(claim.id, kind, f"{bits}", ", ".join(f"{g:g}" for g in got) +
+                           f" ({len(seen[kind])} tensors)", "agrees" if got == [bits] else "disagrees"))
+    return out
+
+
+def gguf_kld_order(claim, csv) -> list[Verdict]:
+    from harness.analysis.report import latest_ok, load_results
+
+    path = ROOT / csv
+    if not path.exists():
+        return [Verdict(claim.id, "order", "", "", "not comparable", f"{csv} missing: run `make sweep` first")]
+    ok = latest_ok(load_results(path))
+    order = claim.published["order"]
+    out = []
+    for model, d in ok[ok["precision"].isin(order)].groupby("model"):
+        kld = dict(zip(d["precision"], d["kld_mean"].astype(float)))
+        have = [p for p in order if p in kld and not math.isnan(kld[p])]
+        measured = sorted(have, key=lambda p: kld[p])
+        pairs = [(a, b) for i, a in enumerate(have) for b in have[i + 1:]]
+        discordant = [(a, b) for a, b in pairs if kld[a] > kld[b]]
+        tau = 1 - 2 * len(discordant) / len(pairs) if pairs else float("nan")
+        out.append(Verdict(claim.id, model, " < ".join(p.removeprefix("gguf-") for p in have),
+                           " < ".join(f"{p.removeprefix('gguf-')} ({kld[p]:.3g})" for p in measured),
+                           "agrees" if not discordant else "disagrees",
+                           f"Kendall tau {tau:.2f}; discordant: {[(a[5:], b[5:]) for a, b in discordant]}; files "
+                           "requantised from a 4-bit source, baseline = that source in fp32"))
+    return out or [Verdict(claim.id, "order", "", "no GGUF rows with KLD", "not comparable")]
+
+
+def lm_eval_mmlu(claim, model, per_subject, shots, subjects, engine_model=None, tokenizer=None) -> list[Verdict]:
+    """Run lm-eval's own evaluator (simple_evaluate, HFLM on the loaded model, the stock mmlu template pointed at the
+    shipped files) and the harness on the same questions; compare accuracy and every prediction."""
+    import json
+    import tempfile
+
+    import lm_eval
+    import lm_eval.tasks
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+    from omegaconf import OmegaConf
+
+    from harness.engines.hf import HFEngine
+    from harness.evaluate.accuracy import evaluate_task
+    from harness.evaluate.tasks import load_task
+
+    if engine_model is None:
+        from harness.models import load_model
+
+        loaded = load_model(OmegaConf.load(ROOT / "conf" / "model" / f"{model}.yaml"))
+        engine_model, tokenizer = loaded.model, loaded.tokenizer
+    task = load_task("mmlu")
+    template = Path(lm_eval.tasks.__file__).parent / "mmlu" / "default" / "_default_template_yaml"
+    tmp = Path(tempfile.mkdtemp())
+    names = []
+    for subject in subjects:
+        for split in ("test", "dev"):
+            with open(tmp / f"{subject}_{split}.jsonl", "w") as f:
+                for doc in task.docs(split, subject):
+                    f.write(json.dumps(doc) + "\n")
+        name = f"local_mmlu_{subject}"
+        names.append(name)
+        (tmp / f"{name}.yaml").write_text(
+            f"include: {template}\ntask: {name}\ndataset_path: json\ndataset_name: null\n"
+            f"dataset_kwargs:\n  data_files:\n    test: {tmp}/{subject}_test.jsonl\n    dev: {tmp}/{subject}_dev.jsonl\n"
+            f"description: \"The following are multiple choice questions (with answers) about "
+            f"{subject.replace('_', ' ')}.\\n\\n\"\n")
+    lm = HFLM(pretrained=engine_model, tokenizer=tokenizer, batch_size=8)
+    res = lm_eval.simple_evaluate(model=lm, tasks=names, num_fewshot=shots, limit=per_subject, log_samples=True,
+                                  task_manager=TaskManager(include_path=str(tmp), include_defaults=False))
+    theirs = {}
+    for name, subject in zip(names, subjects):
+        for s in res["samples"][name]:
+            lls = [float(r[0]) for r in s["filtered_resps"]]
+            theirs[f"{subject}/{s['doc_id']}"] = max(range(len(lls)), key=lambda i: (lls[i], -i))
+    metrics, preds = evaluate_task(HFEngine(engine_model, pad_id=tokenizer.eos_token_id or 0), tokenizer, "mmlu",
+                                   shots, per_subject, 8, progress=False)
+    mine = {p["id"]: p for p in preds if p["id"].split("/")[0] in subjects}
+    same = sum(theirs[i] == mine[i]["pred"] for i in theirs)
+    acc_theirs = sum(theirs[i] == mine[i]["gold"] for i in theirs) / len(theirs)
+    acc_mine = sum(p["pred"] == p["gold"] for p in mine.values()) / len(mine)
+    return [Verdict(claim.id, f"{model}, {len(theirs)} questions, {shots}-shot",
+                    f"lm-eval acc {acc_theirs:.4f}", f"harness acc {acc_mine:.4f}; {same}/{len(theirs)} predictions equal",
+                    "agrees" if same == len(theirs) and acc_theirs == acc_mine else "disagrees")]
+
+
+def not_runnable(claim, needs) -> list[Verdict]:
+    return [Verdict(claim.id, "all", str(claim.published), "not measured", "not comparable", f"not runnable here: {needs}")]
+
+
+CHECKS = {f.__name__: f for f in (memory_proportional, quality_kept, ai_index_cost, gguf_bpw, gguf_kld_order,
+                                  lm_eval_mmlu, not_runnable)}
+
+
+def run_claim(claim, **overrides) -> list[Verdict]:
+    params = {**claim.check.get("params", {}), **overrides}
+    return CHECKS[claim.check["function"]](claim, **params)
+
+
+def verdict_table(verdicts: list[Verdict]) -> str:
+    lines = [f"Verdicts measured on {date.today().isoformat()}", "",
+             "| claim | item | published | measured | verdict | reason |", "|---|---|---|---|---|---|"]
+    for v in verdicts:
+        lines.append(f"| {v.claim} | {v.item} | {v.published} | {v.measured} | **{v.verdict}** | {v.reason} |")
+    return "\n".join(lines)

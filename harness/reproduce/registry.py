@@ -1,0 +1,81 @@
+"""The registry of published claims: one YAML per claim in claims/, validated against a small schema."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+CLAIMS = Path(__file__).resolve().parent / "claims"
+REQUIRED = {"id": str, "claim": str, "source": str, "setting": dict, "published": dict, "agreement": dict,
+            "check": dict, "requires": dict}
+SETTING_KEYS = ("models", "dataset", "shots", "context", "metric", "framework")
+AGREEMENT_KINDS = ("exact", "ratio", "ordering", "within_stderr", "threshold")
+
+
+class ClaimError(ValueError):
+    """A registry entry does not follow the schema."""
+
+
+@dataclass
+class Claim:
+    id: str
+    claim: str
+    source: str
+    setting: dict
+    published: dict
+    agreement: dict
+    check: dict
+    requires: dict
+    path: Path
+
+
+def validate(data: dict, path: Path) -> Claim:
+    if not isinstance(data, dict):
+        raise ClaimError(f"{path.name}: not a mapping")
+    for key, kind in REQUIRED.items():
+        if key not in data:
+            raise ClaimError(f"{path.name}: missing field '{key}' (required: {', '.join(REQUIRED)})")
+        if not isinstance(data[key], kind):
+            raise ClaimError(f"{path.name}: field '{key}' must be a {kind.__name__}")
+    missing = [k for k in SETTING_KEYS if k not in data["setting"]]
+    if missing:
+        raise ClaimError(f"{path.name}: setting lacks {missing} (required: {', '.join(SETTING_KEYS)})")
+    if data["agreement"].get("kind") not in AGREEMENT_KINDS:
+        raise ClaimError(f"{path.name}: agreement.kind must be one of {AGREEMENT_KINDS}")
+    from harness.reproduce.checks import CHECKS
+
+    if data["check"].get("function") not in CHECKS:
+        raise ClaimError(f"{path.name}: check.function must be one of {sorted(CHECKS)}")
+    return Claim(**{k: data[k] for k in REQUIRED}, path=path)
+
+
+def load_claims(folder: Path = CLAIMS) -> dict[str, Claim]:
+    claims: dict[str, Claim] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        claim = validate(yaml.safe_load(path.read_text()), path)
+        if claim.id in claims:
+            raise ClaimError(f"{path.name}: duplicate id {claim.id!r}")
+        claims[claim.id] = claim
+    return claims
+
+
+def runnable_here(claim: Claim) -> tuple[bool, str]:
+    """Whether this machine has what the claim needs (model obtainable, hardware, extras)."""
+    import importlib.util
+
+    if claim.check["function"] == "not_runnable":
+        return False, claim.check["params"]["needs"]
+    hw = claim.requires.get("hardware", "none")
+    if hw == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return False, "needs a CUDA GPU"
+    conf = Path(__file__).resolve().parents[2] / "conf" / "model"
+    for model in claim.requires.get("models", []):
+        if not (conf / f"{model}.yaml").exists():
+            return False, f"model {model} is not obtainable here"
+    if "llamacpp" in claim.requires.get("extras", []) and importlib.util.find_spec("llama_cpp") is None:
+        return False, "needs llama-cpp-python (make llamacpp)"
+    return True, ""
