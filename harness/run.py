@@ -35,7 +35,10 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
     import torch
 
     scheme = get_scheme(cfg.precision.name)
-    device = resolve_device(cfg.device)
+    try:
+        device = resolve_device(cfg.device)
+    except RuntimeError as exc:  # device=cuda without a GPU: nothing to measure here
+        raise Unavailable(str(exc)) from exc
     reason = unavailable_reason(scheme, device)
     if reason:
         raise Unavailable(reason)
@@ -79,6 +82,10 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
         row.update(quality_columns(cfg, engine, tokenizer, predictions))
     row["peak_rss_mb"] = peak_rss_mb()
     row["cuda_peak_alloc_mb"], row["cuda_peak_reserved_mb"] = cuda_peaks_mb()
+    if device == "cuda":
+        from harness.measure.memory import nvml_used_mb
+
+        row["nvml_used_mb"] = nvml_used_mb()
     return row
 
 

@@ -83,3 +83,24 @@ def cuda_peaks_mb() -> tuple[float | None, float | None]:
     if not torch.cuda.is_available():
         return None, None
     return torch.cuda.max_memory_allocated() / 2**20, torch.cuda.max_memory_reserved() / 2**20
+
+
+def nvml_used_mb() -> float | None:
+    """Device memory in use as NVML (the driver) sees it: includes the CUDA context and other processes."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        import torch
+
+        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+        return pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20
+    except Exception:  # noqa: BLE001 - NVML is optional
+        import subprocess
+
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True, timeout=10).stdout.split()
+            return float(out[0]) if out else None
+        except Exception:  # noqa: BLE001
+            return None

@@ -65,6 +65,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("peak_rss_mb", "MiB", "peak resident memory of the run's process"),
     _c("cuda_peak_alloc_mb", "MiB", "torch.cuda.max_memory_allocated (CUDA only)"),
     _c("cuda_peak_reserved_mb", "MiB", "torch.cuda.max_memory_reserved (CUDA only)"),
+    _c("nvml_used_mb", "MiB", "device memory in use per NVML at the end of the run, CUDA context included (CUDA only)"),
     # roofline
     _c("mem_bandwidth_gbs", "GB/s", "memory bandwidth of this machine (copy benchmark, cached)"),
     _c("roofline_tok_s", "tokens/s", "bandwidth / bytes read per decoded token (weights + KV cache) * batch"),

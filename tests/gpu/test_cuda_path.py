@@ -1,0 +1,71 @@
+"""CUDA paths: exercised on a GPU (scripts/gpu_check.sh runs these), skipped with a reason on CPU. The parts that do
+not need a GPU (gating, config composition) are tested on CPU here too."""
+import pytest
+import torch
+
+from harness.precision.registry import all_schemes, get_scheme, unavailable_reason
+
+from tests.conftest import ROOT, run_harness, tiny_llama
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_gpu_sweep_preset_composes():
+    proc = run_harness("+sweep=gpu", "--cfg", "job")
+    assert "device: cuda" in proc.stdout and "gpu_sweep.csv" in proc.stdout
+
+
+def test_device_cuda_without_a_gpu_is_recorded_unavailable(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    from harness.record.store import read_rows
+
+    out = tmp_path / "r.csv"
+    run_harness("model=tiny-random", "bench=quick", "eval=none", "device=cuda", f"results.path={out}")
+    (row,) = read_rows(out)
+    assert row["status"] == "unavailable" and "CUDA" in row["error"]
+
+
+def test_cpu_only_schemes_are_gated_on_cuda():
+    for name, scheme in all_schemes().items():
+        if scheme.devices == ("cpu",):
+            assert "cpu only" in unavailable_reason(scheme, "cuda")
+
+
+@cuda
+def test_cuda_timing_uses_events_and_memory_peaks():
+    from harness.engines.hf import HFEngine
+    from harness.measure.memory import cuda_peaks_mb, nvml_used_mb
+    from harness.measure.speed import StepTimer, measure_speed
+
+    engine = HFEngine(tiny_llama().to("cuda"), device="cuda")
+    timer = StepTimer("cuda")
+    timer.start()
+    engine.generate(torch.tensor([[1, 2, 3]]), 4, on_token=timer)
+    assert all(isinstance(m, torch.cuda.Event) for m in timer.marks) and len(timer.intervals_ms()) == 4
+    speed = measure_speed(engine, torch.tensor([[1, 2, 3, 4]]), 8, 1, 3, "cuda")
+    assert speed["decode_tok_s"] > 0
+    alloc, reserved = cuda_peaks_mb()
+    assert 0 < alloc <= reserved
+    assert nvml_used_mb() is None or nvml_used_mb() > 0
+
+
+@cuda
+@pytest.mark.parametrize("name", ["bnb-nf4", "torchao-int8wo"])
+def test_cuda_schemes_are_proven(name, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from harness.precision.proof import config_param_count, count_params, linear_inventory, prove
+
+    scheme = get_scheme(name)
+    if scheme.load_kwargs:
+        tiny_llama().save_pretrained(tmp_path)
+        model = AutoModelForCausalLM.from_pretrained(tmp_path, device_map="cuda", **scheme.load_kwargs())
+        params = config_param_count(model.config)
+    else:
+        model = tiny_llama().to("cuda")
+        params = count_params(model)
+    inv = linear_inventory(model)
+    if scheme.apply:
+        model = scheme.apply(model, "cuda")
+    assert prove(model, scheme, inv, params).quantized_fraction > 0.5
