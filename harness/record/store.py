@@ -21,12 +21,16 @@ class ResultsFileError(ValueError):
     """The results CSV cannot be read safely; nothing was written."""
 
 
-def _format_row(row: dict) -> str:
+def _format_row(row: dict, columns: tuple[str, ...] = NAMES) -> str:
     unknown = set(row) - set(NAMES)
     if unknown:
         raise KeyError(f"row has columns not declared in harness/record/schema.py: {sorted(unknown)}")
+    lost = [k for k, v in row.items() if k not in columns and v not in (None, "")]
+    if lost:
+        raise ResultsFileError(f"the results file's header (an older layout) lacks columns {lost} that this row "
+                               "fills; write to a new results.path")
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(["" if row.get(n) is None else row.get(n) for n in NAMES])
+    csv.writer(buf, lineterminator="\n").writerow(["" if row.get(n) is None else row.get(n) for n in columns])
     return buf.getvalue()
 
 
@@ -50,11 +54,11 @@ def _locked(path: Path) -> Iterator[None]:
 def append_row(path: str | Path, row: dict) -> None:
     """Append one row; write the header first if the file is new or empty. Refuses to append to an alien file."""
     path = Path(path)
-    line = _format_row(row)
+    _format_row(row)  # validate before taking the lock
     with _locked(path):
         exists = path.exists() and path.stat().st_size > 0
+        line = _format_row(row, _check_header(path) if exists else NAMES)
         if exists:
-            _check_header(path)
             if not _ends_with_newline(path):
                 # a torn last line from a killed writer: close it so our row starts on a fresh line
                 line = "\n" + line
@@ -73,15 +77,18 @@ def _ends_with_newline(path: Path) -> bool:
         return f.read(1) == b"\n"
 
 
-def _check_header(path: Path) -> None:
+def _check_header(path: Path) -> tuple[str, ...]:
+    """The file's columns: this harness's header, or an older layout of it (a subset of today's columns, e.g. a file
+    written before a task was added). Anything else is an alien file."""
     with open(path, newline="", encoding="utf-8") as f:
-        header = next(csv.reader(f), [])
-    if tuple(header) != NAMES:
-        missing = [n for n in NAMES if n not in header]
+        header = tuple(next(csv.reader(f), []))
+    if header != NAMES and not (header and {"run_id", "status", "config_hash"} <= set(header) <= set(NAMES)):
+        alien = [n for n in header if n not in NAMES]
         raise ResultsFileError(
-            f"{path}: line 1 is not this harness's header (missing {missing[:5]}{'...' if len(missing) > 5 else ''}); "
+            f"{path}: line 1 is not this harness's header (unknown columns {alien[:5]}); "
             "write to a new results.path or move the old file away"
         )
+    return header
 
 
 def read_rows(path: str | Path, strict: bool = True) -> list[dict]:
@@ -89,20 +96,20 @@ def read_rows(path: str | Path, strict: bool = True) -> list[dict]:
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return []
-    _check_header(path)
+    header = _check_header(path)
     rows: list[dict] = []
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         next(reader)
         for fields in reader:
-            if len(fields) != len(NAMES):
+            if len(fields) != len(header):
                 if strict:
                     raise ResultsFileError(
-                        f"{path}: line {reader.line_num} has {len(fields)} fields, expected {len(NAMES)} "
+                        f"{path}: line {reader.line_num} has {len(fields)} fields, expected {len(header)} "
                         "(a torn write or a line from another tool); fix or delete that line"
                     )
                 continue
-            rows.append(dict(zip(NAMES, fields)))
+            rows.append({**dict.fromkeys(NAMES, ""), **dict(zip(header, fields))})
     return rows
 
 

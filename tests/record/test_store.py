@@ -97,3 +97,17 @@ def test_merge_per_worker_files_without_duplicates(tmp_path):
     assert merge([str(a), str(b)], str(out)) == (5, 1)
     assert merge([str(a), str(b)], str(out)) == (0, 6)  # rerun: nothing duplicated
     assert [r["run_id"] for r in read_rows(out)] == ["r0", "r1", "r2", "r3", "r4"]
+
+
+def test_a_file_with_an_older_column_layout_stays_readable_and_appendable(tmp_path):
+    path = tmp_path / "old.csv"
+    old = [n for n in NAMES if n != "nvml_used_mb"]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(old)
+        w.writerow(["r0" if n == "run_id" else "ok" if n == "status" else "" for n in old])
+    append_row(path, _row(1))
+    rows = read_rows(path)
+    assert [r["run_id"] for r in rows] == ["r0", "r1"] and rows[0]["nvml_used_mb"] == ""
+    with pytest.raises(ResultsFileError, match="lacks columns"):
+        append_row(path, {**_row(2), "nvml_used_mb": 5.0})
