@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LLAMA_STAMP := $(VENV)/.llamacpp
 
-.PHONY: run test venv llamacpp sweep report clean-cache
+.PHONY: run test venv llamacpp sweep report reproduce bench clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,7 +35,14 @@ sweep: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_default
 
 report: $(STAMP)
-	$(BIN)/python -m harness.analysis results/cpu_sweep.csv
+	$(BIN)/python -m harness.analysis results/cpu_sweep.csv --hardware this-machine,h100,l4
+
+reproduce: $(STAMP) $(LLAMA_STAMP)
+	$(BIN)/python -m harness.reproduce run all
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/mmlu_vs_lmeval.py
+	$(BIN)/python benchmarks/overhead.py
 
 clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/quant-harness
