@@ -5,7 +5,7 @@ its `HFLM.loglikelihood` on the already-loaded model (its task building is not t
 harness through `harness.evaluate.scorer.score` (one forward per question, few-shot prefix cached per subject).
 Prints both rates, the ratio and the agreement of per-question predictions.
 
-    python benchmarks/mmlu_vs_lmeval.py [--per-subject 2] [--shots 5] [--batch-size 8]
+    python benchmarks/mmlu_vs_lmeval.py [--per-subject 10] [--subjects 10] [--shots 5] [--batch-size 8]
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from _common import load
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--per-subject", type=int, default=2)
+    ap.add_argument("--per-subject", type=int, default=10)
+    ap.add_argument("--subjects", type=int, default=10, help="the first N subjects in alphabetical order")
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=8)
     args = ap.parse_args()
@@ -34,8 +35,11 @@ def main() -> None:
     from harness.evaluate.tasks import load_task
 
     model, tok, engine = load(args.model)
-    reqs = load_task("mmlu").requests(args.shots, args.per_subject)
-    print(f"{args.model} fp32, MMLU {args.shots}-shot, first {args.per_subject} per subject: {len(reqs)} questions, "
+    task = load_task("mmlu")
+    keep = set(task.groups()[: args.subjects])
+    reqs = [r for r in task.requests(args.shots, args.per_subject) if r.group in keep]
+    print(f"{args.model} fp32, MMLU {args.shots}-shot, first {args.per_subject} questions of the first "
+          f"{args.subjects} subjects: {len(reqs)} questions, "
           f"{torch.get_num_threads()} threads")
 
     t0 = time.perf_counter()

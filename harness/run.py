@@ -70,7 +70,8 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
     row.update(roofline_columns(engine, proof.weight_bytes, b.prompt_tokens + b.new_tokens // 2, b.batch_size,
                                 row["decode_tok_s"]))
 
-    real = loaded.weights == "real" or cfg.model.name == "tiny-random"
+    # accuracy and quality mean nothing on random weights (tiny-random opts in, to test the plumbing)
+    real = bool(cfg.model.get("evaluate", loaded.weights == "real"))
     if real and cfg.eval.tasks:
         columns, predictions = _evaluate(cfg, engine, tokenizer, predictions_dir, run_id)
         row.update(columns)
