@@ -23,16 +23,20 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def cost_vs_quality(df: pd.DataFrame, on: pd.Series, quality: str, quality_label: str, hw: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 6))
+def _frontier_scatter(ax, df: pd.DataFrame, on: pd.Series, x: str, y: str) -> None:
+    """One marker per model, each point labelled with its precision, and the frontier as a staircase."""
     for i, model in enumerate(_models(df)):
         d = df[df["model"] == model]
-        ax.scatter(d["usd_per_mtok_blended"], d[quality], marker=MARKERS[i % len(MARKERS)], s=45, label=model)
+        ax.scatter(d[x], d[y], marker=MARKERS[i % len(MARKERS)], s=45, label=model)
         for _, r in d.iterrows():
-            ax.annotate(r["precision"], (r["usd_per_mtok_blended"], r[quality]), fontsize=7, xytext=(3, 2),
-                        textcoords="offset points")
-    front = df[on].sort_values("usd_per_mtok_blended")
-    ax.step(front["usd_per_mtok_blended"], front[quality], where="post", color="k", lw=1.2, label="Pareto frontier")
+            ax.annotate(r["precision"], (r[x], r[y]), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    front = df[on].sort_values(x)
+    ax.step(front[x], front[y], where="post", color="k", lw=1.2, label="Pareto frontier")
+
+
+def cost_vs_quality(df: pd.DataFrame, on: pd.Series, quality: str, quality_label: str, hw: str, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(9, 6))
+    _frontier_scatter(ax, df, on, "usd_per_mtok_blended", quality)
     ax.set_xscale("log")
     projected = " (projected from this machine by bandwidth ratio)" if df["projected"].any() else ""
     ax.set_xlabel("US$ per million tokens, blended 3:1 input:output (log scale)")
@@ -45,14 +49,7 @@ def cost_vs_quality(df: pd.DataFrame, on: pd.Series, quality: str, quality_label
 
 def memory_vs_quality(df: pd.DataFrame, on: pd.Series, quality: str, quality_label: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 6))
-    for i, model in enumerate(_models(df)):
-        d = df[df["model"] == model]
-        ax.scatter(d["weight_mb"], d[quality], marker=MARKERS[i % len(MARKERS)], s=45, label=model)
-        for _, r in d.iterrows():
-            ax.annotate(r["precision"], (r["weight_mb"], r[quality]), fontsize=7, xytext=(3, 2),
-                        textcoords="offset points")
-    front = df[on].sort_values("weight_mb")
-    ax.step(front["weight_mb"], front[quality], where="post", color="k", lw=1.2, label="Pareto frontier")
+    _frontier_scatter(ax, df, on, "weight_mb", quality)
     ax.set_xlabel("weight memory (MiB, as stored)")
     ax.set_ylabel(quality_label)
     ax.set_title("Weight memory vs quality")
