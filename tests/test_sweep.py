@@ -52,3 +52,17 @@ def test_sigkill_mid_sweep_then_resume_gives_every_run_exactly_once(tmp_path):
 def test_planned_runs_counts_combinations():
     assert planned_runs(["model=a,b", "precision=x,y,z", "bench=quick"], None) == 6
     assert planned_runs(["precision=x"], {"model": "a,b", "precision": "p,q,r"}) == 2
+
+
+def test_joblib_launcher_with_two_workers_leaves_a_parseable_csv(tmp_path):
+    import csv as _csv
+
+    from harness.record.schema import NAMES
+
+    out = tmp_path / "runs.csv"
+    run_harness("-m", *BASE, "hydra/launcher=joblib2", "precision=fp32,bf16,fp16,int8-dynamic",
+                f"results.path={out}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    with open(out, newline="") as f:
+        lines = list(_csv.reader(f))
+    assert lines[0] == list(NAMES) and all(len(line) == len(NAMES) for line in lines)
+    assert sorted(r["precision"] for r in read_rows(out)) == ["bf16", "fp16", "fp32", "int8-dynamic"]
