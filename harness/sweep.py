@@ -66,7 +66,9 @@ def progress_line(sweep_dir: str, job_num: int, label: str) -> str:
     if not path.exists():
         return f"[harness] run {job_num + 1}: {label}"
     state = json.loads(path.read_text())
-    done = len(_outcomes(sweep_dir))
+    outcomes = _outcomes(sweep_dir)
+    ran = sum(1 for o in outcomes if o != "skipped")  # skipped runs take no time: not in the rate
     elapsed = time.time() - state["start"]
-    eta = f", about {elapsed / done * (state['total'] - done) / 60:.1f} min left" if done else ""
+    left = state["total"] - len(outcomes)
+    eta = f", about {elapsed / ran * left / 60:.1f} min left" if ran else ""
     return f"[harness] run {job_num + 1} of {state['total']}: {label} ({elapsed / 60:.1f} min elapsed{eta})"
