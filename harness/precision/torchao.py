@@ -36,9 +36,12 @@ def _int8dq():
     return Int8DynamicActivationInt8WeightConfig()
 
 
-def _int4wo_cpu():
-    from torchao.prototype.quantization.int4 import PrototypeInt4WeightOnlyConfig
-    return PrototypeInt4WeightOnlyConfig(group_size=128, set_inductor_config=False)
+def _int4wo_cpu(group_size: int = 128):
+    def config():
+        from torchao.prototype.quantization.int4 import PrototypeInt4WeightOnlyConfig
+        return PrototypeInt4WeightOnlyConfig(group_size=group_size, set_inductor_config=False)
+
+    return config
 
 
 def _fp8():
@@ -54,8 +57,13 @@ register(Scheme(name="torchao-int8wo-bf16", bits=8, library="torchao", devices=(
 register(Scheme(name="torchao-int8dq", bits=8, library="torchao", devices=("cpu", "cuda"), how="direct",
                 apply=_ao(_int8dq), requires=_REQ))
 register(Scheme(name="torchao-int4wo", bits=4, library="torchao", devices=("cpu",), how="direct", dtype="bfloat16",
-                apply=_ao(_int4wo_cpu, "bfloat16"), requires=_REQ,
-                notes="PrototypeInt4WeightOnlyConfig(group_size=128), CPU opaque layout, bf16 activations"))
+                apply=_ao(_int4wo_cpu(128), "bfloat16"), requires=_REQ,
+                notes="PrototypeInt4WeightOnlyConfig(group_size=128), CPU opaque layout, bf16 activations; torchao "
+                      "silently skips layers whose input size is not a multiple of 128 (SmolLM2's 576): the proof "
+                      "refuses such a run"))
+register(Scheme(name="torchao-int4wo-g64", bits=4, library="torchao", devices=("cpu",), how="direct",
+                dtype="bfloat16", apply=_ao(_int4wo_cpu(64), "bfloat16"), requires=_REQ,
+                notes="as torchao-int4wo with group size 64, which divides SmolLM2-135M's 576 and 1536"))
 register(Scheme(name="torchao-fp8", bits=8, library="torchao", devices=("cuda",), how="direct", dtype="bfloat16",
                 apply=_ao(_fp8, "bfloat16"), requires=_REQ, min_cuda_capability=(8, 9),
                 notes="float8 dynamic activations + float8 weights (Ada/Hopper)"))
