@@ -14,7 +14,8 @@ def main(argv=None) -> int:
     ap.add_argument("--hardware", default="this-machine,h100", help="comma-separated profiles from conf/hardware/")
     ap.add_argument("--price", type=float, default=None, help="US$/hour of this machine (profile this-machine)")
     ap.add_argument("--margin", type=float, default=0.02, help="quality margin for the recommendation")
-    ap.add_argument("--quality", default="auto", choices=["auto", "mmlu_acc", "one_minus_kld"])
+    ap.add_argument("--quality", default="auto",
+                    help="auto | mmlu_acc | one_minus_kld | any accuracy column, e.g. arc_easy_acc")
     args = ap.parse_args(argv)
     try:
         path = write_report(args.csv, args.out, args.hardware.split(","), args.price, args.margin, args.quality)

@@ -36,7 +36,13 @@ def latest_ok(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def choose_quality(ok: pd.DataFrame, requested: str = "auto") -> tuple[str, str]:
-    """MMLU accuracy, unless every model's fp32 accuracy is within its 95% interval of chance (0.25): then 1 - KLD."""
+    """MMLU accuracy, unless every model's fp32 accuracy is within its 95% interval of chance (0.25): then 1 - KLD.
+    Any accuracy column (e.g. arc_easy_acc) can be asked for by name."""
+    if requested not in ("auto", "mmlu_acc", "one_minus_kld"):
+        if requested not in ok.columns:
+            raise KeyError(f"no quality column {requested!r} in the results")
+        ok[requested] = pd.to_numeric(ok[requested].replace("", None), errors="coerce")
+        return requested, f"{requested} (from the CSV)"
     if requested == "mmlu_acc" or (requested == "auto" and ok["mmlu_acc"].notna().any() and not _at_chance(ok)):
         return "mmlu_acc", "MMLU accuracy (5-shot)"
     if requested in ("auto", "one_minus_kld") and ok["kld_mean"].notna().any():
@@ -100,6 +106,9 @@ def write_report(csv: str | Path, out_dir: str | Path | None = None, hardware: l
     md += [f"Quality axis: **{qlabel}** (`{qcol}`)" + (
         "; MMLU accuracy of the fp32 baselines is within its 95% interval of chance, so it cannot rank schemes."
         if qcol == "one_minus_kld" else "."), ""]
+    if qcol == "one_minus_kld":
+        md += ["1 - KLD measures fidelity to each model's own fp32 baseline: across models it compares how much each "
+               "scheme changes its model, not which model is more capable.", ""]
     ok_q = ok.dropna(subset=[qcol])
     mem_on = pareto_mask(ok_q["weight_mb"], ok_q[qcol])
     plots.memory_vs_quality(ok_q, mem_on, qcol, qlabel, out_dir / f"{stem}_memory_vs_quality.png")
