@@ -142,7 +142,7 @@ def prepare(cfg, scheme):
     """Build the llama.cpp engine for a GGUF scheme: (engine, tokenizer, loaded, proof, load_s)."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from harness.models import LoadedModel, ModelLoadError
+    from harness.models import LoadedModel
     from harness.models import packaged_gguf
 
     if cfg.model.source != "packaged_gguf":
@@ -165,8 +165,6 @@ def prepare(cfg, scheme):
     tok = AutoTokenizer.from_pretrained(str(converted))
     engine = LlamaCppEngine(path, threads, int(cfg.get("llamacpp", {}).get("n_ctx", 4096)),
                             AutoConfig.from_pretrained(str(converted)))
-    if not path.exists():
-        raise ModelLoadError(f"GGUF file {path} vanished")
     load_s = time.perf_counter() - t0
     baseline = (f"GGUF {scheme.gguf_type} requantised by llama.cpp from the {cfg.model.source_quant} source "
                 f"(cannot be better than its {cfg.model.source_quant} source)")
