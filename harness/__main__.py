@@ -17,7 +17,7 @@ def _validate(cfg: DictConfig) -> None:
     from harness.evaluate.tasks import load_task
 
     for task in cfg.eval.tasks:
-        load_task(task)
+        load_task(task).select_groups(cfg.eval.get("subjects"))  # unknown task or subject -> the choices
 
 
 def _check_results(path: str) -> None:

@@ -119,6 +119,17 @@ def _prepare_hf(cfg, scheme, device):
     return engine, tok, loaded, proof, load_s
 
 
+def eval_batch_size(cfg, engine) -> int:
+    """`eval.batch_size`, with `auto` resolved: 1 on CPU, where compute is saturated by one question and padding a
+    batch to its longest question only adds work (measured 1.5x faster than 8 on MMLU 5-shot), 16 on CUDA."""
+    bs = cfg.eval.get("batch_size", "auto")
+    if bs == "auto":
+        return 1 if getattr(engine, "device", "cpu") == "cpu" else 16
+    if not isinstance(bs, int) or bs < 1:
+        raise ValueError(f"eval.batch_size must be a positive integer or auto, not {bs!r}")
+    return bs
+
+
 def _evaluate(cfg, engine, tokenizer, predictions_dir, run_id) -> tuple[dict, dict]:
     """Every task in eval.tasks: accuracy columns, and per-question predictions saved beside the CSV."""
     from harness.evaluate.accuracy import evaluate_task, save_predictions
@@ -128,8 +139,8 @@ def _evaluate(cfg, engine, tokenizer, predictions_dir, run_id) -> tuple[dict, di
     by_task: dict = {}
     for task in cfg.eval.tasks:
         limit = cfg.eval.per_subject if load_task(task).spec.get("group_by") else cfg.eval.get("limit")
-        m, preds = evaluate_task(engine, tokenizer, task, cfg.eval.shots, limit, cfg.eval.batch_size,
-                                 progress=cfg.get("progress", True))
+        m, preds = evaluate_task(engine, tokenizer, task, cfg.eval.shots, limit, eval_batch_size(cfg, engine),
+                                 progress=cfg.get("progress", True), groups=cfg.eval.get("subjects"))
         out.update({f"{task}_acc": m["acc"], f"{task}_acc_norm": m["acc_norm"], f"{task}_stderr": m["stderr"],
                     f"{task}_n": m["n"], f"{task}_shots": m["shots"], f"{task}_subset": m["subset"],
                     f"{task}_chance": m["chance"]})

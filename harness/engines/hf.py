@@ -28,6 +28,15 @@ class HFEngine:
         dtype = self.model.get_input_embeddings().weight.dtype
         return 2 * cfg.num_hidden_layers * kv * head_dim * torch.tensor([], dtype=dtype).element_size()
 
+    def lookup_only_bytes(self) -> int:
+        """Bytes of the input embedding when it is not also the output projection: decode reads one row of it."""
+        emb = self.model.get_input_embeddings().weight
+        out = self.model.get_output_embeddings()
+        out_w = getattr(out, "weight", None) if out is not None else None
+        if isinstance(out_w, torch.Tensor) and out_w.data_ptr() == emb.data_ptr():
+            return 0
+        return emb.numel() * emb.element_size()
+
     @torch.no_grad()  # not inference_mode: optimum-quanto's int4 kernels fail under it
     def generate(self, input_ids: torch.Tensor, new_tokens: int,
                  on_token: Callable[[], None] | None = None) -> torch.Tensor:

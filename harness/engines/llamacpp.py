@@ -40,26 +40,44 @@ def requantise(source: Path, scheme, threads: int) -> Path:
     return target
 
 
-def gguf_proof(path: Path, scheme) -> Proof:
-    """Tensor types and stored bytes read from the file itself."""
+def tensor_inventory(path: Path) -> list[tuple[str, int, int, str]]:
+    """(name, elements, stored bytes, type) of every tensor in the file. Reading a GGUF header with gguf's reader
+    walks every metadata string (Gemma 3's 262k-token vocabulary: ~10 s), so the inventory is cached beside the file
+    and keyed by its size and modification time."""
+    import json
+
+    stat = path.stat()
+    key = f"{stat.st_size}:{stat.st_mtime_ns}"
+    cached = path.with_name(path.name + ".tensors.json")
+    if cached.exists():
+        data = json.loads(cached.read_text())
+        if data.get("key") == key:
+            return [tuple(t) for t in data["tensors"]]
     from gguf import GGUFReader
 
-    reader = GGUFReader(str(path))
+    tensors = [(t.name, int(t.n_elements), int(t.n_bytes), t.tensor_type.name) for t in GGUFReader(str(path)).tensors]
+    tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"key": key, "tensors": tensors}))
+    os.replace(tmp, cached)
+    return tensors
+
+
+def gguf_proof(path: Path, scheme) -> Proof:
+    """Tensor types and stored bytes read from the file itself."""
     types: Counter[str] = Counter()
     total = params = lin_params = lin_bytes = quantised = 0
     float_linear = []
-    for t in reader.tensors:
-        n, b, kind = int(t.n_elements), int(t.n_bytes), t.tensor_type.name
+    for name, n, b, kind in tensor_inventory(path):
         total += b
         params += n
         if kind not in ("F32", "F16", "BF16"):
             quantised += n
-        if t.name.endswith(LINEAR_SUFFIXES):
+        if name.endswith(LINEAR_SUFFIXES):
             lin_params += n
             lin_bytes += b
             types[kind] += 1
             if kind in ("F32", "F16", "BF16"):
-                float_linear.append(t.name)
+                float_linear.append(name)
     if scheme.quantizes and float_linear:
         raise ProofError(f"{scheme.name}: {len(float_linear)} linear tensors stored as float, e.g. {float_linear[:3]}")
     summary = "; ".join(f"GGUF {k} x{v}" for k, v in types.most_common())
@@ -72,24 +90,16 @@ class LlamaCppEngine:
     device = "cpu"
 
     def __init__(self, path: Path, threads: int, n_ctx: int, hf_config, pad_id: int = 0):
-        self.path, self.threads, self.n_ctx, self.hf_config = path, threads, n_ctx, hf_config
-        self.max_length = n_ctx - 1
-        self._speed = None
-        self._score = None
-        self._tokens: list[int] = []
-        self.vocab_size = self._model(False).n_vocab()
-
-    def _model(self, logits_all: bool):
         from llama_cpp import Llama
 
-        attr = "_score" if logits_all else "_speed"
-        if getattr(self, attr) is None:
-            other = "_speed" if logits_all else "_score"
-            setattr(self, other, None)  # one llama.cpp context at a time keeps memory honest
-            setattr(self, attr, Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_batch=512, n_threads=self.threads,
-                                      logits_all=logits_all, verbose=False, seed=0))
-            self._tokens = []
-        return getattr(self, attr)
+        self.path, self.threads, self.n_ctx, self.hf_config = path, threads, n_ctx, hf_config
+        self.max_length = n_ctx - 1
+        # One context for speed and scoring. No logits_all: scoring asks llama.cpp for the logits of the positions
+        # it needs only (one per MMLU question), instead of a vocabulary-wide row for every prompt token.
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=512, n_threads=threads, logits_all=False,
+                         verbose=False, seed=0)
+        self.vocab_size = self.llm.n_vocab()
+        self._tokens: list[int] = []  # what the KV cache holds, for prefix reuse between scored sequences
 
     def kv_bytes_per_token(self) -> int:
         cfg = self.hf_config
@@ -98,13 +108,19 @@ class LlamaCppEngine:
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
         return 2 * cfg.num_hidden_layers * kv * head_dim * 2  # f16 cache
 
+    def lookup_only_bytes(self) -> int:
+        """Bytes of token_embd when the file has its own output.weight: decode reads one row of the embedding."""
+        tensors = {name: b for name, _, b, _ in tensor_inventory(self.path)}
+        return tensors.get("token_embd.weight", 0) if "output.weight" in tensors else 0
+
     def generate(self, input_ids: torch.Tensor, new_tokens: int,
                  on_token: Callable[[], None] | None = None) -> torch.Tensor:
         if input_ids.shape[0] != 1:
             raise ValueError("the llama.cpp engine measures batch size 1 only (bench.batch_size=1)")
-        llm = self._model(False)
+        llm = self.llm
         llm.reset()
-        n_vocab = llm.n_vocab()
+        self._tokens = []
+        n_vocab = self.vocab_size
         llm.eval(input_ids[0].tolist())
         out = []
         for i in range(new_tokens):
@@ -116,10 +132,28 @@ class LlamaCppEngine:
                 on_token()
         return torch.tensor([out])
 
+    def _decode(self, tokens: list[int], start: int, wanted: set[int]) -> dict[int, np.ndarray]:
+        """Run tokens[start:] on top of the cached tokens[:start]; return the logits of the `wanted` positions."""
+        llm, batch = self.llm, self.llm._batch
+        llm._ctx.kv_cache_seq_rm(-1, start, -1)
+        n_batch = llm.n_batch
+        out: dict[int, np.ndarray] = {}
+        for b0 in range(start, len(tokens), n_batch):
+            chunk = tokens[b0: b0 + n_batch]
+            batch.set_batch(batch=chunk, n_past=b0, logits_all=False)
+            flagged = [b0 + j for j in range(len(chunk)) if b0 + j in wanted]
+            for j in range(len(chunk)):
+                batch.batch.logits[j] = (b0 + j) in wanted
+            llm._ctx.decode(batch)
+            for p in flagged:
+                row = llm._ctx.get_logits_ith(p - b0)
+                out[p] = np.ctypeslib.as_array(row, shape=(self.vocab_size,)).copy()
+        llm.n_tokens = len(tokens)
+        return out
+
     def logprobs(self, seqs: list[list[int]], positions: list[list[int]], prefix=None) -> list[torch.Tensor]:
         """Log-softmax at the given positions; the KV cache of the longest common prefix with the previous
         sequence is reused (llama.cpp keeps it), which makes few-shot prompts of one subject cheap."""
-        llm = self._model(True)
         out = []
         for seq, pos in zip(seqs, positions):
             if len(seq) > self.n_ctx:
@@ -130,11 +164,10 @@ class LlamaCppEngine:
                     break
                 keep += 1
             keep = min(keep, len(seq) - 1, min(pos))
-            llm.n_tokens = keep
-            llm.eval(seq[keep:])
+            logits = self._decode(list(seq), keep, set(pos))
             self._tokens = list(seq)
-            logits = torch.from_numpy(np.array(llm.scores[pos, :], dtype=np.float32))
-            out.append(torch.log_softmax(logits, dim=-1))
+            rows = torch.from_numpy(np.stack([logits[p] for p in pos]).astype(np.float32))
+            out.append(torch.log_softmax(rows, dim=-1))
         return out
 
 

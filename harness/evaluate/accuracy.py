@@ -27,10 +27,24 @@ def binomial_stderr(p: float, n: int) -> float:
     return math.sqrt(p * (1 - p) / n) if n else float("nan")
 
 
+def subset_label(task, per_group: int | None, groups=None) -> str:
+    """How the questions were chosen, for the row's `<task>_subset` column."""
+    if not task.spec.get("group_by"):
+        return f"first {per_group} of the split" if per_group else "all"
+    kind = task.spec["group_by"]
+    label = f"first {per_group} per {kind}" if per_group else "all"
+    if groups:
+        chosen = task.select_groups(groups)
+        label += f" of {len(chosen)} {kind}s ({' '.join(chosen)})"
+    return label
+
+
 def evaluate_task(engine, tokenizer, task_name: str, shots: int, per_group: int | None, batch_size: int,
-                  progress: bool = True) -> tuple[dict, list[dict]]:
+                  progress: bool = True, groups=None) -> tuple[dict, list[dict]]:
+    """`groups` restricts a grouped task (MMLU) to the named subjects; tasks without groups ignore it."""
     task = load_task(task_name)
-    requests = task.requests(shots, per_group)
+    groups = list(groups) if groups and task.spec.get("group_by") else None
+    requests = task.requests(shots, per_group, groups)
     scored = score(engine, tokenizer, requests, batch_size=batch_size, progress=progress, desc=task_name)
     preds = []
     for req, s in zip(requests, scored):
@@ -45,10 +59,9 @@ def evaluate_task(engine, tokenizer, task_name: str, shots: int, per_group: int 
     acc = sum(p["pred"] == p["gold"] for p in preds) / n
     acc_norm = sum(p["pred_norm"] == p["gold"] for p in preds) / n
     chance = sum(1 / len(r.continuations) for r in requests) / n
-    per = f"per {task.spec['group_by']}" if task.spec.get("group_by") else "of the split"
     shots_used = shots if task.takes_shots else 0
     metrics = {"acc": acc, "acc_norm": acc_norm, "stderr": binomial_stderr(acc, n), "n": n, "chance": chance,
-               "shots": shots_used, "subset": "all" if not per_group else f"first {per_group} {per}"}
+               "shots": shots_used, "subset": subset_label(task, per_group, groups)}
     return metrics, preds
 
 

@@ -1,5 +1,7 @@
 """Roofline for decode: each decoded token must read every weight byte and the KV cache once, so a memory-bound
-decoder cannot exceed bandwidth / bytes-per-step (times the batch, which shares the weight reads).
+decoder cannot exceed bandwidth / bytes-per-step (times the batch, which shares the weight reads). One exception: an
+input embedding that is not also the output projection is only looked up (one row per token), so its bytes are not
+read per step and are left out.
 
 The bandwidth is measured once per machine with a large-array copy benchmark and cached."""
 from __future__ import annotations
@@ -38,11 +40,19 @@ def machine_bandwidth_gbs() -> float:
     return data[key]
 
 
+def step_bytes(weight_bytes: int, lookup_only_bytes: int, kv_bytes_per_token: int, context_tokens: int,
+               batch_size: int) -> int:
+    """Bytes one decode step reads: every weight except lookup-only tables, plus each sequence's KV cache."""
+    if not 0 <= lookup_only_bytes < weight_bytes:
+        raise ValueError(f"lookup-only bytes {lookup_only_bytes} must be in [0, weight bytes {weight_bytes})")
+    return weight_bytes - lookup_only_bytes + batch_size * kv_bytes_per_token * context_tokens
+
+
 def roofline_tok_s(bandwidth_gbs: float, weight_bytes: int, kv_bytes_per_token: int, context_tokens: int,
-                   batch_size: int) -> float:
-    """Upper bound on decode tokens/s: batch * bandwidth / (weights + batch * KV cache read per step)."""
-    step_bytes = weight_bytes + batch_size * kv_bytes_per_token * context_tokens
-    return batch_size * bandwidth_gbs * 1e9 / step_bytes
+                   batch_size: int, lookup_only_bytes: int = 0) -> float:
+    """Upper bound on decode tokens/s: batch * bandwidth / bytes read per step."""
+    return batch_size * bandwidth_gbs * 1e9 / step_bytes(weight_bytes, lookup_only_bytes, kv_bytes_per_token,
+                                                         context_tokens, batch_size)
 
 
 def roofline_columns(engine, weight_bytes: int, context_tokens: int, batch_size: int, decode_tok_s: float) -> dict:
@@ -50,8 +60,11 @@ def roofline_columns(engine, weight_bytes: int, context_tokens: int, batch_size:
         bw = cuda_bandwidth_gbs()
     else:
         bw = machine_bandwidth_gbs()
-    roof = roofline_tok_s(bw, weight_bytes, engine.kv_bytes_per_token(), context_tokens, batch_size)
-    return {"mem_bandwidth_gbs": bw, "roofline_tok_s": roof, "roofline_frac": decode_tok_s / roof}
+    lookup = engine.lookup_only_bytes() if hasattr(engine, "lookup_only_bytes") else 0
+    roof = roofline_tok_s(bw, weight_bytes, engine.kv_bytes_per_token(), context_tokens, batch_size, lookup)
+    return {"mem_bandwidth_gbs": bw, "roofline_tok_s": roof, "roofline_frac": decode_tok_s / roof,
+            "roofline_step_mb": step_bytes(weight_bytes, lookup, engine.kv_bytes_per_token(), context_tokens,
+                                           batch_size) / 1e6}
 
 
 def cuda_bandwidth_gbs() -> float:

@@ -68,7 +68,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("nvml_used_mb", "MiB", "device memory in use per NVML at the end of the run, CUDA context included (CUDA only)"),
     # roofline
     _c("mem_bandwidth_gbs", "GB/s", "memory bandwidth of this machine (copy benchmark, cached)"),
-    _c("roofline_tok_s", "tokens/s", "bandwidth / bytes read per decoded token (weights + KV cache) * batch"),
+    _c("roofline_step_mb", "MB", "bytes one decode step reads: weights (less an input embedding that is only "
+                                 "looked up, not the output projection) + KV cache of every sequence"),
+    _c("roofline_tok_s", "tokens/s", "bandwidth / roofline_step_mb * batch: the memory-bound ceiling"),
     _c("roofline_frac", "ratio", "decode_tok_s / roofline_tok_s"),
     # accuracy
     _c("mmlu_acc", "ratio", "MMLU accuracy (lm-eval `mmlu` prompt and scoring)"),

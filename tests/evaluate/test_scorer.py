@@ -87,6 +87,12 @@ def test_evaluate_task_counts_and_subset(tiny_model, tokenizer):
     assert metrics["n"] == 57 == len(preds)
     assert metrics["subset"] == "first 1 per subject"
     assert metrics["acc"] == sum(p["pred"] == p["gold"] for p in preds) / 57
+    metrics, preds = evaluate_task(HFEngine(tiny_model), tokenizer, "mmlu", shots=1, per_group=2, batch_size=1,
+                                   progress=False, groups=["virology", "anatomy"])
+    assert metrics["n"] == 4 and metrics["subset"] == "first 2 per subject of 2 subjects (anatomy virology)"
+    metrics, _ = evaluate_task(HFEngine(tiny_model), tokenizer, "arc_easy", shots=0, per_group=3, batch_size=1,
+                               progress=False, groups=["anatomy"])  # subjects mean nothing to ARC: ignored
+    assert metrics["n"] == 3 and metrics["subset"] == "first 3 of the split"
 
 
 @pytest.mark.parametrize("shots,per_group", [(0, 3), (2, 2), (5, 2)])

@@ -136,3 +136,12 @@ def test_subset_is_stratified_and_ordered():
     reqs = load_task("mmlu").requests(0, 2)
     assert len(reqs) == 57 * 2
     assert reqs[0].doc_id == "abstract_algebra/0" and reqs[1].doc_id == "abstract_algebra/1"
+
+
+def test_a_subject_subset_keeps_the_named_subjects_in_order_and_refuses_unknown_ones():
+    task = load_task("mmlu")
+    reqs = task.requests(5, 5, ["virology", "anatomy"])
+    assert [r.doc_id for r in reqs[:1] + reqs[5:6]] == ["anatomy/0", "virology/0"] and len(reqs) == 10
+    assert reqs[0].context.startswith("The following are multiple choice questions (with answers) about anatomy")
+    with pytest.raises(KeyError, match="unknown subject.*astrology.*choices: abstract_algebra"):
+        task.requests(5, 5, ["astrology"])

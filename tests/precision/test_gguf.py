@@ -54,6 +54,13 @@ def test_llamacpp_engine_generates_and_scores(source):
     assert a.shape == (2, engine.vocab_size)
     assert torch.allclose(a.exp().sum(-1), torch.ones(2), atol=1e-3)
     assert torch.allclose(a, b, atol=1e-4)
+    engine._tokens = []  # no reuse: the whole sequence from scratch gives the same rows
+    (c,) = engine.logprobs([seq], [[4, 5]])
+    assert torch.allclose(a, c, atol=1e-4)
+    prompt = [1, 504, 3458, 282, 4649, 314]
+    first = engine.generate(torch.tensor([prompt]), 1)[0, 0]
+    (d,) = engine.logprobs([prompt + [7]], [[5]])  # scoring agrees with greedy decoding on the next token
+    assert int(d[0].argmax()) == int(first)
 
 
 def test_gguf_scheme_on_a_model_without_gguf_is_unavailable(tmp_path):

@@ -111,12 +111,23 @@ class Task:
     def takes_shots(self) -> bool:
         return bool(self.spec.get("fewshot_split"))
 
-    def requests(self, shots: int, per_group: int | None) -> list[Request]:
+    def select_groups(self, groups=None) -> list[str]:
+        """All groups, or the named ones (an MMLU subject subset) in sorted order; an unknown name lists the choices."""
+        every = self.groups()
+        if not groups:
+            return every
+        unknown = sorted(set(groups) - set(every))
+        if unknown:
+            raise KeyError(f"{self.name}: unknown {self.spec.get('group_by', 'group')}(s) {unknown}; "
+                           f"choices: {', '.join(every)}")
+        return [g for g in every if g in set(groups)]
+
+    def requests(self, shots: int, per_group: int | None, groups=None) -> list[Request]:
         """Requests in a fixed order: groups sorted, documents in file order, the first `per_group` of each.
         Tasks without a few-shot split are 0-shot (lm-eval's default for them)."""
         shots = shots if self.takes_shots else 0
         out = []
-        for group in self.groups():
+        for group in self.select_groups(groups):
             fewshot = self.docs(self.spec["fewshot_split"], group)[:shots] if shots else []
             if shots and len(fewshot) < shots:
                 raise ValueError(f"{self.name}/{group}: only {len(fewshot)} few-shot examples for {shots} shots")
