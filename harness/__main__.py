@@ -17,7 +17,9 @@ def _validate(cfg: DictConfig) -> None:
     from harness.evaluate.tasks import load_task
 
     for task in cfg.eval.tasks:
-        load_task(task).select_groups(cfg.eval.get("subjects"))  # unknown task or subject -> the choices
+        t = load_task(task)  # unknown task -> the choices
+        if t.spec.get("group_by"):
+            t.select_groups(cfg.eval.get("subjects"))  # unknown subject -> the choices
 
 
 def _check_results(path: str) -> None:
