@@ -62,6 +62,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
     from harness.measure.speed import bench_prompt, measure_speed
 
     b = cfg.bench
+    t_phase = time.perf_counter()
     prompt = bench_prompt(tokenizer, b.prompt_tokens, b.batch_size, engine.vocab_size)
     row.update(measure_speed(engine, prompt, b.new_tokens, b.warmup, b.repeats, device))
 
@@ -69,18 +70,21 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
 
     row.update(roofline_columns(engine, proof.weight_bytes, b.prompt_tokens + b.new_tokens // 2, b.batch_size,
                                 row["decode_tok_s"]))
+    row["bench_s"] = time.perf_counter() - t_phase
 
     # accuracy and quality mean nothing on random weights (tiny-random opts in, to test the plumbing)
     real = bool(cfg.model.get("evaluate", loaded.weights == "real"))
     if real and cfg.eval.tasks:
+        t_phase = time.perf_counter()
         columns, predictions = _evaluate(cfg, engine, tokenizer, predictions_dir, run_id)
-        row.update(columns)
+        row.update(columns, eval_s=time.perf_counter() - t_phase)
     else:
         predictions = {}
     if real and cfg.quality.get("enabled"):
         from harness.evaluate.quality import quality_columns
 
-        row.update(quality_columns(cfg, engine, tokenizer, predictions))
+        t_phase = time.perf_counter()
+        row.update(quality_columns(cfg, engine, tokenizer, predictions), quality_s=time.perf_counter() - t_phase)
     row["peak_rss_mb"] = peak_rss_mb()
     row["cuda_peak_alloc_mb"], row["cuda_peak_reserved_mb"] = cuda_peaks_mb()
     if device == "cuda":
@@ -94,9 +98,10 @@ def _prepare_hf(cfg, scheme, device):
     import torch
 
     from harness.engines.hf import HFEngine
-    from harness.models import load_model
+    from harness.models import load_model, warm_imports
     from harness.precision.proof import config_param_count, count_params, linear_inventory, prove
 
+    warm_imports(cfg.model, scheme.requires)
     t0 = time.perf_counter()
     load_kwargs = scheme.load_kwargs() if scheme.load_kwargs else {}
     if load_kwargs and device == "cuda":
@@ -107,6 +112,8 @@ def _prepare_hf(cfg, scheme, device):
     inventory = linear_inventory(model)
     if not load_kwargs and device != "cpu":
         model = model.to(device)
+    if scheme.fits and (why := scheme.fits(model)):
+        raise Unavailable(f"{scheme.name}: {why}")
     if scheme.apply:
         model = scheme.apply(model, device)
     model.eval()

@@ -75,13 +75,15 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
     log_path = logs / f"{run_id}.log"
     save_config(csv_path, chash, OmegaConf.to_yaml(OmegaConf.create(run_config(cfg))))
     job = {"config": OmegaConf.to_container(cfg, resolve=True), "predictions_dir": str(preds), "run_id": run_id}
+    t0 = time.perf_counter()
     if cfg.runner.isolate:
         status, measured, error = run_child(job, log_path, float(cfg.runner.timeout_s), echo=cfg.get("progress", True))
     else:
         status, measured, error = _run_inline(cfg, preds, run_id)
+    run_s = time.perf_counter() - t0
     row = {"run_id": run_id, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "status": status, "error": error or None, "log_path": str(log_path) if cfg.runner.isolate else None,
-           "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {})}
+           "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {}), "run_s": run_s}
     append_row(csv_path, row)
     return row
 

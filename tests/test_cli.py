@@ -19,9 +19,11 @@ def test_one_run_writes_a_well_formed_row_and_a_second_appends(tmp_path):
     first, second = read_rows(out)
     assert first["status"] == second["status"] == "ok"
     assert (first["precision"], second["precision"]) == ("fp32", "bf16")
-    for col in ("ttft_ms_p50", "tpot_ms_p50", "decode_tok_s", "weight_bytes", "peak_rss_mb", "mmlu_acc"):
+    for col in ("ttft_ms_p50", "tpot_ms_p50", "decode_tok_s", "weight_bytes", "peak_rss_mb", "mmlu_acc", "load_s",
+                "bench_s", "eval_s", "run_s", "roofline_step_mb"):
         assert float(first[col]) > 0, col
     assert first["mmlu_n"] == "57" and first["mmlu_shots"] == "1"
+    assert float(first["run_s"]) > float(first["load_s"]) + float(first["bench_s"]) + float(first["eval_s"])
     assert int(second["weight_bytes"]) < int(first["weight_bytes"])  # bf16 stores half
     # the row alone reproduces its run: overrides and the stored config
     assert "precision=bf16" in second["overrides"]
@@ -65,3 +67,9 @@ def test_alien_results_file_is_refused_and_left_untouched(tmp_path):
     proc = run_harness(*QUICK, "eval=none", f"results.path={out}", check=False)
     assert proc.returncode == 2 and "line 1" in proc.stderr
     assert out.read_text() == "name,score\nx,1\n"
+
+
+def test_unknown_subject_lists_the_choices(tmp_path):
+    proc = run_harness(*QUICK, "eval.subjects=[astrology]", f"results.path={tmp_path / 'r.csv'}", check=False)
+    assert proc.returncode == 2 and "astrology" in proc.stderr and "abstract_algebra" in proc.stderr
+    assert not (tmp_path / "r.csv").exists()

@@ -71,7 +71,8 @@ class HFEngine:
         cache, skip = prefix if prefix is not None else (None, 0)
         if cache is not None:
             cache = copy.deepcopy(cache)
-            cache.batch_repeat_interleave(len(seqs))
+            if len(seqs) > 1:
+                cache.batch_repeat_interleave(len(seqs))
         longest = max(len(s) for s in seqs) - skip
         ids = torch.full((len(seqs), longest), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), skip + longest), dtype=torch.long)

@@ -29,6 +29,7 @@ class Scheme:
     dtype: str = "float32"  # dtype of non-quantised tensors and activations
     apply: Callable[[Any, str], Any] | None = None  # (model, device) -> model, after loading
     load_kwargs: Callable[[], dict] | None = None  # extra from_pretrained kwargs (quantization_config)
+    fits: Callable[[Any], str | None] | None = None  # (loaded model) -> why this scheme cannot quantise it, or None
     requires: tuple[str, ...] = ()  # importable modules the scheme needs
     extra: str = ""  # pip extra of this project that installs them
     min_cuda_capability: tuple[int, int] | None = None

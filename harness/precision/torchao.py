@@ -44,6 +44,18 @@ def _int4wo_cpu(group_size: int = 128):
     return config
 
 
+def _group_divides(group_size: int, alternative: str):
+    def fits(model) -> str | None:
+        bad = sorted({m.in_features for n, m in model.named_modules()
+                      if _decoder_linear(m, n) and m.in_features % group_size})
+        if not bad:
+            return None
+        return (f"group size {group_size} does not divide the input size {bad} of this model's linear layers "
+                f"(torchao would silently leave them unquantised); try {alternative}")
+
+    return fits
+
+
 def _fp8():
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig
     return Float8DynamicActivationFloat8WeightConfig()
@@ -58,11 +70,13 @@ register(Scheme(name="torchao-int8dq", bits=8, library="torchao", devices=("cpu"
                 apply=_ao(_int8dq), requires=_REQ))
 register(Scheme(name="torchao-int4wo", bits=4, library="torchao", devices=("cpu",), how="direct", dtype="bfloat16",
                 apply=_ao(_int4wo_cpu(128), "bfloat16"), requires=_REQ,
+                fits=_group_divides(128, "precision=torchao-int4wo-g64"),
                 notes="PrototypeInt4WeightOnlyConfig(group_size=128), CPU opaque layout, bf16 activations; torchao "
-                      "silently skips layers whose input size is not a multiple of 128 (SmolLM2's 576): the proof "
-                      "refuses such a run"))
+                      "silently skips layers whose input size is not a multiple of 128 (SmolLM2's 576): such a "
+                      "model is unavailable for it (and the proof would refuse the run)"))
 register(Scheme(name="torchao-int4wo-g64", bits=4, library="torchao", devices=("cpu",), how="direct",
                 dtype="bfloat16", apply=_ao(_int4wo_cpu(64), "bfloat16"), requires=_REQ,
+                fits=_group_divides(64, "another scheme"),
                 notes="as torchao-int4wo with group size 64, which divides SmolLM2-135M's 576 and 1536"))
 register(Scheme(name="torchao-fp8", bits=8, library="torchao", devices=("cuda",), how="direct", dtype="bfloat16",
                 apply=_ao(_fp8, "bfloat16"), requires=_REQ, min_cuda_capability=(8, 9),

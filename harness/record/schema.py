@@ -55,7 +55,12 @@ COLUMNS: tuple[Column, ...] = (
     _c("prefill_tok_s", "tokens/s", "prefill throughput: batch * prompt_tokens / TTFT, median over repeats"),
     _c("e2e_s_p50", "s", "end-to-end generation time, median over repeats"),
     _c("e2e_cv", "ratio", "coefficient of variation of end-to-end time over repeats"),
-    _c("load_s", "s", "seconds to load the model and apply the scheme"),
+    _c("load_s", "s", "seconds to load the weights (from the cache), apply the scheme and prove it; module imports "
+                      "excluded (a per-process cost, counted in run_s)"),
+    _c("bench_s", "s", "wall seconds of the speed measurement (warm-up and repetitions, roofline)"),
+    _c("eval_s", "s", "wall seconds of the accuracy tasks"),
+    _c("quality_s", "s", "wall seconds of the quality measurement against the baseline (reference build included)"),
+    _c("run_s", "s", "wall seconds of the whole run as the sweep saw it (process start, imports and load included)"),
     # memory
     _c("weight_bytes", "bytes", "bytes the parameters and buffers really occupy (quantised storage as stored, scales included)"),
     _c("bits_per_weight", "bits", "8 * weight_bytes / model_params (whole model, embeddings included)"),

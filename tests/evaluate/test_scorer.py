@@ -105,3 +105,28 @@ def test_shared_prefix_cache_gives_the_plain_results(tiny_model, tokenizer, shot
     for f, p in zip(fast, plain):
         assert f.loglikelihoods == pytest.approx(p.loglikelihoods, abs=1e-4)
         assert argmax(f.loglikelihoods) == argmax(p.loglikelihoods)
+
+
+@pytest.mark.parametrize("task,shots", [("arc_easy", 0), ("mmlu_cloze", 1), ("mmlu", 2)])
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_question_level_prefix_sharing_gives_the_plain_results(tiny_model, tokenizer, task, shots, batch_size):
+    """Choices that span several tokens share their question's prefix (computed once): same log-likelihoods."""
+    reqs = load_task(task).requests(shots, 2)[:6]
+    engine = HFEngine(tiny_model)
+    fast = score(engine, tokenizer, reqs, batch_size=batch_size, progress=False, share_prefix=True, min_prefix=4)
+    plain = score(engine, tokenizer, reqs, batch_size=batch_size, progress=False, share_prefix=False)
+    for f, p in zip(fast, plain):
+        assert f.loglikelihoods == pytest.approx(p.loglikelihoods, abs=1e-4)
+
+
+def test_units_share_a_subject_prefix_or_else_a_question_prefix(tokenizer):
+    from harness.evaluate.scorer import _plan, _units
+
+    arc = load_task("arc_easy").requests(0, 3)
+    plan = _plan(tokenizer, arc, 2048)
+    units = list(_units(arc, plan, share_prefix=True, min_prefix=32))
+    assert len(units) == 3  # one per question: ARC questions share no prefix with each other
+    assert all(len(inps) == 4 and n > 0 for inps, n in units)
+    mmlu = load_task("mmlu").requests(5, 2)[:4]  # two subjects, two questions each
+    units = list(_units(mmlu, _plan(tokenizer, mmlu, 2048), share_prefix=True, min_prefix=32))
+    assert len(units) == 2 and all(len(inps) == 2 and n > 100 for inps, n in units)

@@ -89,3 +89,11 @@ def test_every_scheme_has_a_config_file():
 
     conf = Path(__file__).resolve().parents[2] / "conf" / "precision"
     assert {p.stem for p in conf.glob("*.yaml")} == set(all_schemes())
+
+
+def test_a_shape_the_scheme_cannot_quantise_is_unavailable_with_its_reason():
+    scheme = get_scheme("torchao-int4wo")
+    assert scheme.fits(tiny_llama(hidden=128, inter=256)) is None
+    why = scheme.fits(tiny_llama(hidden=192, inter=384))  # 192 = 1.5 x 128, like SmolLM2's 576
+    assert "group size 128 does not divide" in why and "192" in why and "torchao-int4wo-g64" in why
+    assert get_scheme("torchao-int4wo-g64").fits(tiny_llama(hidden=192, inter=384)) is None
