@@ -91,6 +91,8 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
         from harness.measure.memory import nvml_used_mb
 
         row["nvml_used_mb"] = nvml_used_mb()
+    if hasattr(engine, "close"):
+        engine.close()
     return row
 
 

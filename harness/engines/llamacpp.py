@@ -108,6 +108,10 @@ class LlamaCppEngine:
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
         return 2 * cfg.num_hidden_layers * kv * head_dim * 2  # f16 cache
 
+    def close(self) -> None:
+        """Free llama.cpp's model and context now (left to interpreter exit, its finaliser can fail noisily)."""
+        self.llm.close()
+
     def lookup_only_bytes(self) -> int:
         """Bytes of token_embd when the file has its own output.weight: decode reads one row of the embedding."""
         tensors = {name: b for name, _, b, _ in tensor_inventory(self.path)}
