@@ -37,8 +37,9 @@ def logits_path(cfg, windows) -> Path:
 
 def predictions_path(cfg, task: str) -> Path:
     e = cfg.eval
+    subjects = sorted(e.get("subjects") or [])
     key = _hash({"model": _model_key(cfg), "baseline": cfg.quality.baseline, "task": task, "shots": int(e.shots),
-                 "per_subject": e.per_subject, "limit": e.get("limit")})
+                 "per_subject": e.per_subject, "limit": e.get("limit"), **({"subjects": subjects} if subjects else {})})
     return cache_dir("reference") / f"{cfg.model.name}-{cfg.quality.baseline}-{task}-{key}.json"
 
 
@@ -78,12 +79,9 @@ def write_reference(cfg, engine, tokenizer, windows, predictions: dict) -> None:
 
 
 def ensure_reference(cfg, windows, engine=None, tokenizer=None, predictions: dict | None = None) -> dict:
-    ref = _load(cfg, windows)
-    if ref is not None:
-        return ref
     if cfg.precision.name == cfg.quality.baseline and engine is not None:
-        write_reference(cfg, engine, tokenizer, windows, predictions or {})
-    else:
+        write_reference(cfg, engine, tokenizer, windows, predictions or {})  # the baseline run is the authority
+    elif _load(cfg, windows) is None:
         _build_in_child(cfg)
     ref = _load(cfg, windows)
     if ref is None:

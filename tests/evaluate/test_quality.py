@@ -95,3 +95,17 @@ def test_accuracy_is_bit_identical_when_repeated(tokenizer):
         model = get_scheme("int8-dynamic").apply(tiny_llama(), "cpu")
         runs.append(evaluate_task(HFEngine(model), tokenizer, "mmlu", 1, 1, 8, progress=False))
     assert runs[0] == runs[1]
+
+
+def test_baseline_predictions_are_keyed_by_the_subject_subset():
+    from omegaconf import OmegaConf
+
+    from harness.evaluate.reference import predictions_path
+
+    base = {"model": {"name": "m", "source": "random"}, "quality": {"baseline": "fp32"},
+            "eval": {"shots": 5, "per_subject": 5, "limit": None, "subjects": None}}
+    every = predictions_path(OmegaConf.create(base), "mmlu")
+    base["eval"]["subjects"] = ["anatomy", "virology"]
+    two = predictions_path(OmegaConf.create(base), "mmlu")
+    base["eval"]["subjects"] = ["virology", "anatomy"]
+    assert two != every and predictions_path(OmegaConf.create(base), "mmlu") == two
