@@ -51,23 +51,32 @@ def _common_prefix(seqs) -> int:
 
 
 def _units(requests, plan, share_prefix: bool, min_prefix: int):
-    """Split the distinct inputs into units that share one key/value prefix: a whole group (an MMLU subject, whose
-    questions share the few-shot examples) when its common prefix is long enough, else each request on its own (the
-    choices of one ARC question share the question). Yields (inputs, prefix length or 0)."""
+    """The distinct inputs of each group (an MMLU subject, whose questions share the few-shot examples) with the
+    length of their shared prefix when it is worth caching (>= min_prefix tokens), else 0."""
     groups: dict[str, list] = {}
     for inp, entries in plan.items():
         groups.setdefault(requests[entries[0][0]].group, []).append(inp)
     for inps in groups.values():
         n = _prefix_len(inps, plan) if share_prefix else 0
-        if n >= min_prefix or not share_prefix:
-            yield inps, n
-            continue
-        by_request: dict[int, list] = {}
-        for inp in inps:
-            by_request.setdefault(plan[inp][0][0], []).append(inp)
-        for sub in by_request.values():
-            m = _prefix_len(sub, plan) if len(sub) > 1 else 0
-            yield sub, m if m >= min(min_prefix, 8) else 0
+        yield inps, n if n >= min_prefix else 0
+
+
+def _batches(order, skip: int, batch_size: int | None, batch_tokens: int):
+    """Fixed-size batches, or (batch_size None) batches whose padded size stays within `batch_tokens` new tokens:
+    short inputs (ARC answers) go many to a forward, long ones (MMLU questions) few or one, as padding a batch to its
+    longest input costs more on a CPU than batching gains."""
+    if batch_size:
+        yield from (order[b: b + batch_size] for b in range(0, len(order), batch_size))
+        return
+    batch: list = []
+    for inp in order:  # longest first
+        longest = len(batch[0]) - skip if batch else len(inp) - skip
+        if batch and (len(batch) + 1) * longest > batch_tokens:
+            yield batch
+            batch = []
+        batch.append(inp)
+    if batch:
+        yield batch
 
 
 def _prefix_len(inps, plan) -> int:
@@ -75,12 +84,13 @@ def _prefix_len(inps, plan) -> int:
     return min(_common_prefix(inps), first_scored)
 
 
-def score(engine, tokenizer, requests, batch_size: int = 8, progress: bool = True, desc: str = "scoring",
-          share_prefix: bool = True, min_prefix: int = 32) -> list[Scored]:
-    """Score every request. Inputs that share a prefix (the few-shot examples of an MMLU subject, or the question of
-    a multi-token-choice task) compute its key/value cache once; each input then only runs its own tokens. Engines
-    without `prefix_cache` (llama.cpp) reuse the cache of the previous input themselves: inputs are ordered so that
-    those sharing a prefix come one after the other."""
+def score(engine, tokenizer, requests, batch_size: int | None = 8, progress: bool = True, desc: str = "scoring",
+          share_prefix: bool = True, min_prefix: int = 32, batch_tokens: int = 256) -> list[Scored]:
+    """Score every request. Inputs of one group (an MMLU subject) share their few-shot prefix: its key/value cache
+    is computed once and every question of the group only runs its own tokens. `batch_size=None` batches by padded
+    size (`batch_tokens`). Engines without `prefix_cache` (llama.cpp: one input per call) reuse the cache of the
+    previous input themselves: their inputs go in token order, so those sharing a prefix (the choices of one
+    question) come one after the other."""
     import torch
 
     plan = _plan(tokenizer, requests, engine.max_length)
@@ -90,10 +100,8 @@ def score(engine, tokenizer, requests, batch_size: int = 8, progress: bool = Tru
     cached = hasattr(engine, "prefix_cache")
     for inps, n in _units(requests, plan, share_prefix, min_prefix):
         prefix = (engine.prefix_cache(list(inps[0][:n])), n) if cached and n else None
-        # similar lengths together (little padding) for batches; token order (shared prefixes adjacent) otherwise
-        order = sorted(inps, key=len, reverse=True) if batch_size > 1 else sorted(inps)
-        for b in range(0, len(order), batch_size):
-            batch = order[b: b + batch_size]
+        order = sorted(inps, key=len, reverse=True) if cached else sorted(inps)
+        for batch in _batches(order, n if prefix else 0, batch_size if cached else 1, batch_tokens):
             positions = [sorted({s + k for (_, _, cont, s) in plan[inp] for k in range(len(cont))}) for inp in batch]
             logps = engine.logprobs([list(inp) for inp in batch], positions, prefix=prefix)
             for inp, pos, lp in zip(batch, positions, logps):

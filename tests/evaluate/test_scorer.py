@@ -108,9 +108,9 @@ def test_shared_prefix_cache_gives_the_plain_results(tiny_model, tokenizer, shot
 
 
 @pytest.mark.parametrize("task,shots", [("arc_easy", 0), ("mmlu_cloze", 1), ("mmlu", 2)])
-@pytest.mark.parametrize("batch_size", [1, 3])
-def test_question_level_prefix_sharing_gives_the_plain_results(tiny_model, tokenizer, task, shots, batch_size):
-    """Choices that span several tokens share their question's prefix (computed once): same log-likelihoods."""
+@pytest.mark.parametrize("batch_size", [1, 3, None])
+def test_prefix_sharing_and_token_budget_batches_give_the_plain_results(tiny_model, tokenizer, task, shots, batch_size):
+    """Multi-token choices, shared few-shot prefixes and batches by token budget: the same log-likelihoods."""
     reqs = load_task(task).requests(shots, 2)[:6]
     engine = HFEngine(tiny_model)
     fast = score(engine, tokenizer, reqs, batch_size=batch_size, progress=False, share_prefix=True, min_prefix=4)
@@ -119,14 +119,14 @@ def test_question_level_prefix_sharing_gives_the_plain_results(tiny_model, token
         assert f.loglikelihoods == pytest.approx(p.loglikelihoods, abs=1e-4)
 
 
-def test_units_share_a_subject_prefix_or_else_a_question_prefix(tokenizer):
-    from harness.evaluate.scorer import _plan, _units
+def test_units_share_a_subject_prefix_and_batches_respect_the_token_budget(tokenizer):
+    from harness.evaluate.scorer import _batches, _plan, _units
 
-    arc = load_task("arc_easy").requests(0, 3)
-    plan = _plan(tokenizer, arc, 2048)
-    units = list(_units(arc, plan, share_prefix=True, min_prefix=32))
-    assert len(units) == 3  # one per question: ARC questions share no prefix with each other
-    assert all(len(inps) == 4 and n > 0 for inps, n in units)
     mmlu = load_task("mmlu").requests(5, 2)[:4]  # two subjects, two questions each
     units = list(_units(mmlu, _plan(tokenizer, mmlu, 2048), share_prefix=True, min_prefix=32))
     assert len(units) == 2 and all(len(inps) == 2 and n > 100 for inps, n in units)
+    order = [tuple(range(n)) for n in (100, 60, 50, 30, 30, 30, 30, 10)]  # longest first
+    sizes = [len(b) for b in _batches(order, 0, None, 128)]
+    assert sizes == [1, 2, 4, 1]  # padded size (count x longest) never above 128
+    assert [len(b) for b in _batches(order, 0, 3, 128)] == [3, 3, 2]
+    assert [len(b) for b in _batches(order, 20, None, 128)] == [1, 3, 4]  # tokens past a shared prefix of 20
