@@ -43,6 +43,8 @@ reproduce: $(STAMP) $(LLAMA_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mmlu_vs_lmeval.py
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/roofline.py results/cpu_sweep.csv
+	$(BIN)/python benchmarks/sweep_time.py results/cpu_sweep.csv
 
 clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/quant-harness

@@ -5,10 +5,11 @@ its `HFLM.loglikelihood` on the already-loaded model (its task building is not t
 harness through `harness.evaluate.scorer.score` (one forward per question, few-shot prefix cached per subject).
 Prints both rates, the ratio and the agreement of per-question predictions.
 
-Each tool runs at its own batch size: the harness at what `eval.batch_size=auto` picks on this device (1 on CPU),
-lm-eval at its default (1) unless --lmeval-batch-size says otherwise; both are printed.
+Each tool runs at its own batch size: the harness as `eval.batch_size=auto` does on CPU (batches of at most 256
+padded new tokens; --batch-size N for fixed batches), lm-eval at its default (1) unless --lmeval-batch-size says
+otherwise; both are printed.
 
-    python benchmarks/mmlu_vs_lmeval.py [--per-subject 10] [--subjects 10] [--shots 5] [--batch-size 1]
+    python benchmarks/mmlu_vs_lmeval.py [--per-subject 10] [--subjects 10] [--shots 5] [--batch-size N]
                                         [--lmeval-batch-size 1]
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ def main() -> None:
     ap.add_argument("--per-subject", type=int, default=10)
     ap.add_argument("--subjects", type=int, default=10, help="the first N subjects in alphabetical order")
     ap.add_argument("--shots", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=1, help="the harness's questions per forward")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="the harness's questions per forward (default: by padded size, as eval.batch_size=auto)")
     ap.add_argument("--lmeval-batch-size", type=int, default=1, help="lm-eval's batch size (its default is 1)")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -45,7 +47,8 @@ def main() -> None:
     reqs = [r for r in task.requests(args.shots, args.per_subject) if r.group in keep]
     print(f"{args.model} fp32, MMLU {args.shots}-shot, first {args.per_subject} questions of the first "
           f"{args.subjects} subjects: {len(reqs)} questions, "
-          f"{torch.get_num_threads()} threads; batch size harness {args.batch_size}, lm-eval {args.lmeval_batch_size}")
+          f"{torch.get_num_threads()} threads; batch size harness {args.batch_size or 'auto (<= 256 padded tokens)'}, "
+          f"lm-eval {args.lmeval_batch_size}")
 
     t0 = time.perf_counter()
     ours = score(engine, tok, reqs, batch_size=args.batch_size, progress=False)
