@@ -145,9 +145,11 @@ class LlamaCppEngine:
         for b0 in range(start, len(tokens), n_batch):
             chunk = tokens[b0: b0 + n_batch]
             batch.set_batch(batch=chunk, n_past=b0, logits_all=False)
-            flagged = [b0 + j for j in range(len(chunk)) if b0 + j in wanted]
+            flagged = [p for p in range(b0, b0 + len(chunk)) if p in wanted]
             for j in range(len(chunk)):
-                batch.batch.logits[j] = (b0 + j) in wanted
+                batch.batch.logits[j] = False  # set_batch always asks for the last token's logits
+            for p in flagged:
+                batch.batch.logits[p - b0] = True
             llm._ctx.decode(batch)
             for p in flagged:
                 row = llm._ctx.get_logits_ith(p - b0)

@@ -3,8 +3,8 @@
 lm-eval encodes ``context + continuation`` whole, encodes the context alone, and scores the tokens past the
 context's length; trailing spaces of the context move to the continuation; the model input is
 ``(context_enc + continuation_enc)[-(max_length + 1):][:-1]``. We do the same, but compute each distinct input
-once: all single-token continuations of a question share one forward pass of the context; a shared prefix (few-shot
-examples, or a question whose choices span several tokens) is computed once; batches group similar lengths.
+once: all single-token continuations of a question share one forward pass of the context; the few-shot prefix of a
+group is computed once; batches group similar lengths.
 """
 from __future__ import annotations
 

@@ -61,10 +61,10 @@ def roofline_columns(engine, weight_bytes: int, context_tokens: int, batch_size:
     else:
         bw = machine_bandwidth_gbs()
     lookup = engine.lookup_only_bytes() if hasattr(engine, "lookup_only_bytes") else 0
-    roof = roofline_tok_s(bw, weight_bytes, engine.kv_bytes_per_token(), context_tokens, batch_size, lookup)
-    return {"mem_bandwidth_gbs": bw, "roofline_tok_s": roof, "roofline_frac": decode_tok_s / roof,
-            "roofline_step_mb": step_bytes(weight_bytes, lookup, engine.kv_bytes_per_token(), context_tokens,
-                                           batch_size) / 1e6}
+    step = step_bytes(weight_bytes, lookup, engine.kv_bytes_per_token(), context_tokens, batch_size)
+    roof = batch_size * bw * 1e9 / step
+    return {"mem_bandwidth_gbs": bw, "roofline_step_mb": step / 1e6, "roofline_tok_s": roof,
+            "roofline_frac": decode_tok_s / roof}
 
 
 def cuda_bandwidth_gbs() -> float:
