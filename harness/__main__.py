@@ -7,19 +7,21 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from harness.models import ModelLoadError
 from harness.plan import config_hash
 from harness.precision.registry import UnknownScheme, get_scheme
 from harness.record.store import ResultsFileError, done_hashes
 
 
 def _validate(cfg: DictConfig) -> None:
-    get_scheme(cfg.precision.name)  # unknown scheme -> message listing the choices
-    from harness.evaluate.tasks import load_task
+    """Everything that can be checked before a model is loaded: values, scheme, tasks, the model's source."""
+    from harness.config_check import check_tasks, check_values
+    from harness.models import check_source
 
-    for task in cfg.eval.tasks:
-        t = load_task(task)  # unknown task -> the choices
-        if t.spec.get("group_by"):
-            t.select_groups(cfg.eval.get("subjects"))  # unknown subject -> the choices
+    check_values(cfg)
+    get_scheme(cfg.precision.name)  # unknown scheme -> message listing the choices
+    check_tasks(cfg)  # unknown task or subject -> the choices; shots within the few-shot split
+    check_source(cfg.model)  # a missing local folder, an unreachable hub
 
 
 def _check_results(path: str) -> None:
@@ -47,7 +49,7 @@ def main(cfg: DictConfig) -> int:
         _validate(cfg)
         _check_results(cfg.results.path)
         done = done_hashes(cfg.results.path)
-    except (UnknownScheme, KeyError, ResultsFileError) as exc:
+    except (UnknownScheme, KeyError, ValueError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if multirun:
             record_outcome(hc.sweep.dir, "failed")
@@ -61,12 +63,21 @@ def main(cfg: DictConfig) -> int:
         print(f"[harness] skip {label}: already recorded ok in {cfg.results.path} (config {chash}; force=true reruns)")
         status = "skipped"
     else:
-        row = run_and_record(cfg, overrides)
+        from harness.summary import summary_lines
+
+        try:
+            row = run_and_record(cfg, overrides)
+        except OSError as exc:  # the results folder itself cannot be written: one line, the sweep goes on
+            print(f"error: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            row = {"status": "failed"}
         status = row["status"]
-        summary = ", ".join(f"{k}={row[k]:.4g}" if isinstance(row.get(k), float) else f"{k}={row.get(k)}"
-                            for k in ("status", "decode_tok_s", "ttft_ms_p50", "weight_bytes", "mmlu_acc")
-                            if row.get(k) is not None)
-        print(f"[harness] {label}: {summary}" + (f"\n[harness] error: {row['error']}" if row.get("error") else ""))
+        if "log_path" in row:
+            print("\n".join(summary_lines(label, row)), flush=True)
+        if row.get("record_error"):
+            print(f"error: the row was not written to {cfg.results.path} ({row['record_error']}); it is kept in "
+                  f"{row['unsaved_path']}: `python -m harness.record.merge {row['unsaved_path']} -o <results.csv>` "
+                  "copies it into a results file", file=sys.stderr, flush=True)
+            status = "failed"
     if multirun:
         record_outcome(hc.sweep.dir, status)
     elif status in ("failed", "timeout"):

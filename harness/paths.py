@@ -14,3 +14,30 @@ def cache_dir(*parts: str) -> Path:
     path = Path(root, *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def record_size(path: Path) -> None:
+    """Remember the size of a cache file just written whole (beside it, `<name>.size`), so that a later run can tell
+    a truncated copy from a good one."""
+    tmp = path.with_name(f"{path.name}.size.tmp{os.getpid()}")
+    tmp.write_text(str(path.stat().st_size))
+    os.replace(tmp, path.with_name(path.name + ".size"))
+
+
+def cached_file_ok(path: Path) -> bool:
+    """True when the cache file exists with the size recorded when it was written. A file with no record (an older
+    cache) or a different size (truncated, or being written) is not trusted: the caller rebuilds it."""
+    record = path.with_name(path.name + ".size")
+    try:
+        return path.stat().st_size == int(record.read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def discard(path: Path, why: str) -> None:
+    """Remove a cache file that cannot be trusted, saying which and why."""
+    import sys
+
+    if path.exists():
+        print(f"[harness] cache file {path} {why}: removing it and building it again", file=sys.stderr, flush=True)
+        path.unlink()

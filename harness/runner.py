@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,7 +15,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from harness.plan import config_hash, run_config
-from harness.record.store import append_row, save_config
+from harness.record.schema import NAMES
+from harness.record.store import ResultsFileError, append_row, save_config
 
 
 def _side_dirs(csv_path: Path) -> tuple[Path, Path]:
@@ -24,43 +24,123 @@ def _side_dirs(csv_path: Path) -> tuple[Path, Path]:
     return Path(stem + ".logs"), Path(stem + ".predictions")
 
 
-def _tee(stream, log, echo: bool) -> None:
-    for chunk in iter(lambda: stream.read1(4096), b""):
-        log.write(chunk)
-        log.flush()
-        if echo:
-            sys.stdout.buffer.write(chunk)
+class _Log:
+    """The run's log file. A log that cannot be written (a full disk) stops being written, and says so once; the run
+    and its row go on."""
+
+    def __init__(self, path: Path):
+        self.path, self.error = path, ""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(path, "ab")
+        except OSError as exc:
+            self.file, self.error = None, f"{type(exc).__name__}: {exc}"
+
+    def write(self, chunk: bytes) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.write(chunk)
+            self.file.flush()
+        except OSError as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.close()
+
+    def close(self) -> None:
+        file, self.file = self.file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError as exc:
+                self.error = self.error or f"{type(exc).__name__}: {exc}"
+
+
+def _tee(stream, log: _Log, echo: bool) -> None:
+    """Copy the child's output to its log, and to the terminal unless a line is known, harmless library noise."""
+    from harness.quiet import is_noise
+
+    for line in iter(stream.readline, b""):
+        log.write(line)
+        if echo and not is_noise(line):
+            sys.stdout.buffer.write(line)
             sys.stdout.buffer.flush()
 
 
+def _read_all(stream, out: list) -> None:
+    out.append(stream.read())
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class _Terminated(BaseException):
+    """SIGTERM reached the sweep: end the run in flight, then stop."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
 def run_child(job: dict, log_path: Path, timeout_s: float, echo: bool = True) -> tuple[str, dict | None, str]:
-    """Start the worker, stream its output to the log (and terminal), enforce the timeout on its process group."""
-    with tempfile.TemporaryDirectory() as tmp:
-        job_path = Path(tmp) / "job.json"
-        job = {**job, "result_path": str(Path(tmp) / "result.json")}
-        job_path.write_text(json.dumps(job))
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "harness.worker", str(job_path)], stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            reader = threading.Thread(target=_tee, args=(proc.stdout, log, echo), daemon=True)
-            reader.start()
+    """Start the worker, stream its output to the log (and terminal), enforce the timeout on its process group.
+
+    The job goes to the worker on its stdin and the result comes back on a pipe: no temporary files. The worker
+    dies with this process (PR_SET_PDEATHSIG, set by the worker); Ctrl-C or SIGTERM here kills the worker's whole
+    process group before the sweep stops."""
+    result_r, result_w = os.pipe()
+    log = _Log(log_path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HARNESS_PARENT_PID": str(os.getpid()),
+           "HARNESS_RESULT_FD": str(result_w)}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(result_w,), env=env)
+    os.close(result_w)
+    result: list[bytes] = []
+    with os.fdopen(result_r, "rb") as result_pipe:
+        readers = [threading.Thread(target=_tee, args=(proc.stdout, log, echo), daemon=True),
+                   threading.Thread(target=_read_all, args=(result_pipe, result), daemon=True)]
+        for t in readers:
+            t.start()
+        main_thread = threading.current_thread() is threading.main_thread()
+        old_term = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+        try:
             try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                reader.join(5)
-                return "timeout", None, f"TimeoutError: run exceeded runner.timeout_s={timeout_s:g} s and was killed"
-            reader.join(5)
-        result_file = Path(job["result_path"])
-        if result_file.exists():
-            result = json.loads(result_file.read_text())
-            return result["status"], result.get("row"), result.get("error", "")
-        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-        hint = " (SIGKILL: out of memory?)" if proc.returncode == -signal.SIGKILL else ""
-        return "failed", None, f"ChildProcessError: run process died with {how}{hint} before writing a result"
+                proc.stdin.write(json.dumps(job).encode())
+                proc.stdin.close()
+            except BrokenPipeError:  # the worker died at start: its exit code says how
+                pass
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _stop(proc)
+            _join(readers, log)
+            return "timeout", None, f"TimeoutError: run exceeded runner.timeout_s={timeout_s:g} s and was killed"
+        except BaseException:  # Ctrl-C, SIGTERM: no worker outlives the sweep
+            _stop(proc)
+            _join(readers, log)
+            raise
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, old_term)
+        _join(readers, log)
+    if log.error:
+        print(f"[harness] warning: the run's log {log_path} could not be written ({log.error}); "
+              "the measurement is kept", file=sys.stderr, flush=True)
+    if result and result[0]:
+        data = json.loads(result[0])
+        return data["status"], data.get("row"), data.get("error", "")
+    how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+    hint = " (SIGKILL: out of memory?)" if proc.returncode == -signal.SIGKILL else ""
+    return "failed", None, f"ChildProcessError: run process died with {how}{hint} before writing a result"
+
+
+def _join(readers: list[threading.Thread], log: _Log) -> None:
+    for t in readers:
+        t.join(5)
+    log.close()
 
 
 def run_and_record(cfg, overrides: list[str]) -> dict:
@@ -84,8 +164,22 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
     row = {"run_id": run_id, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "status": status, "error": error or None, "log_path": str(log_path) if cfg.runner.isolate else None,
            "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {}), "run_s": run_s}
-    append_row(csv_path, row)
+    try:
+        append_row(csv_path, row)
+    except (OSError, ResultsFileError) as exc:
+        row["unsaved_path"] = str(save_unrecorded(row))
+        row["record_error"] = f"{type(exc).__name__}: {exc}"
     return row
+
+
+def save_unrecorded(row: dict) -> Path:
+    """A row the results file refused (read-only, full disk, a directory): kept as a one-row CSV in the cache, from
+    which `python -m harness.record.merge <it> -o <results.csv>` copies it into the results file later."""
+    from harness.paths import cache_dir
+
+    path = cache_dir("unrecorded") / f"{row['run_id']}.csv"
+    append_row(path, {k: v for k, v in row.items() if k in NAMES})
+    return path
 
 
 def _run_inline(cfg, preds: Path, run_id: str):

@@ -1,22 +1,53 @@
-"""Child-process entry: `python -m harness.worker <job.json>` runs one configuration and writes its result JSON.
+"""Child-process entry: `python -m harness.worker` reads one job (JSON) on stdin, runs it, and writes its result
+(JSON) to the file descriptor named by $HARNESS_RESULT_FD (the runner's pipe).
 
-Exit codes: 0 ok, 3 unavailable, 1 failed (the result JSON then holds the error class and first line)."""
+Exit codes: 0 ok, 3 unavailable, 1 failed (the result then holds the error class and first line). The worker dies
+with the process that started it ($HARNESS_PARENT_PID): a sweep killed by any signal leaves no worker behind."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import traceback
-from pathlib import Path
 
 
-def main(job_path: str) -> int:
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG), then check that the parent did not
+    die before the request was made. Elsewhere a thread watches the parent instead."""
+    parent = int(os.environ.get("HARNESS_PARENT_PID", "0"))
+    if not parent:
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def main() -> int:
+    die_with_parent()
+    from pathlib import Path
+
     from omegaconf import OmegaConf
 
     from harness.run import Unavailable, execute
 
-    job = json.loads(Path(job_path).read_text())
+    job = json.loads(sys.stdin.read())
     cfg = OmegaConf.create(job["config"])
-    out = Path(job["result_path"])
     try:
         row = execute(cfg, predictions_dir=Path(job["predictions_dir"]), run_id=job["run_id"])
         result, code = {"status": "ok", "row": row}, 0
@@ -26,11 +57,10 @@ def main(job_path: str) -> int:
         traceback.print_exc()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         result, code = {"status": "failed", "error": f"{type(exc).__name__}: {first}"[:500]}, 1
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, default=float))
-    tmp.replace(out)
+    with os.fdopen(int(os.environ["HARNESS_RESULT_FD"]), "w") as out:
+        out.write(json.dumps(result, default=float))
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main())

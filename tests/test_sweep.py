@@ -15,18 +15,22 @@ BASE = ["model=tiny-random", "bench=quick", "eval=none"]
 
 def test_failing_and_timed_out_runs_get_rows_and_the_sweep_goes_on(tmp_path):
     out = tmp_path / "runs.csv"
-    # new_tokens=1 raises inside the run; timeout_s=0.5 kills a run before torch has even been imported
-    proc = run_harness("-m", *BASE, "bench.new_tokens=1,8", "runner.timeout_s=0.5,600", f"results.path={out}",
-                       f"hydra.sweep.dir={tmp_path / 'sweep'}", check=False)
+    # 3 key/value heads for 4 query heads raises inside the run (a model that cannot run: not knowable before it
+    # loads); bench.new_tokens=1 is refused before any load (one line, no row); timeout_s=0.5 kills a run before
+    # torch has even been imported
+    proc = run_harness("-m", *BASE, "model.arch.num_key_value_heads=3,2", "bench.new_tokens=1,8",
+                       "runner.timeout_s=0.5,600", f"results.path={out}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                       check=False)
     assert proc.returncode == 1  # something failed: the exit code says so
     rows = read_rows(out)
-    assert len(rows) == 4
-    by = {(r["new_tokens"], r["status"]) for r in rows}
-    assert ("8", "ok") in by and ("1", "failed") in by and ("8", "timeout") in by
+    assert len(rows) == 4  # the 4 runs with new_tokens=8
+    by = {(r["overrides"].split("num_key_value_heads=")[1][0], r["status"]) for r in rows}
+    assert ("2", "ok") in by and ("3", "failed") in by and ("2", "timeout") in by
     failed = next(r for r in rows if r["status"] == "failed")
-    assert failed["error"].startswith("ValueError: bench.new_tokens must be >= 2")
+    assert failed["error"].startswith("RuntimeError: The size of tensor a (4) must match")
     assert os.path.exists(failed["log_path"]) and "Traceback" in open(failed["log_path"]).read()
-    assert "run 4 of 4" in proc.stdout
+    assert proc.stderr.count("bench.new_tokens=1 is not allowed: expected an integer >= 2") == 4
+    assert "run 8 of 8" in proc.stdout
 
 
 def test_sigkill_mid_sweep_then_resume_gives_every_run_exactly_once(tmp_path):

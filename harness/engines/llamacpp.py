@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from harness.paths import cache_dir
+from harness.paths import cache_dir, cached_file_ok, discard, record_size
 from harness.precision.proof import Proof, ProofError
 
 LINEAR_SUFFIXES = ("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight", "ffn_gate.weight",
@@ -26,8 +26,9 @@ def requantise(source: Path, scheme, threads: int) -> Path:
     from harness.precision.gguf import GGUF_TYPES
 
     target = cache_dir("gguf") / f"{source.stem}.{scheme.gguf_type}.gguf"
-    if target.exists():
+    if cached_file_ok(target):
         return target
+    discard(target, "has no recorded size or another size (truncated?)")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = GGUF_TYPES[scheme.name][0]
     params.nthread = threads
@@ -37,6 +38,7 @@ def requantise(source: Path, scheme, threads: int) -> Path:
     if rc != 0 or not tmp.exists():
         raise RuntimeError(f"llama_model_quantize({source.name} -> {scheme.gguf_type}) failed with code {rc}")
     os.replace(tmp, target)
+    record_size(target)
     return target
 
 

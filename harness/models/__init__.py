@@ -35,6 +35,14 @@ def warm_imports(model_cfg, modules=()) -> None:
             pass
 
 
+def check_source(model_cfg) -> None:
+    """Before anything is loaded: a source that cannot work (a missing folder, an unreachable hub) fails in one line."""
+    if model_cfg.get("source") == "hub":
+        from harness.models.hub import check_source as check_hub
+
+        check_hub(model_cfg)
+
+
 def load_model(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> LoadedModel:
     source = model_cfg.source
     if source == "packaged_gguf":

@@ -10,10 +10,11 @@ import importlib
 import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from harness.models import LoadedModel, ModelLoadError
-from harness.paths import cache_dir
+from harness.paths import cache_dir, cached_file_ok, discard, record_size
 
 GGUF_MAGIC = b"GGUF"
 
@@ -33,8 +34,12 @@ def gguf_path(model_cfg) -> Path:
     if model_cfg.get("assembler"):
         mod = importlib.import_module(model_cfg.assembler)
         target = cache_dir("gguf") / mod.MODEL_NAME
-        if not target.exists():
-            mod.assemble(target)
+        if not cached_file_ok(target):
+            discard(target, "has no recorded size or another size (truncated?)")
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            mod.assemble(tmp)
+            os.replace(tmp, target)
+            record_size(target)
         path = target
     else:
         files = sorted(_package_dir(model_cfg.package).glob(model_cfg.get("gguf_glob", "*.gguf")))
@@ -84,6 +89,8 @@ def _convert(path: Path, target: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
+    for weights in tmp.glob("*.safetensors"):
+        record_size(weights)
     try:
         os.replace(tmp, target)
     except OSError:  # another process converted it first
@@ -96,6 +103,11 @@ def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> Loa
 
     path = gguf_path(model_cfg)
     target = converted_dir(model_cfg, path)
+    weights = sorted(target.glob("*.safetensors"))
+    if (target / "config.json").exists() and not (weights and all(cached_file_ok(w) for w in weights)):
+        print(f"[harness] cached model {target} has a weights file without a recorded size or of another size "
+              "(truncated?): converting again", file=sys.stderr, flush=True)
+        shutil.rmtree(target)
     if not (target / "config.json").exists():
         _convert(path, target)
     kwargs = {"dtype": torch.float32, **(load_kwargs or {})}

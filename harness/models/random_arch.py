@@ -38,13 +38,48 @@ def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> Loa
         raise ModelLoadError(
             f"{model_cfg.name}: about {need / 2**30:.1f} GiB needed for fp32 random weights, "
             f"{avail / 2**30:.1f} GiB available; refusing to load (pick a smaller model)")
-    torch.manual_seed(int(model_cfg.get("seed", 0)))
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    seed = int(model_cfg.get("seed", 0))
+    if load_kwargs:  # a load-time scheme (bitsandbytes' config) applies only through from_pretrained
+        folder = _materialised(config, seed)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), **{"dtype": torch.float32, **load_kwargs})
+    else:
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.eval()
     tok = local_tokenizer(int(model_cfg.get("tokenizer_vocab", 1024)))
     return LoadedModel(model=model, tokenizer=tok, name=model_cfg.name,
                        baseline=f"fp32 seeded random weights (seed {model_cfg.get('seed', 0)})",
                        weights=model_cfg.get("weights", "random"), family=model_type_of(config))
+
+
+def _materialised(config, seed: int):
+    """The seeded random model saved once as a checkpoint folder in the cache, keyed by its config and seed, so that
+    transformers' load-time quantisation (BitsAndBytesConfig) can apply to it exactly as to a real checkpoint."""
+    import hashlib
+    import json
+    import os
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from harness.paths import cache_dir
+
+    key = hashlib.sha256(json.dumps({"config": config.to_dict(), "seed": seed}, sort_keys=True, default=str)
+                         .encode()).hexdigest()[:16]
+    target = cache_dir("random-models") / f"{config.model_type}-{key}"
+    if (target / "config.json").exists():
+        return target
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process saved it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def model_type_of(config) -> str:

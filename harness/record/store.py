@@ -51,30 +51,62 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+class ResultsWriteError(OSError):
+    """A row could not be written whole; the file was restored to what it held before."""
+
+
 def append_row(path: str | Path, row: dict) -> None:
-    """Append one row; write the header first if the file is new or empty. Refuses to append to an alien file."""
+    """Append one row, whole or not at all; write the header first if the file is new or empty. Refuses to append to
+    an alien file. A torn last record left by a killed writer (possibly inside a quoted field) is closed off first,
+    so that this row and every later one parse."""
     path = Path(path)
+    if path.is_dir():
+        raise ResultsFileError(f"results.path={path} is a directory; give a file, e.g. {path / 'runs.csv'}")
     _format_row(row)  # validate before taking the lock
     with _locked(path):
         exists = path.exists() and path.stat().st_size > 0
         line = _format_row(row, _check_header(path) if exists else NAMES)
-        if exists:
-            if not _ends_with_newline(path):
-                # a torn last line from a killed writer: close it so our row starts on a fresh line
-                line = "\n" + line
-        data = (line if exists else _header() + line).encode("utf-8")
+        data = (_close_torn_tail(path) + line if exists else _header() + line).encode("utf-8")
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            _write_whole(fd, data, path)
         finally:
             os.close(fd)
 
 
-def _ends_with_newline(path: Path) -> bool:
+def _write_whole(fd: int, data: bytes, path: Path) -> None:
+    """os.write may write less than asked (a full disk, a signal): loop until every byte is written; on an error,
+    cut the file back to its size before this row, so that nothing torn is left by us."""
+    start = os.fstat(fd).st_size
+    view = memoryview(data)
+    try:
+        while view:
+            n = os.write(fd, view)
+            if n <= 0:
+                raise OSError(f"write returned {n}")
+            view = view[n:]
+        os.fsync(fd)
+    except OSError as exc:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass
+        raise ResultsWriteError(f"{path}: the row could not be written ({type(exc).__name__}: {exc}); "
+                                "the file is left as it was") from exc
+
+
+def _close_torn_tail(path: Path) -> str:
+    """What to write before a new row so that it starts a fresh record: nothing for a well-formed file; a newline
+    after a torn last line; a closing quote and a newline when a writer died inside a quoted field (a well-formed CSV
+    has an even number of quote characters at every record boundary)."""
+    quotes, last = 0, b"\n"
     with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
+        for block in iter(lambda: f.read(1 << 20), b""):
+            quotes += block.count(b'"')
+            last = block[-1:]
+    if quotes % 2:
+        return '"\n'
+    return "" if last == b"\n" else "\n"
 
 
 def _check_header(path: Path) -> tuple[str, ...]:
@@ -91,26 +123,53 @@ def _check_header(path: Path) -> tuple[str, ...]:
     return header
 
 
+STATUSES = ("ok", "failed", "timeout", "unavailable")
+
+
 def read_rows(path: str | Path, strict: bool = True) -> list[dict]:
-    """Read every row. A torn or alien line raises ResultsFileError naming its line number (strict), or is skipped."""
+    """Read every row. A torn or alien record raises ResultsFileError naming its line number (strict), or is skipped;
+    either way the records after it are read from the line after its start (a torn quoted field does not swallow
+    them)."""
     path = Path(path)
+    if path.is_dir():
+        raise ResultsFileError(f"results.path={path} is a directory; give a file, e.g. {path / 'runs.csv'}")
     if not path.exists() or path.stat().st_size == 0:
         return []
     header = _check_header(path)
-    rows: list[dict] = []
+    status_at = header.index("status")
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        next(reader)
-        for fields in reader:
-            if len(fields) != len(header):
-                if strict:
-                    raise ResultsFileError(
-                        f"{path}: line {reader.line_num} has {len(fields)} fields, expected {len(header)} "
-                        "(a torn write or a line from another tool); fix or delete that line"
-                    )
-                continue
-            rows.append({**dict.fromkeys(NAMES, ""), **dict(zip(header, fields))})
+        lines = f.readlines()
+    rows: list[dict] = []
+    i = 1
+    while i < len(lines):
+        fields, used = _parse_record(lines, i)
+        if not fields:
+            i += used
+            continue
+        if len(fields) != len(header) or fields[status_at] not in STATUSES:
+            if strict:
+                raise ResultsFileError(
+                    f"{path}: line {i + 1} has {len(fields)} fields, expected {len(header)} "
+                    "(a torn write or a line from another tool); fix or delete that line"
+                )
+            i += 1  # resynchronise on the next physical line: a new record starts there
+            continue
+        rows.append({**dict.fromkeys(NAMES, ""), **dict(zip(header, fields))})
+        i += used
     return rows
+
+
+def _parse_record(lines: list[str], start: int) -> tuple[list[str], int]:
+    """One CSV record starting at physical line `start`: its fields and how many physical lines it used."""
+    used = 0
+
+    def feed():
+        nonlocal used
+        for line in lines[start:]:
+            used += 1
+            yield line
+
+    return next(csv.reader(feed()), []), used
 
 
 def done_hashes(path: str | Path) -> set[str]:

@@ -1,0 +1,116 @@
+"""The whole composed config checked before anything is loaded: one line naming the key, the value and what is
+allowed. Hydra already refuses unknown config groups and options; this checks the values inside them.
+
+A table of rules rather than Hydra structured configs: the model group holds free-form architecture keys, and the
+rules here also need the task registry (shots against the few-shot split) and the file system (results.path)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed; the message names the key, the value and what is allowed."""
+
+
+def _int(low: int, high: int | None = None) -> tuple[Callable[[Any], bool], str]:
+    allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high),
+            allowed)
+
+
+def _optional(rule):
+    check, allowed = rule
+    return (lambda v: v is None or check(v)), f"null or {allowed}"
+
+
+_BOOL = (lambda v: isinstance(v, bool)), "true or false"
+_NAME = (lambda v: isinstance(v, str) and bool(SAFE_NAME.match(v))), \
+    "a plain name (letters, digits, '.', '_', '+', '-'; no '/' or '..')"
+_POSITIVE = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0), "a number > 0"
+_NAMES = (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)), "a list of names"
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model.name": _NAME,
+    "precision.name": _NAME,
+    "bench.prompt_tokens": _int(1),
+    "bench.new_tokens": _int(2),  # the first token ends prefill; decode latency needs at least one more
+    "bench.batch_size": _int(1),
+    "bench.warmup": _int(0),
+    "bench.repeats": _int(1),
+    "eval.tasks": _NAMES,
+    "eval.shots": _int(0),
+    "eval.per_subject": _optional(_int(1)),
+    "eval.limit": _optional(_int(1)),
+    "eval.subjects": _optional(_NAMES),
+    "eval.batch_size": ((lambda v: v == "auto" or _int(1)[0](v)), "auto or an integer >= 1"),
+    "quality.enabled": _BOOL,
+    "threads": _optional(_int(1)),
+    "seed": _int(0),
+    "device": ((lambda v: v in ("auto", "cpu", "cuda")), "auto, cpu or cuda"),
+    "runner.isolate": _BOOL,
+    "runner.timeout_s": _POSITIVE,
+    "force": _BOOL,
+    "llamacpp.n_ctx": _int(16),
+}
+QUALITY_RULES = {
+    "quality.baseline": _NAME,
+    "quality.context": _int(2),
+    "quality.max_tokens": _int(1),
+    "quality.topk": _int(1),
+}
+
+
+def _get(cfg, dotted: str, default=KeyError):
+    node = cfg
+    for part in dotted.split("."):
+        if node is None or part not in node:
+            if default is KeyError:
+                raise ConfigError(f"{dotted} is missing from the config")
+            return default
+        node = node[part]
+    return node
+
+
+def check_values(cfg) -> None:
+    """Every rule above, then the cross-key checks."""
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.to_container(cfg, resolve=True)
+    rules = {**RULES, **(QUALITY_RULES if _get(data, "quality.enabled", False) else {})}
+    for key, (ok, allowed) in rules.items():
+        value = _get(data, key, None if key in ("threads", "llamacpp.n_ctx") else KeyError)
+        if key == "llamacpp.n_ctx" and value is None:
+            continue
+        if not ok(value):
+            raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+    _check_results_path(str(data["results"]["path"]))
+
+
+def _check_results_path(path: str) -> None:
+    p = Path(path)
+    if not path or p.is_dir():
+        raise ConfigError(f"results.path={path!r} is not allowed: expected a CSV file path, e.g. "
+                          f"{(p / 'runs.csv') if path else 'results/runs.csv'}")
+    parent = p.parent if str(p.parent) else Path(".")
+    existing = next((q for q in (parent, *parent.parents) if q.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"results.path={path!r} is not allowed: {existing} is a file, not a folder")
+
+
+def check_tasks(cfg) -> None:
+    """Task names, MMLU subjects and shots against what the shipped data holds."""
+    from harness.evaluate.tasks import load_task
+
+    shots = int(cfg.eval.shots)
+    for name in cfg.eval.tasks:
+        task = load_task(name)  # unknown task -> the choices
+        groups = task.select_groups(cfg.eval.get("subjects")) if task.spec.get("group_by") else [None]
+        if shots and task.takes_shots:
+            have = min(len(task.docs(task.spec["fewshot_split"], g)) for g in groups)
+            if shots > have:
+                raise ConfigError(f"eval.shots={shots} is not allowed for {name}: expected an integer from 0 to "
+                                  f"{have} (the few-shot examples its {task.spec['fewshot_split']} split holds)")

@@ -1,0 +1,267 @@
+"""The fault matrix: nothing recorded is lost, nothing is left running, bad input is refused before a model loads.
+
+Each test reproduces one fault a user met (a torn quoted field, a short write, a sweep killed while a run is in
+flight, a results path that cannot be written, bad values) and checks the outcome the user needs."""
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from harness.record import store
+from harness.record.store import ResultsWriteError, append_row, done_hashes, read_rows
+
+from tests.conftest import ROOT, run_harness
+
+Q = ["model=tiny-random", "bench.repeats=1", "bench.warmup=0", "eval=none", "quality=none"]
+
+
+def _row(i: int, status: str = "ok") -> dict:
+    return {"run_id": f"r{i}", "status": status, "config_hash": f"h{i}", "model": "m",
+            "error": "ValueError: a, b" if status == "failed" else None}
+
+
+# -- the results file ------------------------------------------------------------------------------------------------
+def test_rows_after_a_torn_quoted_field_are_all_read(tmp_path):
+    path = tmp_path / "r.csv"
+    append_row(path, _row(1, "failed"))
+    with open(path, "a") as f:
+        f.write('r2,2026-11-28,failed,"ValueError: killed, mid')  # a writer killed inside a quoted field
+    append_row(path, _row(3))
+    append_row(path, _row(4, "failed"))
+    assert [r["run_id"] for r in read_rows(path, strict=False)] == ["r1", "r3", "r4"]
+    assert done_hashes(path) == {"h3"}  # the resume index sees the rows after the tear
+    df = pd.read_csv(path)  # and so does pandas: the torn record is closed off, not left open
+    assert {"r1", "r3", "r4"} <= set(df["run_id"])
+
+
+def test_rows_after_a_tear_left_by_an_older_writer_are_read(tmp_path):
+    """A file torn before this fix (an open quote, then rows appended after a bare newline) still reads whole."""
+    path = tmp_path / "r.csv"
+    append_row(path, _row(1))
+    text = path.read_text()
+    path.write_text(text + 'r2,2026,failed,"ValueError: a, b\n' + text.splitlines()[1].replace("r1", "r3")
+                    .replace("h1", "h3") + "\n")
+    assert [r["run_id"] for r in read_rows(path, strict=False)] == ["r1", "r3"]
+
+
+def test_a_short_write_is_completed(tmp_path, monkeypatch):
+    path = tmp_path / "r.csv"
+    real_write = os.write
+    monkeypatch.setattr(store.os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))  # 7 bytes a call
+    append_row(path, _row(1, "failed"))
+    append_row(path, _row(2))
+    assert [r["run_id"] for r in read_rows(path)] == ["r1", "r2"]
+
+
+def test_a_failed_write_leaves_the_file_as_it_was_and_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "r.csv"
+    append_row(path, _row(1))
+    before = path.read_bytes()
+    real_write, calls = os.write, []
+
+    def disk_full(fd, data):
+        calls.append(1)
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:20]))  # part of the row, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "write", disk_full)
+    with pytest.raises(ResultsWriteError, match="No space left"):
+        append_row(path, _row(2))
+    assert path.read_bytes() == before
+
+
+# -- workers never outlive the sweep -----------------------------------------------------------------------------------
+def _start_long_sweep(tmp_path) -> tuple[subprocess.Popen, psutil.Process]:
+    args = [sys.executable, "-m", "harness", "-m", *Q, "bench.repeats=100000", "precision=fp32,bf16",
+            f"results.path={tmp_path / 'r.csv'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    sweep = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        workers = [p for p in psutil.Process(sweep.pid).children(recursive=True)
+                   if "harness.worker" in " ".join(p.cmdline())]
+        if workers:
+            time.sleep(3)  # the worker is past its start-up and into the run
+            return sweep, workers[0]
+        time.sleep(0.2)
+    sweep.kill()
+    raise AssertionError("the sweep never started a worker")
+
+
+def _gone(proc: psutil.Process, within_s: float = 20) -> bool:
+    deadline = time.time() + within_s
+    while time.time() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_killed_sweep_leaves_no_worker_running(tmp_path, how):
+    sweep, worker = _start_long_sweep(tmp_path)
+    if how == "SIGINT":
+        os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's foreground group: the sweep
+    else:
+        os.kill(sweep.pid, getattr(signal, how))  # the sweep's process alone
+    sweep.wait(30)
+    alive = not _gone(worker)
+    if alive:
+        worker.kill()
+    assert not alive, f"worker {worker.pid} outlived a sweep killed by {how}"
+    assert not list(tmp_path.glob("sweep/**/*.tmp*"))
+
+
+# -- a results path that cannot be written -----------------------------------------------------------------------------
+def test_results_path_a_directory_is_one_line_and_the_sweep_goes_on(tmp_path):
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    good = tmp_path / "r.csv"
+    proc = run_harness("-m", *Q, f"results.path={folder},{good}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                       check=False)
+    assert "results.path" in proc.stderr and "Traceback" not in proc.stderr
+    assert [r["status"] for r in read_rows(good)] == ["ok"]  # the next job ran
+    assert proc.returncode == 1
+
+
+def test_a_row_the_results_file_refuses_is_kept_and_named(tmp_path, monkeypatch):
+    """A read-only or full results file: the measured row goes to a one-row CSV in the cache, which the merge
+    command copies into a results file later."""
+    from hydra import compose, initialize_config_dir
+
+    from harness import runner
+    from harness.record.merge import merge
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+
+    def read_only(path, row):
+        if str(path).endswith("runs.csv"):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return append_row(path, row)
+
+    monkeypatch.setattr(runner, "append_row", read_only)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[*Q, "runner.isolate=false", f"results.path={tmp_path / 'runs.csv'}"])
+    row = runner.run_and_record(cfg, [])
+    assert row["status"] == "ok" and "Read-only" in row["record_error"]
+    kept = read_rows(row["unsaved_path"])
+    assert kept[0]["run_id"] == row["run_id"] and float(kept[0]["decode_tok_s"]) > 0
+    assert merge([row["unsaved_path"]], str(tmp_path / "recovered.csv")) == (1, 0)
+
+
+def test_a_log_that_cannot_be_written_keeps_the_measurement(tmp_path, capfd):
+    """/dev/full fails every write with ENOSPC: the run still ends ok with its numbers, and says its log is lost."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from harness.runner import run_child
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=Q)
+    job = {"config": OmegaConf.to_container(cfg, resolve=True), "predictions_dir": str(tmp_path), "run_id": "r"}
+    status, row, error = run_child(job, Path("/dev/full"), 300, echo=False)
+    assert status == "ok" and row["decode_tok_s"] > 0 and not error
+    assert "could not be written" in capfd.readouterr().err
+
+
+# -- bad input, refused before any load ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, says", [
+    ("eval.per_subject=-1", "eval.per_subject=-1"),
+    ("eval.per_subject=0", "eval.per_subject=0"),
+    ("eval.limit=-1", "eval.limit=-1"),
+    ("eval.shots=-1", "eval.shots=-1"),
+    ("eval.shots=6", "from 0 to 5"),
+    ("bench.batch_size=0", "bench.batch_size=0"),
+    ("bench.prompt_tokens=0", "bench.prompt_tokens=0"),
+    ("bench.repeats=abc", "bench.repeats='abc'"),
+    ("bench.new_tokens=2.5", "bench.new_tokens=2.5"),
+    ("model.name=../../x", "model.name='../../x'"),
+    ("device=gpu", "auto, cpu or cuda"),
+])
+def test_bad_values_are_refused_in_one_line_before_loading(tmp_path, bad, says):
+    out = tmp_path / "r.csv"
+    task = ["eval=mmlu_quick"] if bad.startswith("eval.") else []
+    proc = run_harness(*Q, *task, bad, f"results.path={out}", check=False)
+    assert proc.returncode == 2
+    assert says in proc.stderr and "is not allowed" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "r.logs").exists()  # nothing ran
+
+
+def test_model_sources_that_cannot_work_fail_fast(tmp_path):
+    out = f"results.path={tmp_path / 'r.csv'}"
+    proc = run_harness("model=hf", "model.id=/nonexistent", out, check=False)
+    assert proc.returncode == 2 and "no such local folder" in proc.stderr
+    t0 = time.time()
+    proc = run_harness("model=hf", "model.id=someorg/some-model", out, check=False)  # HF_HUB_OFFLINE=1 (conftest)
+    assert proc.returncode == 2 and "hub cannot be reached" in proc.stderr and "model.id=/path" in proc.stderr
+    assert time.time() - t0 < 20
+
+
+# -- caches, random-architecture load-time schemes, named tasks, quiet runs -------------------------------------------
+def test_a_truncated_cache_file_is_not_trusted(tmp_path):
+    from harness.paths import cached_file_ok, record_size
+
+    f = tmp_path / "model.gguf"
+    f.write_bytes(b"GGUF" + bytes(4096))
+    assert not cached_file_ok(f)  # no record: an older cache, rebuilt once
+    record_size(f)
+    assert cached_file_ok(f)
+    with open(f, "r+b") as h:
+        h.truncate(1000)
+    assert not cached_file_ok(f)
+
+
+@pytest.mark.parametrize("precision", ["bnb-int8", "bnb-nf4"])
+def test_load_time_schemes_quantise_architecture_only_models(tmp_path, precision):
+    out = tmp_path / "r.csv"
+    run_harness(*Q, f"precision={precision}", f"results.path={out}")
+    (row,) = read_rows(out)
+    assert row["status"] == "ok", row["error"]
+    assert float(row["quantized_fraction"]) > 0.5
+
+
+def test_eval_selects_a_task_by_name_and_lists_still_work(tmp_path):
+    out = tmp_path / "r.csv"
+    run_harness(*Q, "eval=arc_easy", "eval.limit=3", f"results.path={out}")
+    run_harness(*Q, "eval=none", "eval.tasks=[piqa,arc_easy]", "eval.limit=2", f"results.path={out}")
+    first, second = read_rows(out)
+    assert first["arc_easy_n"] == "3" and first["arc_easy_shots"] == "0" and first["mmlu_n"] == ""
+    assert second["piqa_n"] == second["arc_easy_n"] == "2"
+
+
+def test_quality_is_on_by_default():
+    proc = run_harness("--cfg", "job")
+    assert "quality:\n  enabled: true" in proc.stdout
+
+
+def test_known_library_noise_stays_in_the_log_and_the_run_ends_with_a_summary(tmp_path):
+    out = tmp_path / "r.csv"
+    proc = run_harness(*Q, "precision=torchao-int8wo", f"results.path={out}")
+    (row,) = read_rows(out)
+    log = open(row["log_path"]).read()
+    assert "Failed to load" not in proc.stdout + proc.stderr and "Enum subclass" not in proc.stdout + proc.stderr
+    assert "Failed to load" in log  # kept where a reader of the log can see it
+    for label in ("speed", "latency", "memory"):
+        assert f"  {label} " in proc.stdout
+
+
+def test_submitit_launcher_runs_a_sweep_through_its_own_machinery(tmp_path):
+    """Hydra's submitit launcher, locally (what a SLURM user runs, without the cluster)."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="launchers extra not installed")
+    out = tmp_path / "r.csv"
+    run_harness("-m", *Q, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                "precision=fp32,bf16", f"results.path={out}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert sorted(r["precision"] for r in read_rows(out)) == ["bf16", "fp32"]
+    assert list((tmp_path / "sweep").rglob("*_submitted.pkl"))  # submitit's own job files: it really ran them
