@@ -2,6 +2,7 @@
 a recommendation per profile, and the runs that did not produce numbers."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +10,10 @@ import pandas as pd
 from harness.analysis import plots
 from harness.analysis.cost import price
 from harness.analysis.frontier import losses, pareto_mask
-from harness.analysis.hardware import load_hardware
+from harness.analysis.hardware import Hardware, load_hardware
 
-NUMERIC = ["decode_tok_s", "prefill_tok_s", "ttft_ms_p50", "tpot_ms_p50", "tpot_ms_p90", "weight_bytes",
+NUMERIC = ["decode_tok_s", "prefill_tok_s", "ttft_ms_p50", "ttft_ms_p90", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99",
+           "weight_bytes",
            "bits_per_weight", "mmlu_acc", "mmlu_stderr", "mmlu_n", "kld_mean", "top1_agree", "ppl",
            "mem_bandwidth_gbs", "prompt_tokens", "peak_rss_mb", "roofline_frac", "mmlu_mcnemar_p"]
 
@@ -25,9 +27,17 @@ def load_results(path: str | Path) -> pd.DataFrame:
     for c in NUMERIC:
         df[c] = pd.to_numeric(df[c].replace("", None), errors="coerce")
     df["config"] = df["model"] + " / " + df["precision"]
+    df["engine"] = [engine_of(r) for _, r in df.iterrows()]
     df["weight_mb"] = df["weight_bytes"] / 2**20
     df["one_minus_kld"] = 1 - df["kld_mean"]
     return df
+
+
+def engine_of(row) -> str:
+    """The engine/library that ran a row: llama.cpp, or the Python library that applied the scheme."""
+    if row.get("backend") == "llamacpp":
+        return "llama.cpp"
+    return str(row.get("library") or "").split(" ")[0] or str(row.get("backend") or "?")
 
 
 def latest_ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -83,17 +93,77 @@ def _table(df: pd.DataFrame, cols: list[str]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Priced:
+    """One hardware profile's prices of the ok rows, its frontier and its recommendation."""
+    hw: Hardware
+    rows: pd.DataFrame
+    on: pd.Series
+    recommendation: str
+
+
+@dataclass
+class Analysis:
+    """Everything the Markdown and HTML reports show, computed once."""
+    csv: Path
+    df: pd.DataFrame  # every row
+    ok: pd.DataFrame  # the latest ok row of each configuration
+    qcol: str = ""
+    qlabel: str = ""
+    qerr: str = ""  # column with the 95% half-width of qcol, or "" when the quality axis has none
+    ok_q: pd.DataFrame = field(default_factory=pd.DataFrame)  # ok rows with a quality value
+    mem_on: pd.Series = field(default_factory=lambda: pd.Series(dtype=bool))
+    priced: list[Priced] = field(default_factory=list)
+    margin: float = 0.02
+
+
+def quality_error(ok: pd.DataFrame, qcol: str) -> str:
+    """Adds `<qcol>_ci95` (1.96 x the binomial standard error) for an accuracy axis; 1 - KLD has no interval."""
+    if not qcol.endswith("_acc"):
+        return ""
+    se = pd.to_numeric(ok[qcol.removesuffix("_acc") + "_stderr"].replace("", None), errors="coerce")
+    ok[qcol + "_ci95"] = 1.96 * se
+    return qcol + "_ci95"
+
+
+def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: float | None = None,
+            margin: float = 0.02, quality: str = "auto") -> Analysis:
+    csv = Path(csv)
+    df = load_results(csv)
+    a = Analysis(csv=csv, df=df, ok=latest_ok(df), margin=margin)
+    if a.ok.empty:
+        return a
+    a.qcol, a.qlabel = choose_quality(a.ok, quality)
+    a.qerr = quality_error(a.ok, a.qcol)
+    a.ok_q = a.ok.dropna(subset=[a.qcol])
+    a.mem_on = pareto_mask(a.ok_q["weight_mb"], a.ok_q[a.qcol])
+    for name in hardware or ["this-machine", "h100"]:
+        hw = load_hardware(name, price_override if name == "this-machine" else None)
+        priced = price(a.ok_q, hw)
+        on = pareto_mask(priced["usd_per_mtok_blended"], priced[a.qcol])
+        priced["on_frontier"] = on
+        priced["off_frontier_loses"] = losses(priced, "usd_per_mtok_blended", a.qcol, on)
+        a.priced.append(Priced(hw, priced, on, recommend(priced, a.qcol, margin)))
+    return a
+
+
 def write_report(csv: str | Path, out_dir: str | Path | None = None, hardware: list[str] | None = None,
                  price_override: float | None = None, margin: float = 0.02, quality: str = "auto") -> Path:
-    csv = Path(csv)
-    out_dir = Path(out_dir) if out_dir else csv.parent
+    """The Markdown report with its PNGs, and the self-contained HTML page, from one analysis."""
+    from harness.analysis.html import write_html
+
+    a = analyse(csv, hardware, price_override, margin, quality)
+    out_dir = Path(out_dir) if out_dir else a.csv.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = csv.stem
-    df = load_results(csv)
-    ok = latest_ok(df)
-    hardware = hardware or ["this-machine", "h100"]
-    md = [f"# Report: `{csv.name}`", "",
-          f"{len(df)} rows: " + ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()) + ".", ""]
+    write_html(a, out_dir / f"{a.csv.stem}.html")
+    return write_markdown(a, out_dir)
+
+
+def write_markdown(a: Analysis, out_dir: Path) -> Path:
+    stem, df, ok = a.csv.stem, a.df, a.ok
+    md = [f"# Report: `{a.csv.name}`", "",
+          f"{len(df)} rows: " + ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()) + ".", "",
+          f"Interactive version (hover, filters, sortable table; opens from disk): [{stem}.html]({stem}.html)", ""]
     bad = df[df["status"] != "ok"]
     if len(bad):
         md += ["## Runs without numbers", "", _table(bad, ["model", "precision", "status", "error"]), ""]
@@ -102,30 +172,24 @@ def write_report(csv: str | Path, out_dir: str | Path | None = None, hardware: l
         path = out_dir / f"{stem}_report.md"
         path.write_text("\n".join(md) + "\n")
         return path
-    qcol, qlabel = choose_quality(ok, quality)
+    qcol, qlabel, ok_q, mem_on = a.qcol, a.qlabel, a.ok_q, a.mem_on
     md += [f"Quality axis: **{qlabel}** (`{qcol}`)" + (
         "; MMLU accuracy of the fp32 baselines is within its 95% interval of chance, so it cannot rank schemes."
         if qcol == "one_minus_kld" else "."), ""]
     if qcol == "one_minus_kld":
         md += ["1 - KLD measures fidelity to each model's own fp32 baseline: across models it compares how much each "
                "scheme changes its model, not which model is more capable.", ""]
-    ok_q = ok.dropna(subset=[qcol])
-    mem_on = pareto_mask(ok_q["weight_mb"], ok_q[qcol])
     plots.memory_vs_quality(ok_q, mem_on, qcol, qlabel, out_dir / f"{stem}_memory_vs_quality.png")
     plots.speed_memory_vs_bits(ok, out_dir / f"{stem}_speed_memory_vs_bits.png")
     plots.accuracy_vs_bits(ok, out_dir / f"{stem}_accuracy_vs_bits.png")
     plots.latency_by_precision(ok, out_dir / f"{stem}_latency_by_precision.png")
-    for name in hardware:
-        hw = load_hardware(name, price_override if name == "this-machine" else None)
-        priced = price(ok_q, hw)
-        on = pareto_mask(priced["usd_per_mtok_blended"], priced[qcol])
-        priced["on_frontier"] = on
-        priced["off_frontier_loses"] = losses(priced, "usd_per_mtok_blended", qcol, on)
+    for p in a.priced:
+        hw, priced, on = p.hw, p.rows, p.on
         plots.cost_vs_quality(priced, on, qcol, qlabel, hw.name, out_dir / f"{stem}_cost_vs_quality_{hw.name}.png")
         note = ("projected from this machine's throughput by the bandwidth ratio "
                 f"{hw.mem_bandwidth_gbs:g} GB/s / measured" if hw.mem_bandwidth_gbs else "measured throughput")
         md += [f"## {hw.name}: ${hw.usd_per_hour:g}/hour ({hw.price_source}, {hw.price_as_of}); {note}", "",
-               f"Recommendation (quality within {margin} of fp32): {recommend(priced, qcol, margin)}", "",
+               f"Recommendation (quality within {a.margin} of fp32): {p.recommendation}", "",
                f"![cost vs quality]({stem}_cost_vs_quality_{hw.name}.png)", "",
                _table(priced.sort_values("usd_per_mtok_blended"),
                       ["config", "batch_size", "usd_per_mtok_out", "usd_per_mtok_in", "usd_per_mtok_blended", qcol,
