@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(model: str = "smollm2-135m", precision: str = "fp32"):
-    from harness.engines.hf import HFEngine
+    from harness.engines.torch_engine import TorchEngine
     from harness.models import load_model
     from harness.precision.registry import get_scheme
 
@@ -17,4 +17,4 @@ def load(model: str = "smollm2-135m", precision: str = "fp32"):
     scheme = get_scheme(precision)
     model_ = scheme.apply(loaded.model, "cpu") if scheme.apply else loaded.model
     tok = loaded.tokenizer
-    return model_.eval(), tok, HFEngine(model_, pad_id=tok.eos_token_id or 0)
+    return model_.eval(), tok, TorchEngine(model_, pad_id=tok.eos_token_id or 0)

@@ -20,7 +20,11 @@ def main() -> None:
     ap.add_argument("--since", default=None, help="only rows finished at or after this ISO time (one sweep)")
     args = ap.parse_args()
 
-    df = pd.read_csv(args.csv, keep_default_na=False, na_values=[""])
+    from harness.record.store import read_rows
+
+    df = pd.DataFrame(read_rows(args.csv, strict=False)).replace("", None)
+    for col in ("run_s", "load_s", "bench_s", "eval_s", "quality_s"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
     df["finished"] = pd.to_datetime(df["timestamp"])
     if args.since:
         df = df[df["finished"] >= pd.Timestamp(args.since, tz="UTC")]
@@ -39,8 +43,8 @@ def main() -> None:
     ok = df[df["status"] == "ok"]
     print("slowest runs:")
     print(ok.nlargest(5, "run_s")[["model", "precision", "run_s", "eval_s", "quality_s"]].round(1).to_string(index=False))
-    print("model load (load_s: weights from the cache, scheme applied and proven), median per model and backend:")
-    print(ok.groupby(["model", "backend"])["load_s"].median().round(2).to_string())
+    print("model load (load_s: weights from the cache, scheme applied and proven), median per model and engine:")
+    print(ok.groupby(["model", "engine"])["load_s"].median().round(2).to_string())
 
 
 if __name__ == "__main__":

@@ -12,8 +12,7 @@ from typing import Any, Callable
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
-class ConfigError(ValueError):
-    """A configuration value is not allowed; the message names the key, the value and what is allowed."""
+from harness.errors import ConfigError
 
 
 def _int(low: int, high: int | None = None) -> tuple[Callable[[Any], bool], str]:
@@ -36,6 +35,7 @@ _NAMES = (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.name": _NAME,
     "precision.name": _NAME,
+    "engine.name": _NAME,
     "bench.prompt_tokens": _int(1),
     "bench.new_tokens": _int(2),  # the first token ends prefill; decode latency needs at least one more
     "bench.batch_size": _int(1),

@@ -183,7 +183,8 @@ def save_unrecorded(row: dict) -> Path:
 
 
 def _run_inline(cfg, preds: Path, run_id: str):
-    from harness.run import Unavailable, execute
+    from harness.errors import Unavailable
+    from harness.run import execute
 
     try:
         return "ok", execute(cfg, predictions_dir=preds, run_id=run_id), ""

@@ -44,7 +44,8 @@ def main() -> int:
 
     from omegaconf import OmegaConf
 
-    from harness.run import Unavailable, execute
+    from harness.errors import Unavailable
+    from harness.run import execute
 
     job = json.loads(sys.stdin.read())
     cfg = OmegaConf.create(job["config"])

@@ -35,9 +35,9 @@ def load_results(path: str | Path) -> pd.DataFrame:
 
 def engine_of(row) -> str:
     """The engine/library that ran a row: llama.cpp, or the Python library that applied the scheme."""
-    if row.get("backend") == "llamacpp":
+    if row.get("engine") == "llamacpp":
         return "llama.cpp"
-    return str(row.get("library") or "").split(" ")[0] or str(row.get("backend") or "?")
+    return str(row.get("library") or "").split(" ")[0] or str(row.get("engine") or "?")
 
 
 def latest_ok(df: pd.DataFrame) -> pd.DataFrame:

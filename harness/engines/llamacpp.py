@@ -1,95 +1,24 @@
-"""The llama.cpp engine (llama-cpp-python): the same narrow interface as the torch engine, so speed, memory,
-accuracy and quality are measured by the same code. Prompts are tokenised with the model's HF tokenizer (converted
-from the same GGUF) and fed to llama.cpp as token ids, so both engines see identical tokens."""
+"""The llama.cpp engine (llama-cpp-python): the same contract as the torch engine, so speed, memory, accuracy and
+quality are measured by the same code. Prompts are tokenised with the model's HF tokenizer (converted from the same
+GGUF) and fed to llama.cpp as token ids, so both engines see identical tokens. The GGUF file it runs, and its proof,
+come from the precision scheme (harness/precision/gguf.py)."""
 from __future__ import annotations
 
-import os
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from harness.paths import cache_dir, cached_file_ok, discard, record_size
-from harness.precision.proof import Proof, ProofError
-
-LINEAR_SUFFIXES = ("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight", "ffn_gate.weight",
-                   "ffn_up.weight", "ffn_down.weight")
+from harness.engines.base import BuiltEngine, Capabilities, Engine, kv_bytes_per_token
+from harness.errors import Unavailable
+from harness.precision.gguf import gguf_proof, requantise, tensor_inventory
 
 
-def requantise(source: Path, scheme, threads: int) -> Path:
-    """The scheme's GGUF file, produced once from `source` by llama.cpp's quantize function."""
-    import llama_cpp
-
-    from harness.precision.gguf import GGUF_TYPES
-
-    target = cache_dir("gguf") / f"{source.stem}.{scheme.gguf_type}.gguf"
-    if cached_file_ok(target):
-        return target
-    discard(target, "has no recorded size or another size (truncated?)")
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = GGUF_TYPES[scheme.name][0]
-    params.nthread = threads
-    params.allow_requantize = True
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
-    if rc != 0 or not tmp.exists():
-        raise RuntimeError(f"llama_model_quantize({source.name} -> {scheme.gguf_type}) failed with code {rc}")
-    os.replace(tmp, target)
-    record_size(target)
-    return target
-
-
-def tensor_inventory(path: Path) -> list[tuple[str, int, int, str]]:
-    """(name, elements, stored bytes, type) of every tensor in the file. Reading a GGUF header with gguf's reader
-    walks every metadata string (Gemma 3's 262k-token vocabulary: ~10 s), so the inventory is cached beside the file
-    and keyed by its size and modification time."""
-    import json
-
-    stat = path.stat()
-    key = f"{stat.st_size}:{stat.st_mtime_ns}"
-    cached = path.with_name(path.name + ".tensors.json")
-    if cached.exists():
-        data = json.loads(cached.read_text())
-        if data.get("key") == key:
-            return [tuple(t) for t in data["tensors"]]
-    from gguf import GGUFReader
-
-    tensors = [(t.name, int(t.n_elements), int(t.n_bytes), t.tensor_type.name) for t in GGUFReader(str(path)).tensors]
-    tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"key": key, "tensors": tensors}))
-    os.replace(tmp, cached)
-    return tensors
-
-
-def gguf_proof(path: Path, scheme) -> Proof:
-    """Tensor types and stored bytes read from the file itself."""
-    types: Counter[str] = Counter()
-    total = params = lin_params = lin_bytes = quantised = 0
-    float_linear = []
-    for name, n, b, kind in tensor_inventory(path):
-        total += b
-        params += n
-        if kind not in ("F32", "F16", "BF16"):
-            quantised += n
-        if name.endswith(LINEAR_SUFFIXES):
-            lin_params += n
-            lin_bytes += b
-            types[kind] += 1
-            if kind in ("F32", "F16", "BF16"):
-                float_linear.append(name)
-    if scheme.quantizes and float_linear:
-        raise ProofError(f"{scheme.name}: {len(float_linear)} linear tensors stored as float, e.g. {float_linear[:3]}")
-    summary = "; ".join(f"GGUF {k} x{v}" for k, v in types.most_common())
-    return Proof(weight_bytes=total, model_params=params, linear_params=lin_params, linear_bytes=lin_bytes,
-                 quantized_params=quantised, types=summary)
-
-
-class LlamaCppEngine:
+class LlamaCppEngine(Engine):
     name = "llamacpp"
-    device = "cpu"
+    capabilities = Capabilities(max_batch=1)
 
     def __init__(self, path: Path, threads: int, n_ctx: int, hf_config, pad_id: int = 0):
         from llama_cpp import Llama
@@ -104,15 +33,13 @@ class LlamaCppEngine:
         self._tokens: list[int] = []  # what the KV cache holds, for prefix reuse between scored sequences
 
     def kv_bytes_per_token(self) -> int:
-        cfg = self.hf_config
-        heads = cfg.num_attention_heads
-        kv = getattr(cfg, "num_key_value_heads", None) or heads
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-        return 2 * cfg.num_hidden_layers * kv * head_dim * 2  # f16 cache
+        return kv_bytes_per_token(self.hf_config, 2)  # llama.cpp's default f16 cache
 
     def close(self) -> None:
         """Free llama.cpp's model and context now (left to interpreter exit, its finaliser can fail noisily)."""
-        self.llm.close()
+        llm, self.llm = self.llm, None
+        if llm is not None:
+            llm.close()
 
     def lookup_only_bytes(self) -> int:
         """Bytes of token_embd when the file has its own output.weight: decode reads one row of the embedding."""
@@ -161,7 +88,10 @@ class LlamaCppEngine:
 
     def logprobs(self, seqs: list[list[int]], positions: list[list[int]], prefix=None) -> list[torch.Tensor]:
         """Log-softmax at the given positions; the KV cache of the longest common prefix with the previous
-        sequence is reused (llama.cpp keeps it), which makes few-shot prompts of one subject cheap."""
+        sequence is reused (llama.cpp keeps it), which makes few-shot prompts of one subject cheap. No explicit
+        prefix cache (capabilities.prefix_cache is false): `prefix` must be None."""
+        if prefix is not None:
+            raise ValueError("the llama.cpp engine has no explicit prefix cache; pass prefix=None")
         out = []
         for seq, pos in zip(seqs, positions):
             if len(seq) > self.n_ctx:
@@ -179,23 +109,19 @@ class LlamaCppEngine:
         return out
 
 
-def prepare(cfg, scheme):
-    """Build the llama.cpp engine for a GGUF scheme: (engine, tokenizer, loaded, proof, load_s)."""
+def build(cfg, scheme, device: str) -> BuiltEngine:
+    """The scheme's GGUF file (requantised once from the model's shipped GGUF, proven from the file itself), run by
+    llama.cpp, with the HF tokenizer and config of the dequantised baseline."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from harness.models import LoadedModel
     from harness.models import packaged_gguf
 
     if cfg.model.source != "packaged_gguf":
-        from harness.run import Unavailable
-
         raise Unavailable(f"{scheme.name} needs a model shipped as GGUF (smollm2-135m, gemma3-270m), "
                           f"not {cfg.model.name}")
     if cfg.bench.batch_size != 1:
-        from harness.run import Unavailable
-
         raise Unavailable("the llama.cpp engine measures batch size 1 only")
-    import llama_cpp  # noqa: F401 - imported before the load is timed, as the torch path does
+    import llama_cpp  # noqa: F401 - imported before the load is timed, as the torch engine does
 
     t0 = time.perf_counter()
     source = packaged_gguf.gguf_path(cfg.model)
@@ -208,8 +134,6 @@ def prepare(cfg, scheme):
     tok = AutoTokenizer.from_pretrained(str(converted))
     engine = LlamaCppEngine(path, threads, int(cfg.get("llamacpp", {}).get("n_ctx", 4096)),
                             AutoConfig.from_pretrained(str(converted)))
-    load_s = time.perf_counter() - t0
     baseline = (f"GGUF {scheme.gguf_type} requantised by llama.cpp from the {cfg.model.source_quant} source "
                 f"(cannot be better than its {cfg.model.source_quant} source)")
-    loaded = LoadedModel(model=None, tokenizer=tok, name=cfg.model.name, baseline=baseline, family=cfg.model.family)
-    return engine, tok, loaded, proof, load_s
+    return BuiltEngine(engine, tok, proof, baseline, "real", time.perf_counter() - t0)

@@ -73,7 +73,3 @@ def save_predictions(path: Path, preds: list[dict]) -> None:
             f.write(json.dumps(p) + "\n")
     tmp.replace(path)
 
-
-def load_predictions(path: Path) -> list[dict]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]

@@ -71,7 +71,7 @@ def _load(cfg, windows) -> dict | None:
 
 
 def write_reference(cfg, engine, tokenizer, windows, predictions: dict) -> None:
-    from harness.evaluate.quality import reference_from
+    from harness.evaluate.windows import reference_from
 
     _atomic_save(reference_from(engine, windows, int(cfg.quality.topk)), logits_path(cfg, windows))
     for task, preds in predictions.items():
@@ -92,6 +92,7 @@ def ensure_reference(cfg, windows, engine=None, tokenizer=None, predictions: dic
 def _build_in_child(cfg) -> None:
     base = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     base.precision = {"name": cfg.quality.baseline}
+    base.engine = {"name": "auto"}  # the baseline scheme's own engine
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(OmegaConf.to_container(base), f)
     print(f"[harness] building the {cfg.quality.baseline} baseline reference for {cfg.model.name} (once) ...",
@@ -103,17 +104,22 @@ def _build_in_child(cfg) -> None:
 
 
 def main(job: str) -> None:
-    from harness.evaluate.quality import corpus_windows
-    from harness.run import _evaluate, _prepare_hf
-    from harness.precision.registry import get_scheme
+    """Build the baseline's reference with whichever engine runs the baseline scheme (engine=auto in the job)."""
+    from harness.engines.base import build_engine, resolve_engine
     from harness.environment import resolve_device
+    from harness.evaluate.run_tasks import evaluate_tasks
+    from harness.evaluate.windows import corpus_windows
+    from harness.precision.registry import get_scheme
 
     cfg = OmegaConf.create(json.loads(Path(job).read_text()))
-    device = resolve_device(cfg.device)
-    engine, tokenizer, _, _, _ = _prepare_hf(cfg, get_scheme(cfg.precision.name), device)
-    _, predictions = _evaluate(cfg, engine, tokenizer, None, "") if cfg.eval.tasks else ({}, {})
-    windows = corpus_windows(tokenizer, int(cfg.quality.context), int(cfg.quality.max_tokens))
-    write_reference(cfg, engine, tokenizer, windows, predictions)
+    scheme = get_scheme(cfg.precision.name)
+    built = build_engine(cfg, scheme, resolve_device(cfg.device), resolve_engine(str(cfg.engine.name), scheme))
+    try:
+        _, predictions = evaluate_tasks(cfg, built.engine, built.tokenizer, None, "") if cfg.eval.tasks else ({}, {})
+        windows = corpus_windows(built.tokenizer, int(cfg.quality.context), int(cfg.quality.max_tokens))
+        write_reference(cfg, built.engine, built.tokenizer, windows, predictions)
+    finally:
+        built.engine.close()
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def score(engine, tokenizer, requests, batch_size: int | None = 8, progress: boo
           share_prefix: bool = True, min_prefix: int = 32, batch_tokens: int = 256) -> list[Scored]:
     """Score every request. Inputs of one group (an MMLU subject) share their few-shot prefix: its key/value cache
     is computed once and every question of the group only runs its own tokens. `batch_size=None` batches by padded
-    size (`batch_tokens`). Engines without `prefix_cache` (llama.cpp: one input per call) reuse the cache of the
+    size (`batch_tokens`). Engines without a prefix cache (capabilities; llama.cpp: one input per call) reuse the cache of the
     previous input themselves: their inputs go in token order, so those sharing a prefix (the choices of one
     question) come one after the other."""
     import torch
@@ -97,11 +97,12 @@ def score(engine, tokenizer, requests, batch_size: int | None = 8, progress: boo
     results = [Scored([0.0] * len(r.continuations), [len(c) for c in r.continuations]) for r in requests]
     bar = tqdm(total=len(requests), desc=desc, disable=not progress, unit="q", mininterval=2)
     pending = [len(r.continuations) for r in requests]
-    cached = hasattr(engine, "prefix_cache")
+    cached = engine.capabilities.prefix_cache
+    batched = engine.capabilities.batched_logprobs
     for inps, n in _units(requests, plan, share_prefix, min_prefix):
         prefix = (engine.prefix_cache(list(inps[0][:n])), n) if cached and n else None
         order = sorted(inps, key=len, reverse=True) if cached else sorted(inps)
-        for batch in _batches(order, n if prefix else 0, batch_size if cached else 1, batch_tokens):
+        for batch in _batches(order, n if prefix else 0, batch_size if batched else 1, batch_tokens):
             positions = [sorted({s + k for (_, _, cont, s) in plan[inp] for k in range(len(cont))}) for inp in batch]
             logps = engine.logprobs([list(inp) for inp in batch], positions, prefix=prefix)
             for inp, pos, lp in zip(batch, positions, logps):

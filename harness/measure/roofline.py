@@ -40,29 +40,15 @@ def machine_bandwidth_gbs() -> float:
     return data[key]
 
 
-def step_bytes(weight_bytes: int, lookup_only_bytes: int, kv_bytes_per_token: int, context_tokens: int,
-               batch_size: int) -> int:
-    """Bytes one decode step reads: every weight except lookup-only tables, plus each sequence's KV cache."""
-    if not 0 <= lookup_only_bytes < weight_bytes:
-        raise ValueError(f"lookup-only bytes {lookup_only_bytes} must be in [0, weight bytes {weight_bytes})")
-    return weight_bytes - lookup_only_bytes + batch_size * kv_bytes_per_token * context_tokens
-
-
-def roofline_tok_s(bandwidth_gbs: float, weight_bytes: int, kv_bytes_per_token: int, context_tokens: int,
-                   batch_size: int, lookup_only_bytes: int = 0) -> float:
+def roofline_tok_s(bandwidth_gbs: float, step_bytes: int, batch_size: int) -> float:
     """Upper bound on decode tokens/s: batch * bandwidth / bytes read per step."""
-    return batch_size * bandwidth_gbs * 1e9 / step_bytes(weight_bytes, lookup_only_bytes, kv_bytes_per_token,
-                                                         context_tokens, batch_size)
+    return batch_size * bandwidth_gbs * 1e9 / step_bytes
 
 
 def roofline_columns(engine, weight_bytes: int, context_tokens: int, batch_size: int, decode_tok_s: float) -> dict:
-    if getattr(engine, "device", "cpu") == "cuda":
-        bw = cuda_bandwidth_gbs()
-    else:
-        bw = machine_bandwidth_gbs()
-    lookup = engine.lookup_only_bytes() if hasattr(engine, "lookup_only_bytes") else 0
-    step = step_bytes(weight_bytes, lookup, engine.kv_bytes_per_token(), context_tokens, batch_size)
-    roof = batch_size * bw * 1e9 / step
+    bw = cuda_bandwidth_gbs() if engine.device == "cuda" else machine_bandwidth_gbs()
+    step = engine.step_bytes(weight_bytes, context_tokens, batch_size)
+    roof = roofline_tok_s(bw, step, batch_size)
     return {"mem_bandwidth_gbs": bw, "roofline_step_mb": step / 1e6, "roofline_tok_s": roof,
             "roofline_frac": decode_tok_s / roof}
 

@@ -7,39 +7,7 @@ after one synchronise; on CPU it reads perf_counter. No I/O happens inside the t
 from __future__ import annotations
 
 import statistics
-import time
-
 import numpy as np
-
-
-class StepTimer:
-    def __init__(self, device: str):
-        self.cuda = device == "cuda"
-        self.marks: list = []
-
-    def start(self) -> None:
-        self.marks = []
-        self.mark()
-
-    def mark(self) -> None:
-        if self.cuda:
-            import torch
-
-            ev = torch.cuda.Event(enable_timing=True)
-            ev.record()
-            self.marks.append(ev)
-        else:
-            self.marks.append(time.perf_counter())
-
-    __call__ = mark
-
-    def intervals_ms(self) -> list[float]:
-        if self.cuda:
-            import torch
-
-            torch.cuda.synchronize()
-            return [a.elapsed_time(b) for a, b in zip(self.marks, self.marks[1:])]
-        return [(b - a) * 1e3 for a, b in zip(self.marks, self.marks[1:])]
 
 
 def _cv(values) -> float:
@@ -49,7 +17,7 @@ def _cv(values) -> float:
     return statistics.stdev(values) / statistics.fmean(values)
 
 
-def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int, device: str) -> dict:
+def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int) -> dict:
     if new_tokens < 2:
         raise ValueError("bench.new_tokens must be >= 2 to time decode steps")
     if repeats < 1:
@@ -57,7 +25,7 @@ def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int
     batch, prompt_len = prompt_ids.shape
     for _ in range(warmup):
         engine.generate(prompt_ids, new_tokens)
-    timer = StepTimer(device)
+    timer = engine.timer()
     ttft, decode_s, e2e, steps = [], [], [], []
     for _ in range(repeats):
         timer.start()
@@ -89,9 +57,9 @@ def bench_prompt(tokenizer, prompt_tokens: int, batch_size: int, vocab_size: int
     """A fixed prompt: the first `prompt_tokens` tokens of the shipped WikiText-2 test text, repeated per row."""
     import torch
 
-    from harness.paths import DATA_DIR
+    from harness.corpus import wikitext_test
 
-    text = (DATA_DIR / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8")[: prompt_tokens * 16]
+    text = wikitext_test(prompt_tokens * 16)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"][:prompt_tokens]
     if len(ids) < prompt_tokens:
         raise ValueError(f"bench.prompt_tokens={prompt_tokens} is longer than the shipped prompt text")

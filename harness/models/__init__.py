@@ -2,12 +2,11 @@
 ``model.source`` from the model config (conf/model/*.yaml)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
-class ModelLoadError(RuntimeError):
-    """The model could not be loaded; the message names the file or id and what to do."""
+from harness.errors import ModelLoadError  # noqa: F401 - re-exported for the loaders
 
 
 @dataclass
@@ -17,8 +16,6 @@ class LoadedModel:
     name: str
     baseline: str
     weights: str = "real"  # or "random"
-    family: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def warm_imports(model_cfg, modules=()) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from harness.paths import DATA_DIR, cache_dir
+from harness.paths import cache_dir
 
 
 @lru_cache(maxsize=4)
@@ -15,7 +15,9 @@ def local_tokenizer(vocab_size: int = 1024):
     if path.exists():
         tok = Tokenizer.from_file(str(path))
     else:
-        text = (DATA_DIR / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8")
+        from harness.corpus import wikitext_test
+
+        text = wikitext_test()
         lines = [ln for ln in text.splitlines() if ln.strip()][:3000]
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -113,5 +113,4 @@ def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> Loa
     kwargs = {"dtype": torch.float32, **(load_kwargs or {})}
     model = AutoModelForCausalLM.from_pretrained(str(target), **kwargs)
     tok = AutoTokenizer.from_pretrained(str(target))
-    return LoadedModel(model=model, tokenizer=tok, name=model_cfg.name, baseline=model_cfg.baseline,
-                       family=model_cfg.family, extra={"gguf_path": str(path)})
+    return LoadedModel(model=model, tokenizer=tok, name=model_cfg.name, baseline=model_cfg.baseline)

@@ -49,7 +49,7 @@ def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> Loa
     tok = local_tokenizer(int(model_cfg.get("tokenizer_vocab", 1024)))
     return LoadedModel(model=model, tokenizer=tok, name=model_cfg.name,
                        baseline=f"fp32 seeded random weights (seed {model_cfg.get('seed', 0)})",
-                       weights=model_cfg.get("weights", "random"), family=model_type_of(config))
+                       weights=model_cfg.get("weights", "random"))
 
 
 def _materialised(config, seed: int):
@@ -81,6 +81,3 @@ def _materialised(config, seed: int):
         shutil.rmtree(tmp, ignore_errors=True)
     return target
 
-
-def model_type_of(config) -> str:
-    return getattr(config, "model_type", "")

@@ -3,6 +3,13 @@ model's shipped GGUF with llama.cpp's own quantize function and cached. The embe
 so every file here is requantised from a 4-bit source and cannot be better than that source."""
 from __future__ import annotations
 
+import os
+from collections import Counter
+from pathlib import Path
+
+from harness.errors import ProofError
+from harness.paths import cache_dir, cached_file_ok, discard, record_size
+from harness.precision.proof import Proof
 from harness.precision.registry import Scheme, register
 
 # name -> (llama_ftype value, nominal bits of the main tensor type)
@@ -21,4 +28,75 @@ for _name, (_ftype, _bits) in GGUF_TYPES.items():
     register(Scheme(name=_name, bits=_bits, library="llama-cpp-python", devices=("cpu",), how="gguf",
                     quantizes=_name != "gguf-f16", dtype="float16" if _name == "gguf-f16" else "float32",
                     requires=("llama_cpp",), extra="llamacpp", gguf_type=_name.removeprefix("gguf-"),
-                    backend="llamacpp", notes=f"llama_ftype {_ftype}"))
+                    engines=("llamacpp",), notes=f"llama_ftype {_ftype}"))
+
+
+LINEAR_SUFFIXES = ("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight", "ffn_gate.weight",
+                   "ffn_up.weight", "ffn_down.weight")
+
+
+def requantise(source: Path, scheme, threads: int) -> Path:
+    """The scheme's GGUF file, produced once from `source` by llama.cpp's quantize function."""
+    import llama_cpp
+
+    target = cache_dir("gguf") / f"{source.stem}.{scheme.gguf_type}.gguf"
+    if cached_file_ok(target):
+        return target
+    discard(target, "has no recorded size or another size (truncated?)")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = GGUF_TYPES[scheme.name][0]
+    params.nthread = threads
+    params.allow_requantize = True
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
+    if rc != 0 or not tmp.exists():
+        raise RuntimeError(f"llama_model_quantize({source.name} -> {scheme.gguf_type}) failed with code {rc}")
+    os.replace(tmp, target)
+    record_size(target)
+    return target
+
+
+def tensor_inventory(path: Path) -> list[tuple[str, int, int, str]]:
+    """(name, elements, stored bytes, type) of every tensor in the file. Reading a GGUF header with gguf's reader
+    walks every metadata string (Gemma 3's 262k-token vocabulary: ~10 s), so the inventory is cached beside the file
+    and keyed by its size and modification time."""
+    import json
+
+    stat = path.stat()
+    key = f"{stat.st_size}:{stat.st_mtime_ns}"
+    cached = path.with_name(path.name + ".tensors.json")
+    if cached.exists():
+        data = json.loads(cached.read_text())
+        if data.get("key") == key:
+            return [tuple(t) for t in data["tensors"]]
+    from gguf import GGUFReader
+
+    tensors = [(t.name, int(t.n_elements), int(t.n_bytes), t.tensor_type.name) for t in GGUFReader(str(path)).tensors]
+    tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"key": key, "tensors": tensors}))
+    os.replace(tmp, cached)
+    return tensors
+
+
+def gguf_proof(path: Path, scheme) -> Proof:
+    """Tensor types and stored bytes read from the file itself."""
+    types: Counter[str] = Counter()
+    total = params = lin_params = lin_bytes = quantised = 0
+    float_linear = []
+    for name, n, b, kind in tensor_inventory(path):
+        total += b
+        params += n
+        if kind not in ("F32", "F16", "BF16"):
+            quantised += n
+        if name.endswith(LINEAR_SUFFIXES):
+            lin_params += n
+            lin_bytes += b
+            types[kind] += 1
+            if kind in ("F32", "F16", "BF16"):
+                float_linear.append(name)
+    if scheme.quantizes and float_linear:
+        raise ProofError(f"{scheme.name}: {len(float_linear)} linear tensors stored as float, e.g. {float_linear[:3]}")
+    summary = "; ".join(f"GGUF {k} x{v}" for k, v in types.most_common())
+    return Proof(weight_bytes=total, model_params=params, linear_params=lin_params, linear_bytes=lin_bytes,
+                 quantized_params=quantised, types=summary)
+

@@ -9,13 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from harness.errors import ProofError  # noqa: F401 - re-exported
 from harness.measure.memory import module_bytes
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
-
-
-class ProofError(RuntimeError):
-    """The scheme did not quantise the model as it claims."""
 
 
 @dataclass

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 
-class UnknownScheme(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+from harness.errors import UnknownScheme  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -35,8 +33,7 @@ class Scheme:
     min_cuda_capability: tuple[int, int] | None = None
     notes: str = ""
     gguf_type: str = ""  # llama.cpp file type, for how == "gguf"
-    backend: str = "hf"
-    tags: tuple[str, ...] = field(default_factory=tuple)
+    engines: tuple[str, ...] = ("torch",)  # engines that can run it; the first is engine=auto's choice
 
 
 REGISTRY: dict[str, Scheme] = {}

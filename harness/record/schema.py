@@ -36,7 +36,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("precision", "", "precision scheme name"),
     _c("scheme_bits", "bits", "nominal bits of the scheme's weights"),
     _c("library", "", "library that applied the scheme, with its version"),
-    _c("backend", "", "engine that ran the model: hf (torch) or llamacpp"),
+    _c("engine", "", "engine that ran the model: torch or llamacpp (files before it name this column backend, hf = torch)"),
     _c("device", "", "cpu | cuda"),
     _c("device_name", "", "CPU model or GPU name"),
     _c("threads", "count", "torch intra-op threads"),

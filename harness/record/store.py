@@ -17,12 +17,18 @@ from typing import Iterator
 from harness.record.schema import NAMES
 
 
-class ResultsFileError(ValueError):
-    """The results CSV cannot be read safely; nothing was written."""
+from harness.errors import ResultsFileError, ResultsWriteError  # noqa: F401 - re-exported
+
+
+# columns renamed since a file was written: old name -> (today's name, old value -> today's value)
+RENAMED = {"backend": ("engine", {"hf": "torch"})}
 
 
 def _format_row(row: dict, columns: tuple[str, ...] = NAMES) -> str:
-    unknown = set(row) - set(NAMES)
+    for old, (new, _) in RENAMED.items():
+        if old in columns and new not in columns and new in row:  # an older file: today's value under its old name
+            row = {**{k: v for k, v in row.items() if k != new}, old: row[new]}
+    unknown = set(row) - set(NAMES) - set(RENAMED)
     if unknown:
         raise KeyError(f"row has columns not declared in harness/record/schema.py: {sorted(unknown)}")
     lost = [k for k, v in row.items() if k not in columns and v not in (None, "")]
@@ -49,10 +55,6 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-class ResultsWriteError(OSError):
-    """A row could not be written whole; the file was restored to what it held before."""
 
 
 def append_row(path: str | Path, row: dict) -> None:
@@ -114,8 +116,9 @@ def _check_header(path: Path) -> tuple[str, ...]:
     written before a task was added). Anything else is an alien file."""
     with open(path, newline="", encoding="utf-8") as f:
         header = tuple(next(csv.reader(f), []))
-    if header != NAMES and not (header and {"run_id", "status", "config_hash"} <= set(header) <= set(NAMES)):
-        alien = [n for n in header if n not in NAMES]
+    known = set(NAMES) | set(RENAMED)
+    if header != NAMES and not (header and {"run_id", "status", "config_hash"} <= set(header) <= known):
+        alien = [n for n in header if n not in known]
         raise ResultsFileError(
             f"{path}: line 1 is not this harness's header (unknown columns {alien[:5]}); "
             "write to a new results.path or move the old file away"
@@ -154,9 +157,19 @@ def read_rows(path: str | Path, strict: bool = True) -> list[dict]:
                 )
             i += 1  # resynchronise on the next physical line: a new record starts there
             continue
-        rows.append({**dict.fromkeys(NAMES, ""), **dict(zip(header, fields))})
+        rows.append(_today({**dict.fromkeys(NAMES, ""), **dict(zip(header, fields))}))
         i += used
     return rows
+
+
+def _today(row: dict) -> dict:
+    """A row of an older layout under today's column names and values."""
+    for old, (new, values) in RENAMED.items():
+        if old in row:
+            value = row.pop(old)
+            if not row.get(new):
+                row[new] = values.get(value, value)
+    return row
 
 
 def _parse_record(lines: list[str], start: int) -> tuple[list[str], int]:

@@ -150,7 +150,7 @@ def gguf_bpw(claim, models, precisions) -> list[Verdict]:
     from gguf import GGUFReader
     from omegaconf import OmegaConf
 
-    from harness.engines.llamacpp import LINEAR_SUFFIXES, requantise
+    from harness.precision.gguf import LINEAR_SUFFIXES, requantise
     from harness.models.packaged_gguf import gguf_path
     from harness.precision.registry import get_scheme
 
@@ -209,7 +209,7 @@ def lm_eval_mmlu(claim, model, per_subject, shots, subjects, engine_model=None, 
     from lm_eval.tasks import TaskManager
     from omegaconf import OmegaConf
 
-    from harness.engines.hf import HFEngine
+    from harness.engines.torch_engine import TorchEngine
     from harness.evaluate.accuracy import evaluate_task
     from harness.evaluate.tasks import load_task
 
@@ -242,7 +242,7 @@ def lm_eval_mmlu(claim, model, per_subject, shots, subjects, engine_model=None, 
         for s in res["samples"][name]:
             lls = [float(r[0]) for r in s["filtered_resps"]]
             theirs[f"{subject}/{s['doc_id']}"] = max(range(len(lls)), key=lambda i: (lls[i], -i))
-    metrics, preds = evaluate_task(HFEngine(engine_model, pad_id=tokenizer.eos_token_id or 0), tokenizer, "mmlu",
+    metrics, preds = evaluate_task(TorchEngine(engine_model, pad_id=tokenizer.eos_token_id or 0), tokenizer, "mmlu",
                                    shots, per_subject, 8, progress=False)
     mine = {p["id"]: p for p in preds if p["id"].split("/")[0] in subjects}
     same = sum(theirs[i] == mine[i]["pred"] for i in theirs)

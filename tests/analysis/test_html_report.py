@@ -18,7 +18,7 @@ HW = ["this-machine", "h100"]
 
 def _row(model, precision, backend, library, decode, acc, kld, wbytes, **kw):
     r = row(model, precision, decode, decode * 20 if decode else None, acc, kld, wbytes, **kw)
-    r.update(backend=backend, library=library, ttft_ms_p90=120.0, tpot_ms_p99=15.0, baseline="fp32 test baseline",
+    r.update(engine=backend, library=library, ttft_ms_p90=120.0, tpot_ms_p99=15.0, baseline="fp32 test baseline",
              timestamp="2026-11-28T10:00:00+00:00", cpu="Test CPU", torch_version="2.13.0")
     return r
 
@@ -26,12 +26,12 @@ def _row(model, precision, backend, library, decode, acc, kld, wbytes, **kw):
 @pytest.fixture
 def report(tmp_path):
     csv = make_csv(tmp_path / "sweep.csv", [
-        _row("m1", "fp32", "hf", "torch 2.13.0", 20, 0.50, 0.0, 4e8),
+        _row("m1", "fp32", "torch", "torch 2.13.0", 20, 0.50, 0.0, 4e8),
         _row("m1", "torchao-int8wo", "hf", "torchao 0.18.0", 25, 0.49, 0.01, 1.2e8),
         _row("m1", "gguf-q4_0", "llamacpp", "llama-cpp-python 0.3.36", 60, 0.45, 0.10, 0.6e8),
-        _row("m2", "fp32", "hf", "torch 2.13.0", 10, 0.60, 0.0, 8e8),
+        _row("m2", "fp32", "torch", "torch 2.13.0", 10, 0.60, 0.0, 8e8),
         _row("m2", "gguf-q8_0", "llamacpp", "llama-cpp-python 0.3.36", 40, 0.59, 0.005, 2.2e8),
-        _row("m2", "gptq-4bit", "hf", "gptqmodel", None, None, None, None, status="unavailable",
+        _row("m2", "gptq-4bit", "torch", "gptqmodel", None, None, None, None, status="unavailable",
              error="needs cuda"),
     ])
     write_report(csv, tmp_path / "out", HW)

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from harness.engines.hf import HFEngine
-from harness.evaluate.quality import (compare_logits, compare_predictions, corpus_windows, kl_topk, mcnemar_exact_p,
-                                      reference_from)
+from harness.engines.torch_engine import TorchEngine
+from harness.evaluate.quality import compare_logits, compare_predictions, kl_topk, mcnemar_exact_p
+from harness.evaluate.windows import corpus_windows, reference_from
 from harness.precision.registry import get_scheme
 
 from tests.conftest import tiny_llama
@@ -22,7 +22,7 @@ class FixedLogits:
 
 
 def test_self_comparison_is_zero_divergence_full_agreement(tokenizer):
-    engine = HFEngine(tiny_llama())
+    engine = TorchEngine(tiny_llama())
     windows = corpus_windows(tokenizer, 64, 256)
     ref = reference_from(engine, windows, topk=64)
     m = compare_logits(ref, engine, windows)
@@ -78,11 +78,11 @@ def test_compare_predictions_counts_flips():
 def test_quantised_quality_is_bit_identical_when_repeated(tokenizer):
     """Seeds and determinism: the same run twice on CPU gives bit-identical KLD and agreement."""
     windows = corpus_windows(tokenizer, 64, 256)
-    ref = reference_from(HFEngine(tiny_llama()), windows, topk=128)
+    ref = reference_from(TorchEngine(tiny_llama()), windows, topk=128)
     results = []
     for _ in range(2):
         model = get_scheme("quanto-int4").apply(tiny_llama(), "cpu")
-        results.append(compare_logits(ref, HFEngine(model), windows))
+        results.append(compare_logits(ref, TorchEngine(model), windows))
     assert results[0] == results[1]
     assert results[0]["kld_mean"] > 0
 
@@ -93,7 +93,7 @@ def test_accuracy_is_bit_identical_when_repeated(tokenizer):
     runs = []
     for _ in range(2):
         model = get_scheme("int8-dynamic").apply(tiny_llama(), "cpu")
-        runs.append(evaluate_task(HFEngine(model), tokenizer, "mmlu", 1, 1, 8, progress=False))
+        runs.append(evaluate_task(TorchEngine(model), tokenizer, "mmlu", 1, 1, 8, progress=False))
     assert runs[0] == runs[1]
 
 

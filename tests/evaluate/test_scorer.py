@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from harness.engines.hf import HFEngine
+from harness.engines.base import Capabilities
+from harness.engines.torch_engine import TorchEngine
 from harness.evaluate.accuracy import argmax, binomial_stderr, evaluate_task
 from harness.evaluate.scorer import encode_pair, score
 from harness.evaluate.tasks import Request, load_task
@@ -13,6 +14,7 @@ class KnownLogitsEngine:
     """Puts log-probability -1 on one chosen token at the last position and -10 on every other token."""
 
     max_length = 4096
+    capabilities = Capabilities(batched_logprobs=True)
 
     def __init__(self, tokenizer, vocab: int, answer_for: dict[str, str]):
         self.tok, self.vocab, self.answer_for = tokenizer, vocab, answer_for
@@ -59,7 +61,7 @@ def test_fast_scorer_equals_lm_eval_loglikelihoods(tiny_model, tokenizer):
     from lm_eval.models.huggingface import HFLM
 
     reqs = load_task("mmlu").requests(2, 1)[:12]
-    engine = HFEngine(tiny_model, pad_id=0)
+    engine = TorchEngine(tiny_model, pad_id=0)
     ours = score(engine, tokenizer, reqs, batch_size=4, progress=False)
     lm = HFLM(pretrained=tiny_model, tokenizer=tokenizer, batch_size=4)
     instances = [Instance("loglikelihood", {}, (r.context, c), i) for r in reqs for i, c in enumerate(r.continuations)]
@@ -70,7 +72,7 @@ def test_fast_scorer_equals_lm_eval_loglikelihoods(tiny_model, tokenizer):
 
 def test_multi_token_continuations_share_the_context(tiny_model, tokenizer):
     """Continuations of several tokens are scored from one batched pass and equal scoring each one alone."""
-    engine = HFEngine(tiny_model, pad_id=0)
+    engine = TorchEngine(tiny_model, pad_id=0)
     req = Request("x/0", "x", "The river flows", [" into the sea", " uphill quickly", " ."], gold=0)
     batched = score(engine, tokenizer, [req], batch_size=8, progress=False)[0].loglikelihoods
     for i, cont in enumerate(req.continuations):
@@ -82,15 +84,15 @@ def test_multi_token_continuations_share_the_context(tiny_model, tokenizer):
 
 
 def test_evaluate_task_counts_and_subset(tiny_model, tokenizer):
-    metrics, preds = evaluate_task(HFEngine(tiny_model), tokenizer, "mmlu", shots=1, per_group=1, batch_size=8,
+    metrics, preds = evaluate_task(TorchEngine(tiny_model), tokenizer, "mmlu", shots=1, per_group=1, batch_size=8,
                                    progress=False)
     assert metrics["n"] == 57 == len(preds)
     assert metrics["subset"] == "first 1 per subject"
     assert metrics["acc"] == sum(p["pred"] == p["gold"] for p in preds) / 57
-    metrics, preds = evaluate_task(HFEngine(tiny_model), tokenizer, "mmlu", shots=1, per_group=2, batch_size=1,
+    metrics, preds = evaluate_task(TorchEngine(tiny_model), tokenizer, "mmlu", shots=1, per_group=2, batch_size=1,
                                    progress=False, groups=["virology", "anatomy"])
     assert metrics["n"] == 4 and metrics["subset"] == "first 2 per subject of 2 subjects (anatomy virology)"
-    metrics, _ = evaluate_task(HFEngine(tiny_model), tokenizer, "arc_easy", shots=0, per_group=3, batch_size=1,
+    metrics, _ = evaluate_task(TorchEngine(tiny_model), tokenizer, "arc_easy", shots=0, per_group=3, batch_size=1,
                                progress=False, groups=["anatomy"])  # subjects mean nothing to ARC: ignored
     assert metrics["n"] == 3 and metrics["subset"] == "first 3 of the split"
 
@@ -99,7 +101,7 @@ def test_evaluate_task_counts_and_subset(tiny_model, tokenizer):
 def test_shared_prefix_cache_gives_the_plain_results(tiny_model, tokenizer, shots, per_group):
     """The few-shot prefix computed once and reused equals scoring every input from scratch."""
     reqs = [r for r in load_task("mmlu").requests(shots, per_group) if r.group in ("anatomy", "virology", "marketing")]
-    engine = HFEngine(tiny_model)
+    engine = TorchEngine(tiny_model)
     fast = score(engine, tokenizer, reqs, batch_size=4, progress=False, share_prefix=True, min_prefix=1)
     plain = score(engine, tokenizer, reqs, batch_size=4, progress=False, share_prefix=False)
     for f, p in zip(fast, plain):
@@ -112,7 +114,7 @@ def test_shared_prefix_cache_gives_the_plain_results(tiny_model, tokenizer, shot
 def test_prefix_sharing_and_token_budget_batches_give_the_plain_results(tiny_model, tokenizer, task, shots, batch_size):
     """Multi-token choices, shared few-shot prefixes and batches by token budget: the same log-likelihoods."""
     reqs = load_task(task).requests(shots, 2)[:6]
-    engine = HFEngine(tiny_model)
+    engine = TorchEngine(tiny_model)
     fast = score(engine, tokenizer, reqs, batch_size=batch_size, progress=False, share_prefix=True, min_prefix=4)
     plain = score(engine, tokenizer, reqs, batch_size=batch_size, progress=False, share_prefix=False)
     for f, p in zip(fast, plain):

@@ -34,11 +34,11 @@ def test_cpu_only_schemes_are_gated_on_cuda():
 
 @cuda
 def test_cuda_timing_uses_events_and_memory_peaks():
-    from harness.engines.hf import HFEngine
+    from harness.engines.torch_engine import TorchEngine
     from harness.measure.memory import cuda_peaks_mb, nvml_used_mb
     from harness.measure.speed import StepTimer, measure_speed
 
-    engine = HFEngine(tiny_llama().to("cuda"), device="cuda")
+    engine = TorchEngine(tiny_llama().to("cuda"), device="cuda")
     timer = StepTimer("cuda")
     timer.start()
     engine.generate(torch.tensor([[1, 2, 3]]), 4, on_token=timer)

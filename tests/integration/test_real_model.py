@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from harness.engines.hf import HFEngine
+from harness.engines.torch_engine import TorchEngine
 from harness.evaluate.accuracy import evaluate_task
 from harness.models import ModelLoadError
 
@@ -27,7 +27,7 @@ def test_real_model_loads_with_an_honest_baseline(smollm):
 
 
 def test_real_model_generates_and_scores(smollm):
-    engine = HFEngine(smollm.model, pad_id=smollm.tokenizer.eos_token_id)
+    engine = TorchEngine(smollm.model, pad_id=smollm.tokenizer.eos_token_id)
     ids = torch.tensor([smollm.tokenizer.encode("The capital of France is")])
     text = smollm.tokenizer.decode(engine.generate(ids, 4)[0])
     assert "Paris" in text

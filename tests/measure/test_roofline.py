@@ -1,37 +1,36 @@
-"""Roofline arithmetic on hand numbers, and which weight bytes a decode step reads."""
+"""Roofline arithmetic on hand numbers, and which bytes a decode step reads (through the engine's own method)."""
 import pytest
 import torch
 
-from harness.engines.hf import HFEngine
-from harness.measure.roofline import roofline_tok_s, step_bytes
+from harness.engines.torch_engine import TorchEngine
+from harness.measure.roofline import roofline_tok_s
 
 
 def test_roofline_on_hand_numbers():
-    # 100 GB/s, 1 GB of weights, no KV: 100 tokens/s; batch 4 shares the weight reads: 400 tokens/s
-    assert roofline_tok_s(100, 10**9, 0, 0, 1) == pytest.approx(100)
-    assert roofline_tok_s(100, 10**9, 0, 0, 4) == pytest.approx(400)
-    # KV cache: 1,000 tokens of context x 500,000 bytes per token = 0.5 GB more per sequence
-    assert roofline_tok_s(100, 10**9, 500_000, 1_000, 1) == pytest.approx(100 / 1.5)
-    assert roofline_tok_s(100, 10**9, 500_000, 1_000, 2) == pytest.approx(200 / 2.0)
-    # an embedding of 0.25 GB that is only looked up is not read per step
-    assert step_bytes(10**9, 250_000_000, 0, 0, 1) == 750_000_000
-    assert roofline_tok_s(100, 10**9, 0, 0, 1, lookup_only_bytes=250_000_000) == pytest.approx(100 / 0.75)
-    with pytest.raises(ValueError):
-        step_bytes(10**9, 10**9, 0, 0, 1)
+    # 100 GB/s and 1 GB read per step: 100 tokens/s; a batch of 4 shares the weight reads: 400 tokens/s
+    assert roofline_tok_s(100, 10**9, 1) == pytest.approx(100)
+    assert roofline_tok_s(100, 10**9, 4) == pytest.approx(400)
+
+
+def test_step_bytes_of_the_tiny_model_by_hand(tiny_model):
+    # hidden 128 / 4 heads = head dim 32; 2 key/value heads; 2 layers; fp32 (4 bytes):
+    # K and V: 2 x 2 layers x 2 heads x 32 x 4 bytes = 1,024 bytes per token
+    engine = TorchEngine(tiny_model)
+    assert engine.kv_bytes_per_token() == 1024
+    assert TorchEngine(tiny_model.to(torch.bfloat16)).kv_bytes_per_token() == 512
+    # 1 GB of weights (tied embedding: read every step) + 2 sequences x 1,000 tokens x 512 bytes
+    assert engine.step_bytes(10**9, 1_000, 2) == 10**9 + 2 * 1_000 * 512
 
 
 def test_tied_embeddings_are_read_every_step_and_untied_ones_are_not(tiny_model):
-    tied = HFEngine(tiny_model)
+    tied = TorchEngine(tiny_model)
     emb = tiny_model.get_input_embeddings().weight
     assert tiny_model.get_output_embeddings().weight is emb
     assert tied.lookup_only_bytes() == 0
     dynamic = torch.ao.quantization.quantize_dynamic(tiny_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
-    # int8-dynamic gives lm_head its own packed int8 copy: the fp32 embedding is now only looked up
-    assert HFEngine(dynamic).lookup_only_bytes() == emb.numel() * 4
-
-
-def test_kv_bytes_per_token_of_the_tiny_model(tiny_model):
-    cfg = tiny_model.config
-    head_dim = cfg.hidden_size // cfg.num_attention_heads
-    expected = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim * 4
-    assert HFEngine(tiny_model).kv_bytes_per_token() == expected
+    # int8-dynamic gives lm_head its own packed int8 copy: the fp32 embedding (1024 x 128 x 4 bytes) is only looked up
+    untied = TorchEngine(dynamic)
+    assert untied.lookup_only_bytes() == 1024 * 128 * 4
+    assert untied.step_bytes(10**7, 0, 1) == 10**7 - 1024 * 128 * 4
+    with pytest.raises(ValueError):
+        untied.step_bytes(1024 * 128 * 4, 0, 1)  # lookup-only bytes cannot be all the weights

@@ -26,7 +26,7 @@ def source():
 def test_requantised_file_stores_the_published_bits(source, name):
     from gguf import GGUFReader
 
-    from harness.engines.llamacpp import LINEAR_SUFFIXES, gguf_proof, requantise
+    from harness.precision.gguf import LINEAR_SUFFIXES, gguf_proof, requantise
 
     scheme = get_scheme(name)
     path = requantise(source, scheme, threads=2)
@@ -40,7 +40,8 @@ def test_requantised_file_stores_the_published_bits(source, name):
 def test_llamacpp_engine_generates_and_scores(source):
     from transformers import AutoConfig
 
-    from harness.engines.llamacpp import LlamaCppEngine, requantise
+    from harness.engines.llamacpp import LlamaCppEngine
+    from harness.precision.gguf import requantise
 
     path = requantise(source, get_scheme("gguf-q8_0"), threads=2)
     cfg = AutoConfig.for_model("llama", num_attention_heads=9, num_key_value_heads=3, hidden_size=576,

@@ -3,7 +3,7 @@ generates; the proof catches a scheme that silently skipped layers; GPU-only sch
 import pytest
 import torch
 
-from harness.engines.hf import HFEngine
+from harness.engines.torch_engine import TorchEngine
 from harness.precision.proof import ProofError, count_params, linear_inventory, prove
 from harness.precision.registry import Scheme, UnknownScheme, all_schemes, get_scheme, unavailable_reason
 
@@ -31,7 +31,7 @@ def test_cpu_scheme_is_proven_and_generates(name):
         assert proof.linear_bits_per_weight >= scheme.bits
     else:
         assert proof.quantized_fraction == 0
-    out = HFEngine(model).generate(torch.tensor([[1, 2, 3, 4]]), 5)
+    out = TorchEngine(model).generate(torch.tensor([[1, 2, 3, 4]]), 5)
     assert out.shape == (1, 5)
 
 
@@ -47,7 +47,7 @@ def test_bitsandbytes_load_time_schemes(name, tmp_path):
     proof = prove(model, scheme, linear_inventory(model), config_param_count(model.config))
     assert proof.quantized_fraction > 0.5
     assert proof.linear_bits_per_weight < scheme.bits * 1.6
-    assert HFEngine(model).generate(torch.tensor([[1, 2, 3]]), 3).shape == (1, 3)
+    assert TorchEngine(model).generate(torch.tensor([[1, 2, 3]]), 3).shape == (1, 3)
 
 
 def test_proof_catches_a_silently_skipped_layer():

@@ -70,7 +70,7 @@ def test_concurrent_writers_leave_every_line_parseable(tmp_path):
 
 
 def test_schema_documents_required_columns():
-    required = ("run_id timestamp status model model_params baseline precision backend device threads batch_size "
+    required = ("run_id timestamp status model model_params baseline precision engine device threads batch_size "
                 "prompt_tokens new_tokens ttft_ms_p50 tpot_ms_p50 tpot_ms_p90 tpot_ms_p99 decode_tok_s prefill_tok_s "
                 "e2e_s_p50 weight_bytes bits_per_weight peak_rss_mb cuda_peak_alloc_mb mmlu_acc mmlu_stderr mmlu_n "
                 "mmlu_shots config_hash torch_version transformers_version cpu").split()
@@ -111,3 +111,14 @@ def test_a_file_with_an_older_column_layout_stays_readable_and_appendable(tmp_pa
     assert [r["run_id"] for r in rows] == ["r0", "r1"] and rows[0]["nvml_used_mb"] == ""
     with pytest.raises(ResultsFileError, match="lacks columns"):
         append_row(path, {**_row(2), "nvml_used_mb": 5.0})
+
+
+def test_a_file_that_names_the_engine_column_backend_reads_and_appends_as_engine(tmp_path):
+    """Files written before the engine column was renamed (backend = hf | llamacpp) stay readable and appendable."""
+    path = tmp_path / "old.csv"
+    header = ["run_id", "status", "config_hash", "model", "backend"]
+    path.write_text(",".join(header) + "\nr1,ok,h1,m,hf\nr2,ok,h2,m,llamacpp\n")
+    append_row(path, {"run_id": "r3", "status": "ok", "config_hash": "h3", "model": "m", "engine": "torch"})
+    assert path.read_text().splitlines()[0] == ",".join(header)  # the file keeps its layout
+    assert [r["engine"] for r in read_rows(path)] == ["torch", "llamacpp", "torch"]
+    assert "backend" not in read_rows(path)[0]

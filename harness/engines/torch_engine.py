@@ -1,14 +1,20 @@
-"""The torch / transformers engine: a plain greedy KV-cache loop with a per-step hook, and batched log-probs."""
+"""The torch engine (transformers models in eager PyTorch): a plain greedy KV-cache loop with a per-step hook,
+batched log-probs with a shared-prefix KV cache, and `build`: load the weights, apply the scheme, prove it."""
 from __future__ import annotations
 
 import copy
+import time
 from typing import Callable
 
 import torch
 
+from harness.engines.base import BuiltEngine, Capabilities, Engine, kv_bytes_per_token
+from harness.errors import Unavailable
 
-class HFEngine:
-    name = "hf"
+
+class TorchEngine(Engine):
+    name = "torch"
+    capabilities = Capabilities(prefix_cache=True, batched_logprobs=True)
 
     def __init__(self, model, device: str = "cpu", pad_id: int = 0):
         self.model = model.eval()
@@ -19,17 +25,14 @@ class HFEngine:
         self.max_length = int(next((getattr(cfg, a) for a in ("n_positions", "max_position_embeddings", "n_ctx")
                                     if getattr(cfg, a, None)), 2048))
 
+    def close(self) -> None:
+        self.model = None
+
     def kv_bytes_per_token(self) -> int:
-        """Bytes of key/value cache one token adds (all layers), in the model's activation dtype."""
-        cfg = self.model.config.get_text_config()
-        heads = cfg.num_attention_heads
-        kv = getattr(cfg, "num_key_value_heads", None) or heads
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-        dtype = self.model.get_input_embeddings().weight.dtype
-        return 2 * cfg.num_hidden_layers * kv * head_dim * torch.tensor([], dtype=dtype).element_size()
+        """In the model's activation dtype (that of its input embedding)."""
+        return kv_bytes_per_token(self.model.config, self.model.get_input_embeddings().weight.element_size())
 
     def lookup_only_bytes(self) -> int:
-        """Bytes of the input embedding when it is not also the output projection: decode reads one row of it."""
         emb = self.model.get_input_embeddings().weight
         out = self.model.get_output_embeddings()
         out_w = getattr(out, "weight", None) if out is not None else None
@@ -87,3 +90,33 @@ class HFEngine:
                          logits_to_keep=torch.tensor(keep, device=self.device), **kwargs)
         logits = out.logits.float()
         return [torch.log_softmax(logits[i, [index[p] for p in pos]], dim=-1).cpu() for i, pos in enumerate(positions)]
+
+
+def build(cfg, scheme, device: str) -> BuiltEngine:
+    """Load the model (with the scheme's load-time config, if any), apply the scheme, prove it, wrap it."""
+    from harness.models import load_model, warm_imports
+    from harness.precision.proof import config_param_count, count_params, linear_inventory, prove
+
+    warm_imports(cfg.model, scheme.requires)
+    t0 = time.perf_counter()
+    load_kwargs = scheme.load_kwargs() if scheme.load_kwargs else {}
+    if load_kwargs and device == "cuda":
+        load_kwargs["device_map"] = "cuda"
+    loaded = load_model(cfg.model, device=device, load_kwargs=load_kwargs)
+    model = loaded.model
+    params = config_param_count(model.config) if load_kwargs else count_params(model)
+    inventory = linear_inventory(model)
+    if not load_kwargs and device != "cpu":
+        model = model.to(device)
+    if scheme.fits and (why := scheme.fits(model)):
+        raise Unavailable(f"{scheme.name}: {why}")
+    if scheme.apply:
+        model = scheme.apply(model, device)
+    model.eval()
+    proof = prove(model, scheme, inventory, params)
+    load_s = time.perf_counter() - t0
+    tok = loaded.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    torch.manual_seed(int(cfg.seed))
+    return BuiltEngine(TorchEngine(model, device=device, pad_id=pad), tok, proof, loaded.baseline, loaded.weights,
+                       load_s)

@@ -1,0 +1,105 @@
+"""The engine contract, run against every registered engine: greedy tokens, log-probs equal to a plain forward of
+the same weights, one hook call per token, memory accounting, close. Engines are built through `build_engine`, the
+one place a run builds them: torch on the tiny random model, llama.cpp on SmolLM2's GGUF at f16 (compared with the
+fp32 model dequantised from the same GGUF)."""
+import pytest
+import torch
+
+from harness.engines.base import Engine, build_engine, engine_names, resolve_engine
+from harness.errors import Unavailable
+from harness.precision.registry import get_scheme
+
+from tests.conftest import ROOT, run_harness
+
+CASES = {  # engine -> (model, precision, log-prob tolerance against the plain fp32 forward)
+    "torch": ("tiny-random", "fp32", 1e-4),
+    "llamacpp": ("smollm2-135m", "gguf-f16", 0.05),  # f16 weights, llama.cpp kernels vs fp32 torch: 0.013 seen
+}
+
+
+def _cfg(model: str, precision: str, engine: str):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=[f"model={model}", f"precision={precision}", f"engine={engine}",
+                                            "threads=2", "llamacpp.n_ctx=512"])
+
+
+def test_every_registered_engine_has_a_contract_case():
+    assert sorted(CASES) == engine_names()
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def built(request):
+    name = request.param
+    if name == "llamacpp":
+        pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (make llamacpp)")
+    model, precision, tol = CASES[name]
+    cfg = _cfg(model, precision, name)
+    scheme = get_scheme(precision)
+    b = build_engine(cfg, scheme, "cpu", resolve_engine(name, scheme))
+    plain = build_engine(_cfg(model, "fp32", "torch"), get_scheme("fp32"), "cpu", "torch")  # the plain forward
+    yield name, b, plain.engine.model, tol
+    b.engine.close()
+
+
+def test_the_engine_is_an_engine_with_declared_capabilities(built):
+    name, b, _, _ = built
+    assert isinstance(b.engine, Engine) and b.engine.name == name
+    assert b.load_s > 0 and b.baseline and b.weights in ("real", "random") and b.tokenizer is not None
+
+
+def test_greedy_tokens_with_one_hook_call_per_token_agree_with_its_log_probs(built):
+    _, b, _, _ = built
+    engine = b.engine
+    prompt = [t % engine.vocab_size for t in (1, 504, 3458, 282, 4649, 314, 17, 29)]
+    calls = []
+    out = engine.generate(torch.tensor([prompt]), 6, on_token=lambda: calls.append(1))
+    assert out.shape == (1, 6) and len(calls) == 6
+    tokens = out[0].tolist()
+    for i, tok in enumerate(tokens):  # each greedy token is the argmax of the engine's own log-probs there
+        seq = prompt + tokens[:i]
+        (lp,) = engine.logprobs([seq + [0]], [[len(seq) - 1]])
+        assert int(lp[0].argmax()) == tok
+
+
+def test_log_probs_equal_a_plain_forward_of_the_same_weights(built):
+    _, b, model, tol = built
+    seq = [t % b.engine.vocab_size for t in (1, 504, 3458, 282, 4649, 314, 17, 29, 1000, 7)]
+    positions = [3, 5, 8]
+    (lp,) = b.engine.logprobs([seq], [positions])
+    with torch.no_grad():
+        ref = torch.log_softmax(model(torch.tensor([seq])).logits[0].float(), -1)[positions]
+    assert lp.shape == ref.shape
+    top = ref.topk(20, dim=-1).indices  # where the probability mass is
+    assert (lp.gather(1, top) - ref.gather(1, top)).abs().max() < tol
+    assert torch.equal(lp.argmax(-1), ref.argmax(-1))
+
+
+def test_memory_accounting(built):
+    _, b, _, _ = built
+    engine, weights = b.engine, b.proof.weight_bytes
+    assert weights > 0 and engine.kv_bytes_per_token() > 0
+    assert engine.step_bytes(weights, 100, 2) == weights - engine.lookup_only_bytes() + 2 * 100 * \
+        engine.kv_bytes_per_token()
+
+
+def test_close_frees_and_is_harmless_twice():
+    cfg = _cfg("tiny-random", "fp32", "torch")
+    b = build_engine(cfg, get_scheme("fp32"), "cpu", "torch")
+    b.engine.close()
+    b.engine.close()
+
+
+@pytest.mark.parametrize("engine, precision", [("llamacpp", "fp32"), ("torch", "gguf-q8_0")])
+def test_an_impossible_engine_and_scheme_pair_is_unavailable_before_loading(tmp_path, engine, precision):
+    with pytest.raises(Unavailable, match="engine"):
+        resolve_engine(engine, get_scheme(precision))
+    out = tmp_path / "r.csv"
+    run_harness("model=tiny-random", f"engine={engine}", f"precision={precision}", "eval=none", "quality=none",
+                f"results.path={out}")
+    from harness.record.store import read_rows
+
+    (row,) = read_rows(out)
+    assert row["status"] == "unavailable" and "engine" in row["error"] and row["engine"] == engine
+    assert row["load_s"] == ""  # nothing was loaded
