@@ -8,7 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from harness.models import ModelLoadError
-from harness.plan import config_hash
+from harness.config_key import config_hash
 from harness.precision.registry import UnknownScheme, get_scheme
 from harness.record.store import ResultsFileError, done_hashes
 
@@ -39,7 +39,7 @@ def _check_results(path: str) -> None:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> int:
-    from harness.runner import run_and_record
+    from harness.launch import run_and_record
     from harness.sweep import progress_line, record_outcome
 
     hc = HydraConfig.get()

@@ -87,7 +87,7 @@ def _start_long_sweep(tmp_path) -> tuple[subprocess.Popen, psutil.Process]:
     deadline = time.time() + 120
     while time.time() < deadline:
         workers = [p for p in psutil.Process(sweep.pid).children(recursive=True)
-                   if "harness.worker" in " ".join(p.cmdline())]
+                   if "harness.child" in " ".join(p.cmdline())]
         if workers:
             time.sleep(3)  # the worker is past its start-up and into the run
             return sweep, workers[0]
@@ -140,7 +140,7 @@ def test_a_row_the_results_file_refuses_is_kept_and_named(tmp_path, monkeypatch)
     command copies into a results file later."""
     from hydra import compose, initialize_config_dir
 
-    from harness import runner
+    from harness import launch
     from harness.record.merge import merge
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
@@ -150,10 +150,10 @@ def test_a_row_the_results_file_refuses_is_kept_and_named(tmp_path, monkeypatch)
             raise OSError(errno.EROFS, "Read-only file system", str(path))
         return append_row(path, row)
 
-    monkeypatch.setattr(runner, "append_row", read_only)
+    monkeypatch.setattr(launch, "append_row", read_only)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[*Q, "runner.isolate=false", f"results.path={tmp_path / 'runs.csv'}"])
-    row = runner.run_and_record(cfg, [])
+    row = launch.run_and_record(cfg, [])
     assert row["status"] == "ok" and "Read-only" in row["record_error"]
     kept = read_rows(row["unsaved_path"])
     assert kept[0]["run_id"] == row["run_id"] and float(kept[0]["decode_tok_s"]) > 0
@@ -165,7 +165,7 @@ def test_a_log_that_cannot_be_written_keeps_the_measurement(tmp_path, capfd):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from harness.runner import run_child
+    from harness.launch import run_child
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=Q)

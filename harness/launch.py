@@ -1,5 +1,5 @@
-"""Run one configuration in its own child process (peak memory is that run's alone; a crash, an out-of-memory kill
-or a hang ends that run only), turn whatever happened into a row, and append it to the CSV."""
+"""Launch one configuration in its own child process (harness/child.py: peak memory is that run's alone; a crash,
+an out-of-memory kill or a hang ends that run only), turn whatever happened into a row, and append it to the CSV."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from harness.plan import config_hash, run_config
+from harness.config_key import config_hash, run_config
 from harness.record.schema import NAMES
 from harness.record.store import ResultsFileError, append_row, save_config
 
@@ -96,7 +96,7 @@ def run_child(job: dict, log_path: Path, timeout_s: float, echo: bool = True) ->
     log = _Log(log_path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HARNESS_PARENT_PID": str(os.getpid()),
            "HARNESS_RESULT_FD": str(result_w)}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "harness.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(result_w,), env=env)
     os.close(result_w)
     result: list[bytes] = []

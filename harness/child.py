@@ -1,5 +1,5 @@
-"""Child-process entry: `python -m harness.worker` reads one job (JSON) on stdin, runs it, and writes its result
-(JSON) to the file descriptor named by $HARNESS_RESULT_FD (the runner's pipe).
+"""Child-process entry: `python -m harness.child` reads one job (JSON) on stdin, runs it, and writes its result
+(JSON) to the file descriptor named by $HARNESS_RESULT_FD (harness/launch.py's pipe).
 
 Exit codes: 0 ok, 3 unavailable, 1 failed (the result then holds the error class and first line). The worker dies
 with the process that started it ($HARNESS_PARENT_PID): a sweep killed by any signal leaves no worker behind."""
