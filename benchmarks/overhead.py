@@ -46,7 +46,7 @@ def main() -> None:
         engine.generate(prompt, args.new_tokens)
     for _ in range(args.repeats):  # interleaved, so drift hits both alike
         bare.append(bare_decode_tok_s(model, prompt, args.new_tokens))
-        harness.append(measure_speed(engine, prompt, args.new_tokens, 0, 1, "cpu")["decode_tok_s"])
+        harness.append(measure_speed(engine, prompt, args.new_tokens, 0, 1)["decode_tok_s"])
     b, h = statistics.median(bare), statistics.median(harness)
     print(f"{args.model} {args.precision}, prompt {args.prompt_tokens}, {args.new_tokens} new tokens, "
           f"{torch.get_num_threads()} threads, median of {args.repeats}")
