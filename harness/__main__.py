@@ -71,7 +71,7 @@ def main(cfg: DictConfig) -> int:
             print(f"error: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
             row = {"status": "failed"}
         status = row["status"]
-        if "log_path" in row:
+        if row.get("run_id"):  # a row was made (not the one-line error above)
             print("\n".join(summary_lines(label, row)), flush=True)
         if row.get("record_error"):
             print(f"error: the row was not written to {cfg.results.path} ({row['record_error']}); it is kept in "

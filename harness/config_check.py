@@ -9,10 +9,9 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-
-
 from harness.errors import ConfigError
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 def _int(low: int, high: int | None = None) -> tuple[Callable[[Any], bool], str]:
@@ -56,6 +55,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "force": _BOOL,
     "llamacpp.n_ctx": _int(16),
 }
+MAY_BE_ABSENT = ("threads", "llamacpp.n_ctx")  # absent or null: the library's default
 QUALITY_RULES = {
     "quality.baseline": _NAME,
     "quality.context": _int(2),
@@ -76,14 +76,14 @@ def _get(cfg, dotted: str, default=KeyError):
 
 
 def check_values(cfg) -> None:
-    """Every rule above, then the cross-key checks."""
+    """Every rule above (the quality ones when quality is on), then results.path against the file system."""
     from omegaconf import OmegaConf
 
     data = OmegaConf.to_container(cfg, resolve=True)
     rules = {**RULES, **(QUALITY_RULES if _get(data, "quality.enabled", False) else {})}
     for key, (ok, allowed) in rules.items():
-        value = _get(data, key, None if key in ("threads", "llamacpp.n_ctx") else KeyError)
-        if key == "llamacpp.n_ctx" and value is None:
+        value = _get(data, key, None if key in MAY_BE_ABSENT else KeyError)
+        if value is None and key in MAY_BE_ABSENT:
             continue
         if not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")

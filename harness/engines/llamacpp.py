@@ -48,8 +48,8 @@ class LlamaCppEngine(Engine):
 
     def generate(self, input_ids: torch.Tensor, new_tokens: int,
                  on_token: Callable[[], None] | None = None) -> torch.Tensor:
-        if input_ids.shape[0] != 1:
-            raise ValueError("the llama.cpp engine measures batch size 1 only (bench.batch_size=1)")
+        if input_ids.shape[0] > self.capabilities.max_batch:
+            raise ValueError(f"the llama.cpp engine generates {self.capabilities.max_batch} sequence at a time")
         llm = self.llm
         llm.reset()
         self._tokens = []
@@ -119,8 +119,10 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     if cfg.model.source != "packaged_gguf":
         raise Unavailable(f"{scheme.name} needs a model shipped as GGUF (smollm2-135m, gemma3-270m), "
                           f"not {cfg.model.name}")
-    if cfg.bench.batch_size != 1:
-        raise Unavailable("the llama.cpp engine measures batch size 1 only")
+    most = LlamaCppEngine.capabilities.max_batch
+    if cfg.bench.batch_size > most:
+        raise Unavailable(f"the llama.cpp engine measures batch size {most} only (bench.batch_size="
+                          f"{cfg.bench.batch_size})")
     import llama_cpp  # noqa: F401 - imported before the load is timed, as the torch engine does
 
     t0 = time.perf_counter()

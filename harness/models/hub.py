@@ -56,9 +56,10 @@ def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> Loa
 
     if not model_cfg.get("id"):
         raise ModelLoadError("model=hf needs model.id=<hub id or local folder>")
+    source = str(Path(model_cfg.id).expanduser()) if is_local(str(model_cfg.id)) else str(model_cfg.id)
     try:
-        tok = AutoTokenizer.from_pretrained(model_cfg.id)
-        model = AutoModelForCausalLM.from_pretrained(model_cfg.id, **{"dtype": torch.float32, **(load_kwargs or {})})
+        tok = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **{"dtype": torch.float32, **(load_kwargs or {})})
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(f"could not load {model_cfg.id!r} ({LOCAL_HINT}): "
                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc

@@ -9,15 +9,14 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import itertools
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from harness.record.schema import NAMES
-
-
 from harness.errors import ResultsFileError, ResultsWriteError  # noqa: F401 - re-exported
+from harness.record.schema import NAMES
 
 
 # columns renamed since a file was written: old name -> (today's name, old value -> today's value)
@@ -178,7 +177,7 @@ def _parse_record(lines: list[str], start: int) -> tuple[list[str], int]:
 
     def feed():
         nonlocal used
-        for line in lines[start:]:
+        for line in itertools.islice(lines, start, None):
             used += 1
             yield line
 

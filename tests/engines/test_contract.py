@@ -87,8 +87,11 @@ def test_memory_accounting(built):
 def test_close_frees_and_is_harmless_twice():
     cfg = _cfg("tiny-random", "fp32", "torch")
     b = build_engine(cfg, get_scheme("fp32"), "cpu", "torch")
+    assert b.engine.generate(torch.tensor([[1, 2, 3]]), 2).shape == (1, 2)
     b.engine.close()
     b.engine.close()
+    with pytest.raises(Exception):  # the model is gone: nothing to generate with
+        b.engine.generate(torch.tensor([[1, 2, 3]]), 2)
 
 
 @pytest.mark.parametrize("engine, precision", [("llamacpp", "fp32"), ("torch", "gguf-q8_0")])
