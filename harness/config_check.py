@@ -40,6 +40,12 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "bench.batch_size": _int(1),
     "bench.warmup": _int(0),
     "bench.repeats": _int(1),
+    "bench.concurrency": ((lambda v: _int(1)[0](v) or (isinstance(v, (list, tuple)) and len(v) > 0
+                                                         and all(_int(1)[0](x) for x in v))),
+                          "an integer >= 1 or a list of them, e.g. [1,4,16]"),
+    "bench.curve_repeats": _int(1),
+    "bench.min_gain": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0), "a number >= 0"),
+    "bench.level_time_s": _POSITIVE,
     "eval.tasks": _NAMES,
     "eval.shots": _int(0),
     "eval.per_subject": _optional(_int(1)),
@@ -55,7 +61,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "force": _BOOL,
     "llamacpp.n_ctx": _int(16),
 }
-MAY_BE_ABSENT = ("threads", "llamacpp.n_ctx")  # absent or null: the library's default
+MAY_BE_ABSENT = ("threads", "llamacpp.n_ctx", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
+                 "bench.level_time_s")  # absent or null: the library's default
+CAPABILITY_RULES = {
+    "capability.tasks": _NAMES,
+    "capability.sample": _int(2),
+    "capability.seed": _int(0),
+    "capability.baseline": _NAME,
+}
 QUALITY_RULES = {
     "quality.baseline": _NAME,
     "quality.context": _int(2),
@@ -80,7 +93,8 @@ def check_values(cfg) -> None:
     from omegaconf import OmegaConf
 
     data = OmegaConf.to_container(cfg, resolve=True)
-    rules = {**RULES, **(QUALITY_RULES if _get(data, "quality.enabled", False) else {})}
+    rules = {**RULES, **(QUALITY_RULES if _get(data, "quality.enabled", False) else {}),
+             **(CAPABILITY_RULES if _get(data, "capability.enabled", False) else {})}
     for key, (ok, allowed) in rules.items():
         value = _get(data, key, None if key in MAY_BE_ABSENT else KeyError)
         if value is None and key in MAY_BE_ABSENT:
@@ -114,3 +128,8 @@ def check_tasks(cfg) -> None:
             if shots > have:
                 raise ConfigError(f"eval.shots={shots} is not allowed for {name}: expected an integer from 0 to "
                                   f"{have} (the few-shot examples its {task.spec['fewshot_split']} split holds)")
+    if cfg.get("capability", {}).get("enabled"):
+        for name in cfg.capability.tasks:
+            if load_task(name).spec.get("group_by"):
+                raise ConfigError(f"capability.tasks: {name} is grouped by subject; capability takes 0-shot tasks "
+                                  "scored on their whole test set (arc_easy, piqa, ...)")

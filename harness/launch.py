@@ -15,6 +15,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from harness.config_key import config_hash, run_config
+from harness.record.curves import append_curve
 from harness.record.schema import NAMES
 from harness.record.store import ResultsFileError, append_row, save_config
 
@@ -161,6 +162,12 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
     else:
         status, measured, error = _run_inline(cfg, preds, run_id)
     run_s = time.perf_counter() - t0
+    curve = (measured or {}).pop("load_curve", None)
+    if curve:
+        try:
+            append_curve(csv_path, run_id, curve)
+        except OSError as exc:
+            print(f"[harness] warning: the load curve of {run_id} could not be written: {exc}", file=sys.stderr)
     row = {"run_id": run_id, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "status": status, "error": error or None, "log_path": str(log_path) if cfg.runner.isolate else None,
            "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {}), "run_s": run_s}

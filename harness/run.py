@@ -36,7 +36,16 @@ def identity(cfg) -> dict:
     return {"model": cfg.model.name, "weights": cfg.model.get("weights", "real"), "precision": scheme.name,
             "scheme_bits": scheme.bits, "engine": engine, "batch_size": cfg.bench.batch_size,
             "prompt_tokens": cfg.bench.prompt_tokens, "new_tokens": cfg.bench.new_tokens,
-            "repeats": cfg.bench.repeats}
+            "repeats": cfg.bench.repeats, "concurrency": _levels_label(cfg.bench)}
+
+
+def _levels_label(bench) -> str:
+    from harness.measure.load_curve import levels_of
+
+    try:
+        return ",".join(str(c) for c in levels_of(bench.get("concurrency", bench.batch_size)))
+    except ValueError:
+        return str(bench.get("concurrency"))
 
 
 def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
@@ -73,6 +82,12 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
             t_phase = time.perf_counter()
             columns, predictions = evaluate_tasks(cfg, engine, tokenizer, predictions_dir, run_id)
             row.update(columns, eval_s=time.perf_counter() - t_phase)
+        if real and cfg.get("capability", {}).get("enabled"):
+            from harness.evaluate.capability import capability_columns
+
+            t_phase = time.perf_counter()
+            row.update(capability_columns(cfg, engine, tokenizer, predictions_dir, run_id),
+                       capability_s=time.perf_counter() - t_phase)
         if real and cfg.quality.get("enabled"):
             from harness.evaluate.quality import quality_columns
 
@@ -92,7 +107,9 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
 
 
 def _measure(cfg, engine, tokenizer, proof) -> dict:
-    """Speed (warm-up, timed repeats) and the memory roofline."""
+    """Speed at bench.batch_size (warm-up, timed repeats), the memory roofline, then the load curve over
+    bench.concurrency (its batch-1 level is the measurement above when batch_size is 1: same prompt, not rerun)."""
+    from harness.measure.load_curve import curve_columns, levels_of, load_curve
     from harness.measure.roofline import roofline_columns
     from harness.measure.speed import bench_prompt, measure_speed
 
@@ -102,5 +119,18 @@ def _measure(cfg, engine, tokenizer, proof) -> dict:
     out = measure_speed(engine, prompt, b.new_tokens, b.warmup, b.repeats)
     out.update(roofline_columns(engine, proof.weight_bytes, b.prompt_tokens + b.new_tokens // 2, b.batch_size,
                                 out["decode_tok_s"]))
+    out["kv_bytes_per_token"] = engine.kv_bytes_per_token()
     out["bench_s"] = time.perf_counter() - t_phase
+    known = {}
+    if int(b.batch_size) == 1:
+        from harness.measure.load_curve import LEVEL_KEYS
+        from harness.measure.memory import peak_rss_mb
+
+        known[1] = {"concurrency": 1, **{k: out[k] for k in LEVEL_KEYS}, "peak_rss_mb": peak_rss_mb(),
+                    "kv_cache_mb": out["kv_bytes_per_token"] * (b.prompt_tokens + b.new_tokens) / 2**20,
+                    "level_s": out["bench_s"]}
+    t_phase = time.perf_counter()
+    levels, why = load_curve(engine, tokenizer, b, known=known) \
+        if levels_of(b.get("concurrency", b.batch_size)) != [int(b.batch_size)] or known else ([], "")
+    out.update(curve_columns(levels, why), load_curve=levels, curve_s=time.perf_counter() - t_phase)
     return out

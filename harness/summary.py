@@ -29,6 +29,10 @@ def summary_lines(label: str, row: dict) -> list[str]:
                      f"{row.get('new_tokens')} new tokens)")
         lines.append(f"  latency   TTFT p50 {g('ttft_ms_p50'):.1f} ms; per token p50 {g('tpot_ms_p50'):.1f} / "
                      f"p90 {g('tpot_ms_p90'):.1f} / p99 {g('tpot_ms_p99'):.1f} ms")
+    if g("max_decode_tok_s") is not None and "," in str(row.get("concurrency_levels") or ""):
+        lines.append(f"  load      max decode {g('max_decode_tok_s'):.1f} tok/s at concurrency "
+                     f"{g('max_decode_concurrency'):.0f} (levels {row.get('concurrency_levels')}; "
+                     f"{row.get('curve_stop')})")
     if g("weight_bytes") is not None:
         lines.append(f"  memory    weights {g('weight_bytes') / 1e6:.1f} MB ({g('bits_per_weight'):.2f} bits/weight), "
                      f"peak RSS {g('peak_rss_mb'):.0f} MiB")

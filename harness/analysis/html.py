@@ -83,6 +83,28 @@ def _frontier(d: pd.DataFrame, on: pd.Series, x: str, y: str) -> dict:
             "line": {"shape": "hv", "color": "#000", "width": 1.5}}
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def _curve_lines(a, keys) -> list[dict]:
+    engines, models = keys
+    d = a.curves.merge(a.ok[["run_id", "model", "precision", "engine"]], on="run_id")
+    traces = []
+    for (model, prec, engine, run_id), g in d.groupby(["model", "precision", "engine", "run_id"]):
+        g = g.sort_values("concurrency")
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{model} / {prec}",
+                       "x": list(g["tpot_ms_p50"]), "y": list(g["decode_tok_s"]), "customdata": [run_id] * len(g),
+                       "text": [f"<b>{model} / {prec}</b><br>engine: {engine}<br>concurrency {int(c)}: "
+                                f"{_fmt(t)} tok/s, TPOT p50 {_fmt(p)} ms, TTFT p99 {_fmt(f)} ms<br>run_id: {run_id}"
+                                for c, t, p, f in zip(g["concurrency"], g["decode_tok_s"], g["tpot_ms_p50"],
+                                                      g["ttft_ms_p99"])],
+                       "hovertemplate": "%{text}<extra></extra>",
+                       "marker": {"color": engines[engine], "symbol": models[model], "size": 7},
+                       "line": {"color": engines[engine], "width": 1}})
+    return traces
+
+
 def _bars(d: pd.DataFrame, a, keys, y: str, hi: str) -> list[dict]:
     engines, _ = keys
     traces = []
@@ -98,7 +120,7 @@ def _bars(d: pd.DataFrame, a, keys, y: str, hi: str) -> list[dict]:
 
 def _layout(title: str, x: str, y: str, **extra) -> dict:
     return {"title": {"text": title}, "xaxis": {"title": {"text": x}, **extra.pop("xaxis", {})},
-            "yaxis": {"title": {"text": y}}, "hovermode": "closest", "legend": {"font": {"size": 10}},
+            "yaxis": {"title": {"text": y}, **extra.pop("yaxis", {})}, "hovermode": "closest", "legend": {"font": {"size": 10}},
             "margin": {"l": 70, "r": 20, "t": 50, "b": 60}, "height": 480, **extra}
 
 
@@ -109,14 +131,25 @@ def figures(a) -> dict[str, dict]:
     figs: dict[str, dict] = {}
     for p in a.priced:
         d = p.rows
-        how = ("projected from this machine by the bandwidth ratio" if p.hw.mem_bandwidth_gbs
-               else "measured on this machine")
-        figs[f"cost-{p.hw.name}"] = {
+        figs[f"cost-{_slug(p.key)}"] = {
             "data": [*_scatter(d, a, keys, "usd_per_mtok_blended", a.qcol, a.qerr, "usd_per_mtok_blended"),
                      _frontier(d, p.on, "usd_per_mtok_blended", a.qcol)],
-            "layout": _layout(f"Cost vs quality on {p.hw.name} ({how})",
-                              "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel,
+            "layout": _layout(f"Cost vs quality: {p.hw.name} (measured), SLO {p.slo.label()}",
+                              "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],
                               xaxis={"type": "log"})}
+    if not a.curves.empty:
+        figs["load-curves"] = {"data": _curve_lines(a, keys),
+                               "layout": _layout("Load curves: decode throughput vs per-token latency p50 (hover: "
+                                                 "concurrency)", "TPOT p50 (ms, log)", "decode tokens/s (log)",
+                                                 xaxis={"type": "log"}, yaxis={"type": "log"}, height=560)}
+    fits = next((c for c in ("fits_this-machine", *a.capacity.columns) if str(c).startswith("fits_")
+                 and c in a.capacity.columns), None)
+    if fits and a.capacity[fits].notna().any():
+        cap = a.ok_q.merge(a.capacity[["run_id", fits]], on="run_id")
+        figs["capacity-quality"] = {"data": _scatter(cap, a, keys, fits, a.qcol, a.qerr),
+                                    "layout": _layout(f"Sequences of {a.context} tokens that fit ({fits[5:]}) vs "
+                                                      "quality", "sequences (log)", a.qlabel.split(":")[0],
+                                                      xaxis={"type": "log"})}
     q = a.ok_q
     figs["memory-quality"] = {"data": [*_scatter(q, a, keys, "weight_mb", a.qcol, a.qerr), _frontier(q, a.mem_on,
                                        "weight_mb", a.qcol)],
@@ -144,15 +177,16 @@ def figures(a) -> dict[str, dict]:
 TABLE = [("model", "model"), ("precision", "precision"), ("engine", "engine"), ("status", "status"),
          ("bits_per_weight", "bits/w"), ("weight_mb", "weights MiB"), ("decode_tok_s", "decode tok/s"),
          ("ttft_ms_p50", "TTFT p50 ms"), ("tpot_ms_p50", "TPOT p50 ms"), ("tpot_ms_p99", "TPOT p99 ms"),
-         ("peak_rss_mb", "peak RSS MiB"), ("mmlu_acc", "MMLU"), ("arc_easy_acc", "ARC-E"), ("kld_mean", "KLD"),
+         ("max_decode_tok_s", "max decode tok/s"), ("peak_rss_mb", "peak RSS MiB"), ("capability", "capability"),
+         ("capability_ci95", "± 95%"), ("mmlu_acc", "MMLU"), ("arc_easy_acc", "ARC-E"), ("kld_mean", "KLD"),
          ("top1_agree", "top-1 agree"), ("run_id", "run_id")]
 
 
 def _runs_table(a) -> str:
     df = a.df.copy()
-    for c in ("arc_easy_acc", "tpot_ms_p99"):
-        df[c] = pd.to_numeric(df[c].replace("", None), errors="coerce")
-    prices = {p.hw.name: dict(zip(p.rows["run_id"], p.rows["usd_per_mtok_blended"])) for p in a.priced}
+    for c in ("arc_easy_acc", "tpot_ms_p99", "max_decode_tok_s", "capability", "capability_ci95"):
+        df[c] = pd.to_numeric(df[c].replace("", None), errors="coerce") if c in df else float("nan")
+    prices = {p.key: dict(zip(p.rows["run_id"], p.rows["usd_per_mtok_blended"])) for p in a.priced}
     cols = TABLE + [(f"usd:{name}", f"$/M {name}") for name in prices]
     head = "".join(f'<th data-col="{i}" tabindex="0">{html.escape(label)}</th>' for i, (_, label) in enumerate(cols))
     body = []
@@ -204,13 +238,17 @@ def page(a) -> str:
     runs = {r["run_id"]: {"model": r["model"], "engine": r["engine"], "family": family_of(r["precision"])}
             for _, r in a.df.iterrows()}
     bad = a.df[a.df["status"] != "ok"]
-    hw_names = [p.hw.name for p in a.priced]
+    hw_names = [p.key for p in a.priced]
     sections = []
     for p in a.priced:
-        sections.append(f'<section class="hw" data-hw="{p.hw.name}"><h3>{p.hw.name}: ${p.hw.usd_per_hour:g}/hour '
-                        f'({html.escape(p.hw.price_source)}, {html.escape(p.hw.price_as_of)})</h3>'
+        sections.append(f'<section class="hw" data-hw="{html.escape(p.key)}"><h3>{p.hw.name}: '
+                        f'${p.hw.usd_per_hour:g}/hour ({html.escape(p.hw.price_source)}, '
+                        f'{html.escape(p.hw.price_as_of)}); SLO {html.escape(p.slo.label())}</h3>'
                         f'<p class="rec">Recommendation (quality within {a.margin} of fp32): '
-                        f'{_md_inline(p.recommendation)}</p><div class="chart" id="cost-{p.hw.name}"></div></section>')
+                        f'{_md_inline(p.recommendation)}</p><div class="chart" id="cost-{_slug(p.key)}"></div>'
+                        '</section>')
+    unpriced = (f"<p>Not priced (no rows measured on them; nothing is projected from another machine): "
+                f"{html.escape(', '.join(a.unpriced))}.</p>" if a.unpriced else "")
     bad_rows = "".join(f"<tr><td>{html.escape(r['model'])}</td><td>{html.escape(r['precision'])}</td>"
                        f"<td>{html.escape(r['status'])}</td><td>{html.escape(r['error'] or '')}</td></tr>"
                        for _, r in bad.iterrows())
@@ -223,16 +261,19 @@ if a.qerr else '; it has no interval'}. Charts show the latest ok row of each co
 <div id="controls">{_checkboxes('model', 'model', sorted(ok['model'].unique()))}
 {_checkboxes('engine', 'engine / library', sorted(ok['engine'].unique()))}
 {_checkboxes('family', 'precision family', sorted({family_of(p) for p in ok['precision']}))}
-<fieldset><legend>hardware profile</legend><select id="hw">{''.join(f'<option>{h}</option>' for h in hw_names)}
+<fieldset><legend>hardware · SLO profile</legend><select id="hw">{''.join(f'<option>{html.escape(h)}</option>'
+                                                                          for h in hw_names)}
 </select></fieldset></div>
-<h2>Cost vs quality</h2>{''.join(sections)}
+<h2>Cost vs quality (measured hardware only)</h2>{unpriced}{''.join(sections)}
 <h2>Memory vs quality</h2><div class="chart" id="memory-quality"></div>
 <h2>Speed and memory vs stored bits</h2><div class="row"><div class="chart half" id="speed-bits"></div>
 <div class="chart half" id="memory-bits"></div></div>
 <h2>Latency percentiles per precision</h2><div class="chart" id="latency-ttft"></div>
 <div class="chart" id="latency-tpot"></div>
-<h2>Load curves</h2><p>No load curves in this CSV (one row per run at batch {html.escape(', '.join(sorted(
-    {str(b) for b in ok['batch_size']})))}).</p>
+<h2>Load curves</h2>{'<div class="chart" id="load-curves"></div>' if 'load-curves' in figs else
+ '<p>No load curves in this CSV (bench=serving measures them).</p>'}
+<h2>Memory capacity vs quality</h2>{'<div class="chart" id="capacity-quality"></div>' if 'capacity-quality' in figs
+ else '<p>This CSV does not record KV bytes per token.</p>'}
 <h2>All runs</h2><p>Click a column header to sort.</p>{_runs_table(a)}
 <h2>Runs without numbers</h2>{'<table><tr><th>model</th><th>precision</th><th>status</th><th>reason</th></tr>'
                               + bad_rows + '</table>' if len(bad) else '<p>none</p>'}

@@ -1,4 +1,6 @@
-"""PNG plots a reader understands without the code: titles, units, legends."""
+"""PNG plots a reader understands without the code: titles, units, legends. Points are coloured by engine/library and
+shaped by model everywhere; scatter points carry a number and a key beside the axes names them (labels written on
+the points overlap once a sweep has a few dozen of them); bars are ordered by stored bits."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,108 +10,138 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 MARKERS = "osD^v<>Ph*"
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
 
 
 def _models(df):
     return sorted(df["model"].unique())
 
 
+def _styles(df) -> tuple[dict, dict]:
+    engines = {e: COLOURS[i % len(COLOURS)] for i, e in enumerate(sorted(df["engine"].astype(str).unique()))}
+    models = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(_models(df))}
+    return engines, models
+
+
 def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def _frontier_scatter(ax, df: pd.DataFrame, on: pd.Series, x: str, y: str) -> None:
-    """One marker per model, each point labelled with its precision, and the frontier as a staircase."""
-    for i, model in enumerate(_models(df)):
-        d = df[df["model"] == model]
-        ax.scatter(d[x], d[y], marker=MARKERS[i % len(MARKERS)], s=45, label=model)
-        for _, r in d.iterrows():
-            ax.annotate(r["precision"], (r[x], r[y]), fontsize=7, xytext=(3, 2), textcoords="offset points")
-    front = df[on].sort_values(x)
-    ax.step(front[x], front[y], where="post", color="k", lw=1.2, label="Pareto frontier")
+def _keyed(ax, df: pd.DataFrame, x: str, y: str, err: str = "", on: pd.Series | None = None) -> list[str]:
+    """Numbered points (colour: engine, marker: model), optional 95% error bars, the frontier as a staircase.
+    Returns the key lines, in number order."""
+    engines, models = _styles(df)
+    d = df.dropna(subset=[x, y]).sort_values([x, y])
+    key = []
+    for n, (idx, r) in enumerate(d.iterrows(), 1):
+        yerr = r.get(err) if err else None
+        if yerr is not None and not pd.isna(yerr) and yerr > 0:
+            ax.errorbar(r[x], r[y], yerr=yerr, fmt="none", ecolor=engines[str(r["engine"])], alpha=0.6, lw=1,
+                        capsize=2)
+        on_front = on is not None and bool(on.get(idx, False))
+        ax.scatter([r[x]], [r[y]], marker=models[r["model"]], s=60 if on_front else 40, color=engines[str(r["engine"])],
+                   edgecolors="k" if on_front else "none", linewidths=1.2, zorder=3)
+        ax.annotate(str(n), (r[x], r[y]), fontsize=7, xytext=(4, 3), textcoords="offset points", zorder=4)
+        key.append(f"{n:>2} {r['model']} / {r['precision']}" + (" *" if on_front else ""))
+    if on is not None:
+        front = d[on.reindex(d.index).fillna(False).astype(bool)].sort_values(x)
+        if len(front):
+            ax.step(front[x], front[y], where="post", color="k", lw=1, alpha=0.7, zorder=2)
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=e) for e, c in engines.items()]
+    handles += [Line2D([], [], marker=m, ls="", color="grey", label=mod) for mod, m in models.items()]
+    if on is not None:
+        handles.append(Line2D([], [], color="k", lw=1, label="frontier (* on it; outlined)"))
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    return key
 
 
-def cost_vs_quality(df: pd.DataFrame, on: pd.Series, quality: str, quality_label: str, hw: str, path: Path) -> Path:
+def _with_key(ax, key: list[str]) -> None:
+    if not key:
+        return
+    cols = 1 if len(key) <= 26 else 2
+    per = -(-len(key) // cols)
+    for c in range(cols):
+        ax.text(1.02 + 0.30 * c, 1.0, "\n".join(key[c * per:(c + 1) * per]), transform=ax.transAxes, fontsize=6.5,
+                va="top", family="monospace")
+
+
+def scatter_with_key(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, title: str, path: Path,
+                     err: str = "", on: pd.Series | None = None, logx: bool = False) -> Path:
     fig, ax = plt.subplots(figsize=(9, 6))
-    _frontier_scatter(ax, df, on, "usd_per_mtok_blended", quality)
-    ax.set_xscale("log")
-    projected = " (projected from this machine by bandwidth ratio)" if df["projected"].any() else ""
-    ax.set_xlabel("US$ per million tokens, blended 3:1 input:output (log scale)")
-    ax.set_ylabel(quality_label)
-    ax.set_title(f"Cost vs quality on {hw}{projected}")
+    key = _keyed(ax, df, x, y, err, on)
+    if logx:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + (" (bars: 95% interval)" if err else ""))
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _with_key(ax, key)
     return _save(fig, path)
 
 
-def memory_vs_quality(df: pd.DataFrame, on: pd.Series, quality: str, quality_label: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 6))
-    _frontier_scatter(ax, df, on, "weight_mb", quality)
-    ax.set_xlabel("weight memory (MiB, as stored)")
-    ax.set_ylabel(quality_label)
-    ax.set_title("Weight memory vs quality")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path) -> Path:
+    """The standard serving plot, per model: decode throughput vs per-token latency p50, one line per precision
+    through its concurrency levels (numbers at the points), coloured by engine/library."""
+    d = curves.merge(ok[["run_id", "model", "precision", "engine", "bits_per_weight"]], on="run_id")
+    models = _models(d)
+    engines, _ = _styles(ok)
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 6), squeeze=False)
+    styles = ["-", "--", "-.", ":"]
+    for ax, model in zip(axes[0], models):
+        dm = d[d["model"] == model]
+        order = dm.groupby("precision")["bits_per_weight"].first().sort_values(ascending=False).index
+        seen: dict = {}
+        for prec in order:
+            g = dm[dm["precision"] == prec].sort_values("concurrency")
+            engine = str(g["engine"].iloc[0])
+            ls = styles[seen.setdefault(engine, 0) % len(styles)]
+            seen[engine] += 1
+            ax.plot(g["tpot_ms_p50"], g["decode_tok_s"], ls, marker="o", ms=3, color=engines[engine],
+                    label=f"{prec} ({engine})")
+            for _, r in g.iterrows():
+                ax.annotate(f"{int(r['concurrency'])}", (r["tpot_ms_p50"], r["decode_tok_s"]), fontsize=6,
+                            xytext=(2, 2), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("per-token decode latency p50 (ms, log)")
+        ax.set_ylabel("decode throughput, all sequences (tokens/s, log)")
+        ax.set_title(f"{model}: load curve (numbers: concurrency)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6.5, ncol=2)
     return _save(fig, path)
 
 
-def speed_memory_vs_bits(df: pd.DataFrame, path: Path) -> Path:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5))
-    for i, model in enumerate(_models(df)):
-        d = df[df["model"] == model].sort_values("bits_per_weight")
-        m = MARKERS[i % len(MARKERS)]
-        a.scatter(d["bits_per_weight"], d["decode_tok_s"], marker=m, label=model)
-        b.scatter(d["bits_per_weight"], d["weight_mb"], marker=m, label=model)
-        for _, r in d.iterrows():
-            a.annotate(r["precision"], (r["bits_per_weight"], r["decode_tok_s"]), fontsize=6, xytext=(2, 2),
-                       textcoords="offset points")
-    a.set_xlabel("stored bits per weight (whole model)")
-    a.set_ylabel("decode tokens/s (batch as measured)")
-    a.set_title("Decode speed vs bits per weight")
-    b.set_xlabel("stored bits per weight (whole model)")
-    b.set_ylabel("weight memory (MiB)")
-    b.set_title("Weight memory vs bits per weight")
-    for ax in (a, b):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def accuracy_vs_bits(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 6))
-    d0 = df.dropna(subset=["mmlu_acc"])
-    for i, model in enumerate(_models(d0)):
-        d = d0[d0["model"] == model]
-        ax.errorbar(d["bits_per_weight"], d["mmlu_acc"], yerr=1.96 * d["mmlu_stderr"], fmt=MARKERS[i % len(MARKERS)],
-                    capsize=3, label=f"{model} (95% interval)")
-    ax.axhline(0.25, color="grey", ls="--", lw=1, label="chance (4 choices)")
-    n = int(d0["mmlu_n"].max()) if len(d0) else 0
-    ax.set_xlabel("stored bits per weight (whole model)")
-    ax.set_ylabel("MMLU accuracy")
-    ax.set_title(f"MMLU accuracy vs bits per weight ({n} questions, 5-shot)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def latency_by_precision(df: pd.DataFrame, path: Path) -> Path:
+def bars_by_bits(df: pd.DataFrame, cols: list[tuple[str, str, str]], title: str, path: Path) -> Path:
+    """Per model, one bar per precision ordered by stored bits (high to low), coloured by engine/library; each
+    (value, upper, label) column triple is a panel with a whisker from the value to its upper percentile."""
     models = _models(df)
-    fig, axes = plt.subplots(len(models), 2, figsize=(13, 3.2 * len(models)), squeeze=False)
+    engines, _ = _styles(df)
+    fig, axes = plt.subplots(len(models), len(cols), figsize=(6.5 * len(cols), 3.4 * len(models)), squeeze=False)
     for row, model in enumerate(models):
-        d = df[df["model"] == model].sort_values("precision")
-        axes[row][0].bar(d["precision"], d["ttft_ms_p50"], color="tab:blue")
-        axes[row][0].set_ylabel("TTFT p50 (ms)")
-        axes[row][0].set_title(f"{model}: time to first token ({int(d['prompt_tokens'].iloc[0])}-token prompt)")
-        axes[row][1].bar(d["precision"], d["tpot_ms_p50"], color="tab:orange",
-                         yerr=[d["tpot_ms_p50"] * 0, d["tpot_ms_p90"] - d["tpot_ms_p50"]], capsize=2)
-        axes[row][1].set_ylabel("per-token decode p50 (ms), bar to p90")
-        axes[row][1].set_title(f"{model}: per-token decode latency")
-        for ax in axes[row]:
+        d = df[df["model"] == model].sort_values("bits_per_weight", ascending=False)
+        colours = [engines[str(e)] for e in d["engine"]]
+        for col, (value, upper, label) in enumerate(cols):
+            ax = axes[row][col]
+            hi = (d[upper] - d[value]).clip(lower=0) if upper else None
+            ax.bar(d["precision"], d[value], color=colours,
+                   yerr=None if hi is None else [d[value] * 0, hi], capsize=2)
+            ax.set_ylabel(label)
+            ax.set_title(f"{model}: {label}", fontsize=9)
             ax.tick_params(axis="x", rotation=70, labelsize=7)
             ax.grid(alpha=0.3, axis="y")
+    handles = [Line2D([], [], marker="s", ls="", color=c, label=e) for e, c in engines.items()]
+    fig.legend(handles=handles, loc="upper right", fontsize=7)
+    fig.suptitle(title + " (ordered by stored bits, high to low)")
+    fig.tight_layout(rect=(0, 0, 0.93, 0.97))
     return _save(fig, path)

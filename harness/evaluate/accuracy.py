@@ -40,11 +40,14 @@ def subset_label(task, per_group: int | None, groups=None) -> str:
 
 
 def evaluate_task(engine, tokenizer, task_name: str, shots: int, per_group: int | None, batch_size: int,
-                  progress: bool = True, groups=None) -> tuple[dict, list[dict]]:
-    """`groups` restricts a grouped task (MMLU) to the named subjects; tasks without groups ignore it."""
+                  progress: bool = True, groups=None, indices: list[int] | None = None) -> tuple[dict, list[dict]]:
+    """`groups` restricts a grouped task (MMLU) to the named subjects; tasks without groups ignore it. `indices`
+    picks these questions (positions in the task's fixed order) instead of the first `per_group`."""
     task = load_task(task_name)
     groups = list(groups) if groups and task.spec.get("group_by") else None
-    requests = task.requests(shots, per_group, groups)
+    requests = task.requests(shots, None if indices is not None else per_group, groups)
+    if indices is not None:
+        requests = [requests[i] for i in indices]
     scored = score(engine, tokenizer, requests, batch_size=batch_size, progress=progress, desc=task_name)
     preds = []
     for req, s in zip(requests, scored):
@@ -61,7 +64,8 @@ def evaluate_task(engine, tokenizer, task_name: str, shots: int, per_group: int 
     chance = sum(1 / len(r.continuations) for r in requests) / n
     shots_used = shots if task.takes_shots else 0
     metrics = {"acc": acc, "acc_norm": acc_norm, "stderr": binomial_stderr(acc, n), "n": n, "chance": chance,
-               "shots": shots_used, "subset": subset_label(task, per_group, groups)}
+               "shots": shots_used, "subset": subset_label(task, per_group, groups) if indices is None else
+               f"{n} chosen questions"}
     return metrics, preds
 
 

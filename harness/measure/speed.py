@@ -17,14 +17,16 @@ def _cv(values) -> float:
     return statistics.stdev(values) / statistics.fmean(values)
 
 
-def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int) -> dict:
+def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int, warmup_tokens: int | None = None
+                  ) -> dict:
+    """`warmup` untimed generations of `warmup_tokens` tokens (default: new_tokens), then `repeats` timed ones."""
     if new_tokens < 2:
         raise ValueError("bench.new_tokens must be >= 2 to time decode steps")
     if repeats < 1:
         raise ValueError("bench.repeats must be >= 1")
     batch, prompt_len = prompt_ids.shape
     for _ in range(warmup):
-        engine.generate(prompt_ids, new_tokens)
+        engine.generate(prompt_ids, warmup_tokens or new_tokens)
     timer = engine.timer()
     ttft, decode_s, e2e, steps = [], [], [], []
     for _ in range(repeats):
@@ -42,6 +44,7 @@ def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int
     return {
         "ttft_ms_p50": float(np.percentile(ttft, 50)),
         "ttft_ms_p90": float(np.percentile(ttft, 90)),
+        "ttft_ms_p99": float(np.percentile(ttft, 99)),
         "tpot_ms_p50": float(np.percentile(steps_arr, 50)),
         "tpot_ms_p90": float(np.percentile(steps_arr, 90)),
         "tpot_ms_p99": float(np.percentile(steps_arr, 99)),
@@ -55,13 +58,19 @@ def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int
 
 def bench_prompt(tokenizer, prompt_tokens: int, batch_size: int, vocab_size: int):
     """A fixed prompt: the first `prompt_tokens` tokens of the shipped WikiText-2 test text, repeated per row."""
+    return distinct_prompts(tokenizer, prompt_tokens, 1, vocab_size).repeat(batch_size, 1)
+
+
+def distinct_prompts(tokenizer, prompt_tokens: int, n: int, vocab_size: int):
+    """`n` different prompts of one length: successive `prompt_tokens`-token windows of the WikiText-2 test text
+    (the first is `bench_prompt`'s)."""
     import torch
 
     from harness.corpus import wikitext_test
 
-    text = wikitext_test(prompt_tokens * 16)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:prompt_tokens]
-    if len(ids) < prompt_tokens:
-        raise ValueError(f"bench.prompt_tokens={prompt_tokens} is longer than the shipped prompt text")
+    text = wikitext_test(prompt_tokens * n * 16)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][: prompt_tokens * n]
+    if len(ids) < prompt_tokens * n:
+        raise ValueError(f"{n} prompts of bench.prompt_tokens={prompt_tokens} are longer than the shipped text")
     ids = [i % vocab_size for i in ids]
-    return torch.tensor([ids] * batch_size, dtype=torch.long)
+    return torch.tensor(ids, dtype=torch.long).view(n, prompt_tokens)

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from harness.analysis.cost import blended, price, usd_per_mtok
-from harness.analysis.frontier import pareto_mask
+from harness.analysis.cost import blended, measured_on, price, usd_per_mtok
+from harness.analysis.frontier import pareto_mask, significant_mask
 from harness.analysis.hardware import Hardware, load_hardware, profiles
 
 
@@ -12,14 +12,43 @@ def test_cost_formula_on_hand_numbers():
     assert blended(4.0, 8.0) == pytest.approx((3 * 4 + 8) / 4)
 
 
-def test_pricing_on_the_measuring_machine_and_projected_elsewhere():
-    df = pd.DataFrame({"decode_tok_s": [100.0], "prefill_tok_s": [1000.0], "mem_bandwidth_gbs": [20.0]})
+def test_a_profile_prices_only_the_rows_measured_on_it():
+    df = pd.DataFrame({"slo_tok_s": [100.0, 1000.0], "slo_prefill_tok_s": [1000.0, 20000.0],
+                       "device": ["cpu", "cuda"], "device_name": ["Intel Xeon", "NVIDIA H100 80GB HBM3"],
+                       "cpu": ["Intel Xeon", "AMD EPYC"]})
     here = price(df, Hardware("this-machine", 1.0, None))
-    assert not here["projected"][0]
-    assert here["usd_per_mtok_out"][0] == pytest.approx(1.0 / 360_000 * 1e6)
-    there = price(df, Hardware("gpu", 1.0, 200.0))  # 10x the bandwidth: 10x the throughput, a tenth of the cost
-    assert there["projected"][0]
-    assert there["usd_per_mtok_out"][0] == pytest.approx(here["usd_per_mtok_out"][0] / 10)
+    assert len(here) == 1 and here["usd_per_mtok_out"].iloc[0] == pytest.approx(1.0 / 360_000 * 1e6)
+    h100 = price(df, load_hardware("h100"))
+    assert list(h100["device"]) == ["cuda"]  # the GPU row only, at its own throughput
+    assert h100["usd_per_mtok_out"].iloc[0] == pytest.approx(usd_per_mtok(load_hardware("h100").usd_per_hour, 1000))
+    assert price(df[df["device"] == "cpu"], load_hardware("l4")).empty  # no L4 row: no L4 price, nothing projected
+
+
+def test_no_priced_table_of_a_cpu_csv_holds_a_row_from_other_hardware(small_csv):
+    from harness.analysis.report import analyse
+
+    a = analyse(small_csv)
+    assert [p.hw.name for p in a.priced] == ["this-machine"] * len(a.slos)
+    assert "h100" in a.unpriced
+    for p in a.priced:
+        assert measured_on(p.rows, p.hw).all() and "projected" not in p.rows.columns
+
+
+def test_dominance_needs_a_significant_difference_and_ties_are_kept():
+    cost = pd.Series([1.0, 2.0, 3.0, 4.0], index=list("abcd"))
+    quality = pd.Series([0.50, 0.51, 0.60, 0.55], index=list("abcd"))
+    ci = pd.Series([0.02, 0.02, 0.02, 0.02], index=list("abcd"))
+    on, ties = significant_mask(cost, quality, ci)
+    # b is 0.01 better than the cheaper a, within the noise: a tie, both on; d is significantly worse than the
+    # cheaper c (0.05 > 1.96 * sqrt(2) * 0.0102): dominated
+    assert on.tolist() == [True, True, True, False]
+    assert ties["b"] == ["a"] and ties["a"] == []
+    plain, _ = significant_mask(cost, quality, ci * 0)
+    assert plain.tolist() == pareto_mask(cost, quality).tolist() == [True, True, True, False]
+    # across models, the full sets' own sampling error widens the margin: no longer significant
+    model = pd.Series(["m1", "m1", "m1", "m2"], index=list("abcd"))
+    across, t = significant_mask(cost, quality, ci, pd.Series(0.03, index=list("abcd")), model)
+    assert across["d"] and "c" in t["d"]
 
 
 def test_pareto_set_excludes_dominated_points_and_keeps_ties():

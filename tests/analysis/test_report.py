@@ -10,8 +10,12 @@ def test_report_lists_failures_and_writes_non_empty_plots(small_csv, tmp_path):
     assert "Runs without numbers" in text and "needs cuda" in text and "RuntimeError: boom" in text
     assert "Recommendation" in text and "m1: **int8**" in text  # cheapest within 0.02 of fp32's 0.50
     assert "bad4" in text and "gives >= quality" in text  # the dominated point says what it loses
-    pngs = list((tmp_path / "out").glob("*.png"))
-    assert len(pngs) == 6 and all(p.stat().st_size > 5000 for p in pngs)
+    assert "Not priced (no rows measured on them" in text and "h100" in text  # a CPU CSV prices no GPU
+    pngs = {p.name: p.stat().st_size for p in (tmp_path / "out").glob("*.png")}
+    assert {f"sweep_cost_vs_quality_this-machine_{s}.png" for s in ("server", "interactive", "offline", "batch1")} \
+        <= set(pngs) and "sweep_cost_vs_quality_h100_server.png" not in pngs
+    assert {"sweep_memory_vs_quality.png", "sweep_speed_memory.png", "sweep_latency.png"} <= set(pngs)
+    assert all(size > 5000 for size in pngs.values())
 
 
 def test_cli_writes_the_report(small_csv, tmp_path, capsys):

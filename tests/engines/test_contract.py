@@ -63,6 +63,23 @@ def test_greedy_tokens_with_one_hook_call_per_token_agree_with_its_log_probs(bui
         assert int(lp[0].argmax()) == tok
 
 
+def test_n_sequences_decoded_together_give_each_the_tokens_it_gets_alone(built):
+    """Different prompts of one length in one batch (the torch engine's batch; llama.cpp's n sequence ids in one
+    llama_batch): per sequence, the same greedy tokens as decoding it alone, and one hook call per step."""
+    from harness.measure.speed import distinct_prompts
+
+    _, b, _, _ = built
+    engine = b.engine
+    prompts = distinct_prompts(b.tokenizer, 24, 4, engine.vocab_size)
+    assert len({tuple(p) for p in prompts.tolist()}) == 4  # different prompts, not one copied
+    calls = []
+    together = engine.generate(prompts, 12, on_token=lambda: calls.append(1))
+    assert together.shape == (4, 12) and len(calls) == 12
+    alone = torch.cat([engine.generate(prompts[i:i + 1], 12) for i in range(4)])
+    assert torch.equal(together, alone)
+    assert torch.equal(engine.generate(prompts[:2], 12), together[:2])  # the context is reused at a smaller level
+
+
 def test_log_probs_equal_a_plain_forward_of_the_same_weights(built):
     _, b, model, tol = built
     seq = [t % b.engine.vocab_size for t in (1, 504, 3458, 282, 4649, 314, 17, 29, 1000, 7)]

@@ -1,0 +1,132 @@
+"""The Markdown report and its PNGs, rendered from one `Analysis` (harness/analysis/report.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from harness.analysis import plots
+
+
+def table(df: pd.DataFrame, cols: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return "" if pd.isna(v) else f"{v:.4g}"
+        return "" if v is None else str(v)
+
+    cols = [c for c in cols if c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for _, r in df.iterrows()]
+    return "\n".join(lines)
+
+
+def _quality_text(a) -> list[str]:
+    md = [f"Quality axis: **{a.qlabel}** (`{a.qcol}`)" + ("; error bars and ± are 95% intervals." if a.qerr else
+                                                           "; it has no interval."), ""]
+    if a.qcol == "one_minus_kld":
+        md += ["1 - KLD measures fidelity to each model's own fp32 baseline: across models it compares how much each "
+               "scheme changes its model, not which model is more capable.", ""]
+    if a.qcol == "capability":
+        md += ["The interval is that of the estimate of the full-set accuracy (0 for each baseline, scored on all "
+               "questions). `capability_set_ci95` is the full sets' own binomial half-width; comparisons between "
+               "models add it. A point is dominated only by a cheaper point that is significantly better; a cheaper "
+               "point within the noise is listed as a tie (`ties_with`) and both stay on the frontier.", ""]
+    return md
+
+
+def _serving(a, stem: str, out_dir: Path) -> list[str]:
+    md = ["## Throughput under latency targets", "",
+          "Load curve: c requests with different prompts of one length arrive together, are prefilled together and "
+          "decoded together; each level reports TTFT and per-token latency percentiles. For each SLO profile, the "
+          "highest measured decode throughput whose TTFT and TPOT at the profile's percentile meet its bounds.", ""]
+    md += [f"- **{s.label()}**: {s.source}" for s in a.slos] + [""]
+    if a.curves.empty:
+        md += ["This CSV has no load curves (`bench=serving` measures them): each run counts as one level at its "
+               "batch size, so only profiles without a TTFT p99 bound can be met.", ""]
+    else:
+        plots.load_curves(a.curves, a.ok, out_dir / f"{stem}_load_curves.png")
+        md += [f"![load curves]({stem}_load_curves.png)", ""]
+    wide = a.ok[["run_id", "config", "engine", "bits_per_weight"]].copy()
+    for s in a.slos:
+        d = a.serving[a.serving["slo"] == s.name].set_index("run_id")
+        wide[s.name] = [("meets no level" if pd.isna(d.loc[r, "slo_tok_s"]) else
+                         f"{d.loc[r, 'slo_tok_s']:.1f} @ {int(d.loc[r, 'slo_concurrency'])}") if r in d.index else ""
+                        for r in wide["run_id"]]
+    md += ["Decode tokens/s @ concurrency, per SLO profile:", "",
+           table(wide.sort_values(["config"]), ["config", "engine", "bits_per_weight", *[s.name for s in a.slos]]), ""]
+    return md
+
+
+def _costs(a, stem: str, out_dir: Path) -> list[str]:
+    md = ["## Cost per million tokens (measured hardware only)", ""]
+    if a.unpriced:
+        md += [f"Not priced (no rows measured on them; nothing is projected from another machine): "
+               f"{', '.join(a.unpriced)}.", ""]
+    for p in a.priced:
+        hw, slo, d = p.hw, p.slo, p.rows
+        png = f"{stem}_cost_vs_quality_{hw.name}_{slo.name}.png"
+        plots.scatter_with_key(d, "usd_per_mtok_blended", a.qcol,
+                               "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],
+                               f"Cost vs quality: {hw.name}, SLO {slo.label()}", out_dir / png, a.qerr, p.on,
+                               logx=True)
+        md += [f"### {hw.name} (${hw.usd_per_hour:g}/hour, {hw.price_source}, {hw.price_as_of}) under "
+               f"{slo.label()}", "", f"Recommendation (quality within {a.margin} of fp32): {p.recommendation}", "",
+               f"![cost vs quality]({png})", "",
+               table(d.sort_values("usd_per_mtok_blended", na_position="last"),
+                     ["config", "slo_concurrency", "slo_tok_s", "usd_per_mtok_out", "usd_per_mtok_in",
+                      "usd_per_mtok_blended", a.qcol, a.qerr, "on_frontier", "ties_with", "off_frontier_loses",
+                      "slo_note"]), ""]
+    return md
+
+
+def _capacity(a, stem: str, out_dir: Path) -> list[str]:
+    cap = a.capacity
+    fits = [c for c in cap.columns if c.startswith("fits_")]
+    md = ["## Memory capacity", "",
+          f"Concurrent sequences of {a.context} tokens that fit beside the weights: (memory x 0.9 - weight bytes) / "
+          "(KV bytes per token x context), from the measured weight bytes and KV bytes per token (llama.cpp's cache "
+          "is f16; the torch engine's is in the model's activation dtype). Arithmetic on measured bytes, not a run "
+          "on that hardware.", ""]
+    if cap["kv_kib_per_token"].isna().all() or not fits:
+        return md + ["This CSV does not record KV bytes per token.", ""]
+    main = "fits_this-machine" if "fits_this-machine" in fits else fits[0]
+    d = a.ok_q.merge(cap[["run_id", *fits]], on="run_id")
+    plots.scatter_with_key(d, main, a.qcol, f"sequences of {a.context} tokens that fit ({main[5:]}, log)",
+                           a.qlabel.split(":")[0], f"Memory capacity vs quality ({main[5:]})",
+                           out_dir / f"{stem}_capacity_vs_quality.png", a.qerr, logx=True)
+    return md + [f"![capacity]({stem}_capacity_vs_quality.png)", "",
+                 table(cap.sort_values("config"), ["config", "weight_mb", "kv_kib_per_token", *fits]), ""]
+
+
+def write_markdown(a, out_dir: Path) -> Path:
+    stem, df, ok = a.csv.stem, a.df, a.ok
+    md = [f"# Report: `{a.csv.name}`", "",
+          f"{len(df)} rows: " + ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()) + ".", "",
+          f"Interactive version (hover, filters, sortable table; opens from disk): [{stem}.html]({stem}.html)", ""]
+    bad = df[df["status"] != "ok"]
+    if len(bad):
+        md += ["## Runs without numbers", "", table(bad, ["model", "precision", "status", "error"]), ""]
+    path = out_dir / f"{stem}_report.md"
+    if ok.empty:
+        md.append("No ok rows: nothing to price or plot.")
+        path.write_text("\n".join(md) + "\n")
+        return path
+    md += _quality_text(a) + _serving(a, stem, out_dir) + _costs(a, stem, out_dir) + _capacity(a, stem, out_dir)
+    plots.scatter_with_key(a.ok_q, "weight_mb", a.qcol, "weight memory (MiB, as stored)", a.qlabel.split(":")[0],
+                           "Weight memory vs quality", out_dir / f"{stem}_memory_vs_quality.png", a.qerr, a.mem_on)
+    plots.bars_by_bits(ok, [("decode_tok_s", "", "decode tok/s (batch 1)"), ("weight_mb", "", "weights (MiB)")],
+                       "Decode speed and weight memory per precision", out_dir / f"{stem}_speed_memory.png")
+    plots.bars_by_bits(ok, [("ttft_ms_p50", "ttft_ms_p90", "TTFT p50 (ms), whisker to p90"),
+                            ("tpot_ms_p50", "tpot_ms_p99", "TPOT p50 (ms), whisker to p99")],
+                       "Latency at batch 1", out_dir / f"{stem}_latency.png")
+    md += ["## Memory vs quality frontier", "", f"![memory vs quality]({stem}_memory_vs_quality.png)", "",
+           table(a.ok_q.assign(on_frontier=a.mem_on).sort_values("weight_mb"),
+                 ["config", "weight_mb", "bits_per_weight", a.qcol, a.qerr, "on_frontier"]), "",
+           "## Speed, memory, accuracy per configuration", "",
+           f"![speed and memory]({stem}_speed_memory.png)", "", f"![latency]({stem}_latency.png)", "",
+           table(ok.sort_values(["model", "bits_per_weight"], ascending=[True, False]),
+                 ["config", "engine", "weight_mb", "bits_per_weight", "decode_tok_s", "max_decode_tok_s",
+                  "ttft_ms_p50", "tpot_ms_p50", "peak_rss_mb", "capability", "capability_ci95", "mmlu_acc",
+                  "arc_easy_acc", "piqa_acc", "kld_mean", "top1_agree", "ppl"]), ""]
+    path.write_text("\n".join(md) + "\n")
+    return path

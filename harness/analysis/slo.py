@@ -1,0 +1,95 @@
+"""Latency targets (conf/slo/*.yaml: a TTFT and a TPOT bound at a stated percentile) and, for each run, the highest
+measured throughput of its load curve that meets them.
+
+A level meets a profile when its TTFT and its per-token latency at the profile's percentile are both within the
+bounds (a missing percentile column never meets a bound); the chosen level is the one with the highest decode
+throughput among those that meet, or none ("meets no level")."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "slo"
+DEFAULT = ("server", "interactive", "offline", "batch1")
+
+
+@dataclass(frozen=True)
+class SLO:
+    name: str
+    ttft_ms: float | None
+    tpot_ms: float | None
+    percentile: int = 99
+    max_concurrency: int | None = None
+    description: str = ""
+    source: str = ""
+
+    def label(self) -> str:
+        bounds = [f"TTFT p{self.percentile} <= {self.ttft_ms:g} ms" if self.ttft_ms is not None else "",
+                  f"TPOT p{self.percentile} <= {self.tpot_ms:g} ms" if self.tpot_ms is not None else "",
+                  f"concurrency <= {self.max_concurrency}" if self.max_concurrency else ""]
+        return f"{self.name} ({', '.join(b for b in bounds if b) or 'no latency bound'})"
+
+
+def slo_names() -> list[str]:
+    return sorted(p.stem for p in CONF.glob("*.yaml"))
+
+
+def load_slo(name: str) -> SLO:
+    path = CONF / f"{name}.yaml"
+    if not path.exists():
+        raise KeyError(f"unknown SLO profile {name!r}; choices: {', '.join(slo_names())}")
+    d = yaml.safe_load(path.read_text())
+    f = lambda k: None if d.get(k) is None else float(d[k])  # noqa: E731
+    return SLO(d["name"], f("ttft_ms"), f("tpot_ms"), int(d.get("percentile", 99)),
+               None if d.get("max_concurrency") is None else int(d["max_concurrency"]), d.get("description", ""),
+               d.get("source", ""))
+
+
+def meets(level: pd.Series, slo: SLO) -> bool:
+    if slo.max_concurrency is not None and level["concurrency"] > slo.max_concurrency:
+        return False
+    for bound, col in ((slo.ttft_ms, f"ttft_ms_p{slo.percentile}"), (slo.tpot_ms, f"tpot_ms_p{slo.percentile}")):
+        if bound is None:
+            continue
+        value = level.get(col)
+        if value is None or pd.isna(value) or float(value) > bound:
+            return False
+    return True
+
+
+def best_level(levels: pd.DataFrame, slo: SLO) -> pd.Series | None:
+    """The level with the highest decode throughput that meets the profile, or None."""
+    good = levels[[meets(lv, slo) for _, lv in levels.iterrows()]] if len(levels) else levels
+    if good.empty:
+        return None
+    return good.loc[good["decode_tok_s"].astype(float).idxmax()]
+
+
+def row_as_level(row: pd.Series) -> dict:
+    """A run without a load curve (older CSVs): its own speed columns as one level at its batch size."""
+    keys = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99",
+            "decode_tok_s", "prefill_tok_s")
+    return {"run_id": row["run_id"], "concurrency": int(float(row.get("batch_size") or 1)),
+            **{k: pd.to_numeric(row.get(k), errors="coerce") for k in keys}}
+
+
+def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataFrame:
+    """One line per (run, SLO profile): the throughput it sustains under the profile, the concurrency that needs,
+    and the prefill throughput at that level; NaN and a note where it meets no level."""
+    lines = []
+    by_run = {rid: g for rid, g in curves.groupby("run_id")} if len(curves) else {}
+    for _, r in ok.iterrows():
+        levels = by_run.get(r["run_id"])
+        if levels is None:
+            levels = pd.DataFrame([row_as_level(r)])
+        for slo in slos:
+            lv = best_level(levels, slo)
+            lines.append({"run_id": r["run_id"], "slo": slo.name,
+                          "slo_tok_s": None if lv is None else float(lv["decode_tok_s"]),
+                          "slo_prefill_tok_s": None if lv is None else float(lv["prefill_tok_s"]),
+                          "slo_concurrency": None if lv is None else int(lv["concurrency"]),
+                          "slo_note": "" if lv is not None else f"meets no level of {len(levels)} measured"})
+    return pd.DataFrame(lines)

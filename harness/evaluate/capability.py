@@ -1,0 +1,189 @@
+"""Capability: accuracy that ranks models, on tasks where the fp32 baselines are above chance (ARC-Easy, PIQA), with a
+95% interval, without scoring every question for every scheme.
+
+Target: the accuracy a run would score on the tasks' full sets (ARC-Easy test 2,376 + PIQA validation 1,838
+questions, question-weighted), i.e. what lm-eval prints when run on them. Estimator (a difference estimator from
+survey sampling, paired on questions):
+
+  - each model's baseline (capability.baseline, fp32) is scored once on the full sets and cached: its accuracy B_t
+    on task t is known exactly;
+  - every other run scores a seeded simple random sample of n_t questions of each task (the same questions for every
+    run of the model), and d_i = correct_run(i) - correct_baseline(i) on them;
+  - estimate_t = B_t + mean(d), variance_t = (1 - n_t / N_t) * S2_t / n_t (finite-population correction), where S2_t
+    is the sample variance of d, floored at p~ - mean(d)^2 with p~ = (k + 1) / (n_t + 2), k the number of questions
+    answered differently (one pseudo-disagreement, so that a sample without disagreements does not claim zero
+    uncertainty);
+  - capability = sum_t w_t estimate_t and its variance sum_t w_t^2 variance_t, with w_t = N_t / sum N; the 95%
+    interval is +- 1.96 sqrt(variance).
+Paired differences have small variance because most answers agree: a scheme that changes 4% of the answers gets
++- 0.02 from about 300 sampled questions of each task instead of the whole 4,214.
+
+The baseline run itself is exact (its full-set accuracy, interval 0). `capability_set_ci95` is the full sets' own
+binomial half-width (the question-sampling error of the benchmark itself): common to all runs of one model, it
+matters when models are compared, and the frontier adds it there (harness/analysis/frontier.py)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from harness.paths import cache_dir
+
+
+@dataclass
+class TaskSample:
+    """One task: full-set size, the baseline's full-set accuracy, and both runs' correctness on the sample."""
+    full_n: int
+    baseline_acc: float
+    baseline_correct: list[int]
+    run_correct: list[int]
+
+
+def sample_indices(full_n: int, n: int, seed: int) -> list[int]:
+    """A seeded simple random sample of question positions (all of them when n >= full_n), sorted."""
+    if n >= full_n:
+        return list(range(full_n))
+    return sorted(random.Random(seed).sample(range(full_n), n))
+
+
+def _task_variance(t: TaskSample) -> tuple[float, float]:
+    n = len(t.run_correct)
+    d = [r - b for r, b in zip(t.run_correct, t.baseline_correct)]
+    mean = sum(d) / n
+    if n >= t.full_n:
+        return mean, 0.0
+    s2 = sum((x - mean) ** 2 for x in d) / (n - 1) if n > 1 else 1.0
+    k = sum(1 for x in d if x)
+    s2 = max(s2, (k + 1) / (n + 2) - mean ** 2)
+    return mean, (1 - n / t.full_n) * s2 / n
+
+
+def estimate(tasks: list[TaskSample], exact: bool = False) -> dict:
+    """The capability estimate and its 95% half-width; `exact`: the run is the baseline (no sampling error)."""
+    total = sum(t.full_n for t in tasks)
+    value = var = set_var = 0.0
+    for t in tasks:
+        w = t.full_n / total
+        mean, v = (0.0, 0.0) if exact else _task_variance(t)
+        value += w * (t.baseline_acc + mean)
+        var += w * w * v
+        set_var += w * w * t.baseline_acc * (1 - t.baseline_acc) / t.full_n
+    return {"capability": value, "capability_ci95": 1.96 * math.sqrt(var),
+            "capability_set_ci95": 1.96 * math.sqrt(set_var),
+            "capability_n": sum(len(t.run_correct) for t in tasks), "capability_full_n": total}
+
+
+# the cached full-set baseline ---------------------------------------------------------------------------------------
+def _task_key(task: str) -> str:
+    """The task's spec and the names and sizes of its shipped data files: a changed task is a new cache entry."""
+    from harness.evaluate.tasks import load_task
+    from harness.paths import DATA_DIR
+
+    spec = load_task(task).spec
+    data = DATA_DIR / str(spec.get("data", ""))
+    files = sorted(data.rglob("*")) if data.is_dir() else [data]
+    sizes = [(str(f.relative_to(DATA_DIR)), f.stat().st_size) for f in files if f.is_file()]
+    return hashlib.sha256(json.dumps([spec, sizes], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def baseline_path(cfg, task: str) -> Path:
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    key = hashlib.sha256(json.dumps({"model": model, "baseline": cfg.capability.baseline, "task": task,
+                                     "data": _task_key(task)}, sort_keys=True, default=str).encode())
+    return cache_dir("capability") / f"{cfg.model.name}-{cfg.capability.baseline}-{task}-{key.hexdigest()[:16]}.json"
+
+
+def _score_full(cfg, engine, tokenizer, task: str) -> list[dict]:
+    from harness.evaluate.accuracy import evaluate_task
+
+    _, preds = evaluate_task(engine, tokenizer, task, 0, None, None if engine.device == "cpu" else 16,
+                             progress=cfg.get("progress", True))
+    return [{"id": p["id"], "correct": int(p["pred"] == p["gold"])} for p in preds]
+
+
+def _save(path: Path, preds: list[dict]) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(preds))
+    os.replace(tmp, path)
+
+
+def ensure_baseline(cfg, engine=None, tokenizer=None) -> dict[str, list[dict]]:
+    """The baseline's full-set correctness per task: from the cache, else scored by `engine` when this run is the
+    baseline, else built once in a child process (the run's own memory and time stay its own)."""
+    missing = [t for t in cfg.capability.tasks if not baseline_path(cfg, t).exists()]
+    if missing and engine is not None:
+        for task in missing:
+            _save(baseline_path(cfg, task), _score_full(cfg, engine, tokenizer, task))
+    elif missing:
+        base = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+        base.precision = {"name": cfg.capability.baseline}
+        base.engine = {"name": "auto"}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(OmegaConf.to_container(base), f)
+        print(f"[harness] scoring the {cfg.capability.baseline} baseline of {cfg.model.name} on the full "
+              f"{', '.join(missing)} sets (once, cached) ...", flush=True)
+        try:
+            subprocess.run([sys.executable, "-m", "harness.evaluate.capability", f.name], check=True)
+        finally:
+            os.unlink(f.name)
+    return {t: json.loads(baseline_path(cfg, t).read_text()) for t in cfg.capability.tasks}
+
+
+def is_baseline_run(cfg, engine_name: str) -> bool:
+    from harness.precision.registry import get_scheme
+
+    base = cfg.capability.baseline
+    return cfg.precision.name == base and engine_name == get_scheme(base).engines[0]
+
+
+def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run_id: str) -> dict:
+    from harness.evaluate.accuracy import evaluate_task, save_predictions
+
+    c = cfg.capability
+    exact = is_baseline_run(cfg, engine.name)
+    full = ensure_baseline(cfg, engine if exact else None, tokenizer)
+    parts = []
+    for task in c.tasks:
+        base = full[task]
+        idx = sample_indices(len(base), int(c.sample), int(c.seed))
+        if exact:
+            run = [base[i]["correct"] for i in idx]
+        else:
+            _, preds = evaluate_task(engine, tokenizer, task, 0, None, None if engine.device == "cpu" else 16,
+                                     progress=cfg.get("progress", True), indices=idx)
+            if predictions_dir is not None:
+                save_predictions(predictions_dir / f"{run_id}.{task}.capability.jsonl", preds)
+            run = [int(p["pred"] == p["gold"]) for p in preds]
+        parts.append(TaskSample(len(base), sum(b["correct"] for b in base) / len(base),
+                                [base[i]["correct"] for i in idx], run))
+    out = estimate(parts, exact=exact)
+    out["capability_tasks"] = "+".join(c.tasks)
+    return out
+
+
+def main(job: str) -> None:
+    """Score the baseline on the full sets with the baseline scheme's own engine and cache it."""
+    from harness.engines.base import build_engine, resolve_engine
+    from harness.environment import resolve_device
+    from harness.precision.registry import get_scheme
+
+    cfg = OmegaConf.create(json.loads(Path(job).read_text()))
+    scheme = get_scheme(cfg.precision.name)
+    built = build_engine(cfg, scheme, resolve_device(cfg.device), resolve_engine(str(cfg.engine.name), scheme))
+    try:
+        ensure_baseline(cfg, built.engine, built.tokenizer)
+    finally:
+        built.engine.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

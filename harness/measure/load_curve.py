@@ -1,0 +1,85 @@
+"""The load curve: decode measured at several concurrency levels in one loaded model.
+
+At concurrency c, c requests with different prompts of one length (successive WikiText-2 windows) arrive together,
+are prefilled in one batch and decoded together (a static batch, as in MLPerf's Offline scenario and a serving
+engine's steady state at c running sequences). Per level: TTFT and per-token latency percentiles (each token of
+the batch arrives at one step), decode and prefill throughput of the whole batch, peak memory. Each level gets a
+short untimed warm-up at its shape (prefill + one step), then `repeats` timed generations.
+
+Levels are tried in increasing order and the curve stops early, with the reason recorded, when throughput stops
+rising (the last level gained less than `min_gain` over the best), when the next level's KV cache would not fit in
+the memory available now, or when the next level is expected to take longer than `level_time_s`."""
+from __future__ import annotations
+
+import time
+
+from harness.measure.memory import available_bytes, peak_rss_mb
+from harness.measure.speed import distinct_prompts, measure_speed
+
+LEVEL_KEYS = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99",
+              "decode_tok_s", "prefill_tok_s", "e2e_s_p50")
+
+
+def levels_of(concurrency) -> list[int]:
+    levels = [concurrency] if isinstance(concurrency, int) else list(concurrency)
+    if not levels or any(not isinstance(c, int) or isinstance(c, bool) or c < 1 for c in levels):
+        raise ValueError(f"bench.concurrency must be a positive integer or a list of them, not {concurrency!r}")
+    return sorted(set(levels))
+
+
+def kv_cache_bytes(kv_per_token: int, concurrency: int, tokens: int) -> int:
+    return kv_per_token * concurrency * tokens
+
+
+def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
+               known: dict | None = None) -> tuple[list, str]:
+    """Measure every level of `bench.concurrency` until a stop rule fires. Returns (levels, why the curve ended).
+    `known`: levels already measured with these prompts (concurrency -> level), taken as they are."""
+    levels = levels_of(bench.get("concurrency", bench.batch_size))
+    cap = engine.capabilities.max_batch
+    prompt_tokens, new_tokens = int(bench.prompt_tokens), int(bench.new_tokens)
+    repeats = int(bench.get("curve_repeats", bench.repeats))
+    min_gain, budget = float(bench.get("min_gain", 0.05)), float(bench.get("level_time_s", 120))
+    prompts = distinct_prompts(tokenizer, prompt_tokens, levels[-1], engine.vocab_size)
+    kv_per_token = engine.kv_bytes_per_token()
+    out: list[dict] = []
+    best = 0.0
+    for i, c in enumerate(levels):
+        if cap is not None and c > cap:
+            return out, f"the {engine.name} engine decodes at most {cap} sequences at once (level {c})"
+        kv = kv_cache_bytes(kv_per_token, c, prompt_tokens + new_tokens)
+        free = available_bytes() if memory_bytes is None else memory_bytes
+        if free is not None and kv > 0.8 * free and not (known and c in known):
+            return out, (f"memory: level {c} needs {kv / 2**20:.0f} MiB of KV cache, over 80% of the "
+                         f"{free / 2**20:.0f} MiB available")
+        if out:
+            expected = out[-1]["level_s"] * c / out[-1]["concurrency"]
+            if expected > budget:
+                return out, (f"time: level {c} expected to take ~{expected:.0f} s (level {out[-1]['concurrency']} "
+                             f"took {out[-1]['level_s']:.1f} s), over bench.level_time_s={budget:g}")
+        if known and c in known:
+            out.append(known[c])
+            best = max(best, known[c]["decode_tok_s"])
+            continue
+        t0 = time.perf_counter()
+        try:
+            speed = measure_speed(engine, prompts[:c], new_tokens, warmup=1, repeats=repeats, warmup_tokens=2)
+        except (MemoryError, RuntimeError) as exc:
+            return out, f"level {c} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        out.append({"concurrency": c, **{k: speed[k] for k in LEVEL_KEYS}, "peak_rss_mb": peak_rss_mb(),
+                    "kv_cache_mb": kv / 2**20, "level_s": time.perf_counter() - t0})
+        rate = speed["decode_tok_s"]
+        if i and rate < (1 + min_gain) * best:
+            return out, (f"throughput stopped rising: {rate:.1f} tok/s at {c} vs {best:.1f} at a lower level "
+                         f"(gain under {min_gain:.0%})")
+        best = max(best, rate)
+    return out, "all levels measured"
+
+
+def curve_columns(levels: list[dict], why: str) -> dict:
+    """The row's summary of its curve: best decode throughput and the concurrency that reached it."""
+    if not levels:
+        return {"concurrency_levels": "", "curve_stop": why}
+    top = max(levels, key=lambda lv: lv["decode_tok_s"])
+    return {"max_decode_tok_s": top["decode_tok_s"], "max_decode_concurrency": top["concurrency"],
+            "concurrency_levels": ",".join(str(lv["concurrency"]) for lv in levels), "curve_stop": why}

@@ -1,0 +1,62 @@
+import pandas as pd
+import pytest
+
+from harness.analysis.cost import price
+from harness.analysis.hardware import Hardware
+from harness.analysis.slo import SLO, best_level, load_slo, serving, slo_names
+
+
+def _curve(run_id="r1"):
+    # concurrency, TTFT p99, TPOT p99, decode tok/s, prefill tok/s
+    rows = [(1, 100.0, 20.0, 50.0, 600.0), (4, 300.0, 40.0, 120.0, 800.0), (16, 1200.0, 41.0, 300.0, 900.0),
+            (64, 4000.0, 150.0, 500.0, 950.0)]
+    return pd.DataFrame([{"run_id": run_id, "concurrency": c, "ttft_ms_p99": t, "tpot_ms_p99": p,
+                          "decode_tok_s": d, "prefill_tok_s": f} for c, t, p, d, f in rows])
+
+
+def test_shipped_profiles_are_mlperfs_bounds():
+    assert {"server", "interactive", "offline", "batch1"} <= set(slo_names())
+    server, inter = load_slo("server"), load_slo("interactive")
+    assert (server.ttft_ms, server.tpot_ms, server.percentile) == (2000, 200, 99)
+    assert (inter.ttft_ms, inter.tpot_ms, inter.percentile) == (450, 40, 99)
+    with pytest.raises(KeyError, match="choices"):
+        load_slo("nope")
+
+
+def test_a_level_that_misses_tpot_by_1_ms_is_not_chosen():
+    # level 16 has TPOT p99 41 ms against interactive's 40: the answer is level 4, not the faster 16
+    lv = best_level(_curve(), load_slo("interactive"))
+    assert int(lv["concurrency"]) == 4 and lv["decode_tok_s"] == 120.0
+    assert int(best_level(_curve(), load_slo("server"))["concurrency"]) == 16  # 64 misses TTFT 2000
+    assert int(best_level(_curve(), load_slo("offline"))["concurrency"]) == 64
+    assert int(best_level(_curve(), load_slo("batch1"))["concurrency"]) == 1
+
+
+def test_meets_no_level_and_missing_percentiles():
+    strict = SLO("strict", ttft_ms=10.0, tpot_ms=1.0)
+    assert best_level(_curve(), strict) is None
+    no_p99 = _curve().drop(columns=["ttft_ms_p99"])
+    assert best_level(no_p99, load_slo("server")) is None  # a bound on a column that was not measured never meets
+    ok = pd.DataFrame([{"run_id": "r1", "batch_size": 1}])
+    s = serving(ok, _curve(), [strict, load_slo("interactive")])
+    assert s.loc[0, "slo_note"] == "meets no level of 4 measured" and pd.isna(s.loc[0, "slo_tok_s"])
+    assert s.loc[1, "slo_concurrency"] == 4
+
+
+def test_pricing_uses_the_chosen_levels_throughput():
+    ok = pd.DataFrame([{"run_id": "r1", "batch_size": 1, "device": "cpu"}])
+    s = serving(ok, _curve(), [load_slo("server")]).merge(ok, on="run_id")
+    p = price(s, Hardware("this-machine", 3.6, None))
+    # $3.6/hour at 300 tok/s (level 16) decode and 900 tok/s prefill
+    assert p["usd_per_mtok_out"].iloc[0] == pytest.approx(3.6 / (300 * 3600) * 1e6)
+    assert p["usd_per_mtok_in"].iloc[0] == pytest.approx(3.6 / (900 * 3600) * 1e6)
+    assert p["usd_per_mtok_blended"].iloc[0] == pytest.approx((3 * 3.6 / (900 * 3600) + 3.6 / (300 * 3600)) / 4 * 1e6)
+
+
+def test_a_run_without_a_curve_is_one_level_at_its_batch_size():
+    ok = pd.DataFrame([{"run_id": "old", "batch_size": 1, "ttft_ms_p90": 90.0, "tpot_ms_p99": 12.0,
+                        "decode_tok_s": 20.0, "prefill_tok_s": 500.0}])
+    empty = pd.DataFrame(columns=["run_id", "concurrency"])
+    s = serving(ok, empty, [load_slo("batch1"), load_slo("server")]).set_index("slo")
+    assert s.loc["batch1", "slo_tok_s"] == 20.0  # no latency bound
+    assert pd.isna(s.loc["server", "slo_tok_s"])  # TTFT p99 was not recorded by older CSVs

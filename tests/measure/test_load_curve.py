@@ -1,0 +1,61 @@
+"""The load curve on the tiny random model: each level's columns, and every stop rule with its recorded reason."""
+import pytest
+from omegaconf import OmegaConf
+
+from harness.measure.load_curve import curve_columns, levels_of, load_curve
+from tests.engines.test_contract import _cfg
+
+
+@pytest.fixture(scope="module")
+def built():
+    from harness.engines.base import build_engine
+    from harness.precision.registry import get_scheme
+
+    b = build_engine(_cfg("tiny-random", "fp32", "torch"), get_scheme("fp32"), "cpu", "torch")
+    yield b
+    b.engine.close()
+
+
+def _bench(**kw):
+    return OmegaConf.create({"prompt_tokens": 16, "new_tokens": 4, "batch_size": 1, "repeats": 2,
+                             "concurrency": [1, 2, 4], "min_gain": 0.0, "level_time_s": 60, **kw})
+
+
+def test_every_level_is_measured_with_its_percentiles(built):
+    levels, why = load_curve(built.engine, built.tokenizer, _bench(min_gain=-1.0))
+    assert [lv["concurrency"] for lv in levels] == [1, 2, 4] and why == "all levels measured"
+    for lv in levels:
+        assert lv["ttft_ms_p50"] <= lv["ttft_ms_p90"] <= lv["ttft_ms_p99"]
+        assert lv["tpot_ms_p50"] <= lv["tpot_ms_p99"] and lv["decode_tok_s"] > 0 and lv["peak_rss_mb"] > 0
+    assert levels[2]["kv_cache_mb"] == pytest.approx(4 * levels[0]["kv_cache_mb"])
+    cols = curve_columns(levels, why)
+    assert cols["concurrency_levels"] == "1,2,4" and cols["max_decode_tok_s"] == max(lv["decode_tok_s"]
+                                                                                     for lv in levels)
+
+
+def test_stop_when_throughput_stops_rising(built):
+    levels, why = load_curve(built.engine, built.tokenizer, _bench(min_gain=1000.0))
+    assert len(levels) == 2 and why.startswith("throughput stopped rising")
+
+
+def test_stop_before_a_level_that_would_not_fit_in_memory(built):
+    kv = built.engine.kv_bytes_per_token() * 20  # one sequence of 16 + 4 tokens
+    levels, why = load_curve(built.engine, built.tokenizer, _bench(min_gain=-1.0), memory_bytes=int(2.5 * kv / 0.8))
+    assert [lv["concurrency"] for lv in levels] == [1, 2] and why.startswith("memory: level 4 needs")
+
+
+def test_stop_before_a_level_expected_to_exceed_its_time(built):
+    levels, why = load_curve(built.engine, built.tokenizer, _bench(min_gain=-1.0, level_time_s=1e-6))
+    assert len(levels) == 1 and why.startswith("time: level 2")
+
+
+def test_known_levels_are_taken_as_they_are(built):
+    known = {1: {"concurrency": 1, "decode_tok_s": 1e9, "level_s": 0.01}}
+    levels, why = load_curve(built.engine, built.tokenizer, _bench(concurrency=[1, 2]), known=known)
+    assert levels[0] is known[1] and why.startswith("throughput stopped rising")
+
+
+@pytest.mark.parametrize("bad", [0, [], [1, -4], "4", [True]])
+def test_bad_levels_are_refused(bad):
+    with pytest.raises(ValueError, match="bench.concurrency"):
+        levels_of(bad)
