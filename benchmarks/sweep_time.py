@@ -23,8 +23,8 @@ def main() -> None:
     from harness.record.store import read_rows
 
     df = pd.DataFrame(read_rows(args.csv, strict=False)).replace("", None)
-    for col in ("run_s", "load_s", "bench_s", "eval_s", "quality_s"):
-        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("run_s", "load_s", "bench_s", "curve_s", "eval_s", "capability_s", "quality_s"):
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else float("nan")
     df["finished"] = pd.to_datetime(df["timestamp"])
     if args.since:
         df = df[df["finished"] >= pd.Timestamp(args.since, tz="UTC")]
@@ -37,12 +37,14 @@ def main() -> None:
     print(f"wall time      : {wall / 60:6.1f} min (budget {args.budget_min:.0f} min): "
           f"{wall / 60 / args.budget_min:.2f} of the budget -> {'within' if wall / 60 <= args.budget_min else 'OVER'}")
     print(f"sum of run_s   : {df['run_s'].sum() / 60:6.1f} min")
-    for phase in ("load_s", "bench_s", "eval_s", "quality_s"):
-        if phase in df:
+    for phase in ("load_s", "bench_s", "curve_s", "eval_s", "capability_s", "quality_s"):
+        if df[phase].notna().any():
             print(f"  {phase:<12} : {df[phase].sum() / 60:6.1f} min")
     ok = df[df["status"] == "ok"]
     print("slowest runs:")
-    print(ok.nlargest(5, "run_s")[["model", "precision", "run_s", "eval_s", "quality_s"]].round(1).to_string(index=False))
+    cols = [c for c in ("model", "precision", "run_s", "curve_s", "eval_s", "capability_s", "quality_s")
+            if c in ("model", "precision") or ok[c].notna().any()]
+    print(ok.nlargest(5, "run_s")[cols].round(1).to_string(index=False))
     print("model load (load_s: weights from the cache, scheme applied and proven), median per model and engine:")
     print(ok.groupby(["model", "engine"])["load_s"].median().round(2).to_string())
 

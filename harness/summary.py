@@ -42,6 +42,10 @@ def summary_lines(label: str, row: dict) -> list[str]:
             chance = g(f"{task}_chance")
             lines.append(f"  {task:<9} {acc:.3f} +- {1.96 * (se or 0):.3f} (95%, n={n:.0f}"
                          + (f", chance {chance:.3f})" if chance is not None else ")"))
+    if g("capability") is not None:
+        lines.append(f"  capability {g('capability'):.3f} +- {g('capability_ci95'):.3f} (95%, estimate of "
+                     f"{row.get('capability_tasks')} on {g('capability_full_n'):.0f} questions from "
+                     f"{g('capability_n'):.0f} scored)")
     if g("kld_mean") is not None:
         delta, dse = g("ppl_delta"), g("ppl_delta_stderr")
         lines.append(f"  quality   vs {row.get('quality_ref') or 'baseline'}: KLD {g('kld_mean'):.4f} nats, "

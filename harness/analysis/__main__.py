@@ -1,4 +1,5 @@
-"""python -m harness.analysis RESULTS.csv [--hardware this-machine,h100] [--price USD_PER_HOUR] [--margin 0.02]"""
+"""python -m harness.analysis RESULTS.csv [--hardware this-machine,h100] [--slo server,interactive] [--price USD]
+[--margin 0.02] [--context 4096]"""
 from __future__ import annotations
 
 import argparse
@@ -11,14 +12,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.analysis", description=__doc__)
     ap.add_argument("csv")
     ap.add_argument("--out", default=None, help="output folder (default: beside the CSV)")
-    ap.add_argument("--hardware", default="this-machine,h100", help="comma-separated profiles from conf/hardware/")
+    ap.add_argument("--hardware", default=None,
+                    help="comma-separated profiles from conf/hardware/ (default: all; each prices only the rows "
+                         "measured on it, all give capacity)")
+    ap.add_argument("--slo", default=None, help="comma-separated latency targets from conf/slo/ (default: server, "
+                                                "interactive, offline, batch1)")
+    ap.add_argument("--context", type=int, default=4096, help="tokens per sequence in the capacity table")
     ap.add_argument("--price", type=float, default=None, help="US$/hour of this machine (profile this-machine)")
     ap.add_argument("--margin", type=float, default=0.02, help="quality margin for the recommendation")
     ap.add_argument("--quality", default="auto",
-                    help="auto | mmlu_acc | one_minus_kld | any accuracy column, e.g. arc_easy_acc")
+                    help="auto | capability | mmlu_acc | one_minus_kld | any accuracy column, e.g. arc_easy_acc")
     args = ap.parse_args(argv)
     try:
-        path = write_report(args.csv, args.out, args.hardware.split(","), args.price, args.margin, args.quality)
+        if args.context < 1:
+            raise ValueError(f"--context must be >= 1, not {args.context}")
+        path = write_report(args.csv, args.out, args.hardware.split(",") if args.hardware else None, args.price,
+                            args.margin, args.quality, args.slo.split(",") if args.slo else None, args.context)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
