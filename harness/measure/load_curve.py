@@ -8,7 +8,8 @@ short untimed warm-up at its shape (prefill + one step), then `repeats` timed ge
 
 Levels are tried in increasing order and the curve stops early, with the reason recorded, when throughput stops
 rising (the last level gained less than `min_gain` over the best), when the next level's KV cache would not fit in
-the memory available now, or when the next level is expected to take longer than `level_time_s`."""
+the memory available now, or when the next level could take longer than `level_time_s` (its generations, each at
+most c / c_previous times as long as one at the previous level, plus the warm-up)."""
 from __future__ import annotations
 
 import time
@@ -52,11 +53,13 @@ def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
         if free is not None and kv > 0.8 * free and not (known and c in known):
             return out, (f"memory: level {c} needs {kv / 2**20:.0f} MiB of KV cache, over 80% of the "
                          f"{free / 2**20:.0f} MiB available")
-        if out:
-            expected = out[-1]["level_s"] * c / out[-1]["concurrency"]
+        if out:  # an upper bound: one generation's time grows at most in proportion to the sequences
+            prev = out[-1]
+            expected = (repeats + 0.5) * prev["e2e_s_p50"] * c / prev["concurrency"]
             if expected > budget:
-                return out, (f"time: level {c} expected to take ~{expected:.0f} s (level {out[-1]['concurrency']} "
-                             f"took {out[-1]['level_s']:.1f} s), over bench.level_time_s={budget:g}")
+                return out, (f"time: level {c} expected to take up to ~{expected:.0f} s ({repeats} generations; one "
+                             f"took {prev['e2e_s_p50']:.1f} s at {prev['concurrency']}), over "
+                             f"bench.level_time_s={budget:g}")
         if known and c in known:
             out.append(known[c])
             best = max(best, known[c]["decode_tok_s"])

@@ -50,7 +50,7 @@ def test_stop_before_a_level_expected_to_exceed_its_time(built):
 
 
 def test_known_levels_are_taken_as_they_are(built):
-    known = {1: {"concurrency": 1, "decode_tok_s": 1e9, "level_s": 0.01}}
+    known = {1: {"concurrency": 1, "decode_tok_s": 1e9, "e2e_s_p50": 0.001}}
     levels, why = load_curve(built.engine, built.tokenizer, _bench(concurrency=[1, 2]), known=known)
     assert levels[0] is known[1] and why.startswith("throughput stopped rising")
 
