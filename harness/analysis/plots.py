@@ -11,7 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+PLAIN = FuncFormatter(lambda v, _: f"{v:g}")  # log axes labelled 0.04, 0.1, 200 rather than 4x10^-2
 
 MARKERS = "osD^v<>Ph*"
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -78,7 +80,9 @@ def scatter_with_key(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
     key = _keyed(ax, df, x, y, err, on)
     if logx:
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_major_formatter(PLAIN)
+        ax.xaxis.set_minor_formatter(PLAIN)
+        ax.xaxis.set_tick_params(which="minor", labelsize=7)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel + (" (bars: 95% interval)" if err else ""))
     ax.set_title(title)
@@ -89,36 +93,35 @@ def scatter_with_key(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
 
 def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path) -> Path:
     """The standard serving plot, per model: decode throughput vs per-token latency p50, one line per precision
-    through its concurrency levels (numbers at the points), coloured by engine/library."""
+    through its concurrency levels (numbers at the points); a colour per precision, the line style says the engine
+    (solid: llama.cpp, dashed: torch and its libraries)."""
     d = curves.merge(ok[["run_id", "model", "precision", "engine", "bits_per_weight"]], on="run_id")
     models = _models(d)
-    engines, _ = _styles(ok)
-    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 6), squeeze=False)
-    styles = ["-", "--", "-.", ":"]
+    precisions = list(ok.sort_values("bits_per_weight", ascending=False)["precision"].drop_duplicates())
+    cmap = plt.get_cmap("tab20")
+    colour = {p: cmap(i % 20) for i, p in enumerate(precisions)}
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 6.5), squeeze=False)
     for ax, model in zip(axes[0], models):
         dm = d[d["model"] == model]
-        order = dm.groupby("precision")["bits_per_weight"].first().sort_values(ascending=False).index
-        seen: dict = {}
-        for prec in order:
+        for prec in [p for p in precisions if p in set(dm["precision"])]:
             g = dm[dm["precision"] == prec].sort_values("concurrency")
             engine = str(g["engine"].iloc[0])
-            ls = styles[seen.setdefault(engine, 0) % len(styles)]
-            seen[engine] += 1
-            ax.plot(g["tpot_ms_p50"], g["decode_tok_s"], ls, marker="o", ms=3, color=engines[engine],
-                    label=f"{prec} ({engine})")
+            ax.plot(g["tpot_ms_p50"], g["decode_tok_s"], "-" if engine == "llama.cpp" else "--", marker="o", ms=4,
+                    color=colour[prec], label=f"{prec} ({engine})")
             for _, r in g.iterrows():
                 ax.annotate(f"{int(r['concurrency'])}", (r["tpot_ms_p50"], r["decode_tok_s"]), fontsize=6,
                             xytext=(2, 2), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(ScalarFormatter())
-            axis.set_minor_formatter(NullFormatter())
+            axis.set_major_formatter(PLAIN)
+            axis.set_minor_formatter(PLAIN)
+            axis.set_tick_params(which="minor", labelsize=7)
         ax.set_xlabel("per-token decode latency p50 (ms, log)")
         ax.set_ylabel("decode throughput, all sequences (tokens/s, log)")
         ax.set_title(f"{model}: load curve (numbers: concurrency)")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6.5, ncol=2)
+        ax.legend(fontsize=6.5, ncol=2, loc="upper left")
     return _save(fig, path)
 
 

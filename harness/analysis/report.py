@@ -146,7 +146,13 @@ def frontier(d: pd.DataFrame, cost: str, a: "Analysis") -> tuple[pd.Series, pd.S
     set_err = d["capability_set_ci95"] if a.qcol == "capability" else None
     on, ties = significant_mask(d[cost], d[a.qcol], err, set_err, d["model"])
     names = d["config"]
-    return on, ties.map(lambda t: ", ".join(names[j] for j in t) if isinstance(t, list) else "")
+    return on, ties.map(lambda t: _tie_text([names[j] for j in t]) if isinstance(t, list) else "")
+
+
+def _tie_text(names: list[str], shown: int = 3) -> str:
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{len(names)} cheaper points, e.g. {', '.join(names[:shown])}"
 
 
 def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: float | None = None,
