@@ -1,6 +1,6 @@
 """Screenshot of an HTML report in headless Chromium (the system's: apt-get install chromium), for the README.
 
-    python scripts/screenshot_report.py results/cpu_sweep.html results/cpu_sweep_report.png
+    python scripts/screenshot_report.py results/cpu_serving.html results/cpu_serving_report.png
 """
 from __future__ import annotations
 
