@@ -109,7 +109,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
 def _measure(cfg, engine, tokenizer, proof) -> dict:
     """Speed at bench.batch_size (warm-up, timed repeats), the memory roofline, then the load curve over
     bench.concurrency (its batch-1 level is the measurement above when batch_size is 1: same prompt, not rerun)."""
-    from harness.measure.load_curve import curve_columns, levels_of, load_curve
+    from harness.measure.load_curve import curve_columns, level, levels_of, load_curve
     from harness.measure.roofline import roofline_columns
     from harness.measure.speed import bench_prompt, measure_speed
 
@@ -121,16 +121,13 @@ def _measure(cfg, engine, tokenizer, proof) -> dict:
                                 out["decode_tok_s"]))
     out["kv_bytes_per_token"] = engine.kv_bytes_per_token()
     out["bench_s"] = time.perf_counter() - t_phase
-    known = {}
-    if int(b.batch_size) == 1:
-        from harness.measure.load_curve import LEVEL_KEYS
-        from harness.measure.memory import peak_rss_mb
-
-        known[1] = {"concurrency": 1, **{k: out[k] for k in LEVEL_KEYS}, "peak_rss_mb": peak_rss_mb(),
-                    "kv_cache_mb": out["kv_bytes_per_token"] * (b.prompt_tokens + b.new_tokens) / 2**20,
-                    "level_s": out["bench_s"]}
     t_phase = time.perf_counter()
-    levels, why = load_curve(engine, tokenizer, b, known=known) \
-        if levels_of(b.get("concurrency", b.batch_size)) != [int(b.batch_size)] or known else ([], "")
+    if int(b.batch_size) == 1:  # every curve starts from the batch-1 measurement just made
+        known = {1: level(1, out, out["kv_bytes_per_token"], b.prompt_tokens + b.new_tokens, out["bench_s"])}
+        levels, why = load_curve(engine, tokenizer, b, known=known)
+    elif levels_of(b.get("concurrency", b.batch_size)) != [int(b.batch_size)]:
+        levels, why = load_curve(engine, tokenizer, b)
+    else:  # a batch measured above with one prompt copied, and no curve asked for
+        levels, why = [], ""
     out.update(curve_columns(levels, why), load_curve=levels, curve_s=time.perf_counter() - t_phase)
     return out

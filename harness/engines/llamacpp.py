@@ -5,8 +5,9 @@ come from the precision scheme (harness/precision/gguf.py)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -14,6 +15,15 @@ import torch
 from harness.engines.base import BuiltEngine, Capabilities, Engine, kv_bytes_per_token
 from harness.errors import Unavailable
 from harness.precision.gguf import gguf_proof, requantise, tensor_inventory
+
+
+@dataclass
+class _MultiContext:
+    """A llama.cpp context with `n_seq` sequence ids and room for `n_ctx` tokens, and its batch."""
+    n_seq: int
+    n_ctx: int
+    context: Any
+    batch: Any
 
 
 class LlamaCppEngine(Engine):
@@ -31,7 +41,7 @@ class LlamaCppEngine(Engine):
                          verbose=False, seed=0)
         self.vocab_size = self.llm.n_vocab()
         self._tokens: list[int] = []  # what the KV cache holds, for prefix reuse between scored sequences
-        self._multi = None  # (n_seq, n_ctx, context, batch) for n-sequence generation, made once per shape
+        self._multi: _MultiContext | None = None  # for n-sequence generation, kept while its shape fits
 
     def kv_bytes_per_token(self) -> int:
         return kv_bytes_per_token(self.hf_config, 2)  # llama.cpp's default f16 cache
@@ -39,10 +49,7 @@ class LlamaCppEngine(Engine):
     def close(self) -> None:
         """Free llama.cpp's model and context now (left to interpreter exit, its finaliser can fail noisily)."""
         llm, self.llm = self.llm, None
-        if self._multi is not None:
-            self._multi[3].close()
-            self._multi[2].close()
-            self._multi = None
+        self._close_multi()
         if llm is not None:
             llm.close()
 
@@ -79,15 +86,14 @@ class LlamaCppEngine(Engine):
     def _context_for(self, n_seq: int, n_tokens: int):
         """A llama.cpp context (and batch) with `n_seq` sequence ids and room for `n_tokens` tokens in all; kept
         while the shape fits, so repeated generations at one concurrency reuse it."""
-        if self._multi is not None and self._multi[0] >= n_seq and self._multi[1] >= n_tokens:
-            return self._multi[2], self._multi[3]
+        m = self._multi
+        if m is not None and m.n_seq >= n_seq and m.n_ctx >= n_tokens:
+            return m.context, m.batch
         import ctypes
 
         from llama_cpp import _internals
 
-        if self._multi is not None:
-            self._multi[3].close()
-            self._multi[2].close()
+        self._close_multi()
         src = self.llm.context_params
         params = type(src)()
         ctypes.memmove(ctypes.addressof(params), ctypes.addressof(src), ctypes.sizeof(src))  # same settings
@@ -97,8 +103,14 @@ class LlamaCppEngine(Engine):
         params.kv_unified = True
         ctx = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
         batch = _internals.LlamaBatch(n_tokens=params.n_batch, embd=0, n_seq_max=1, verbose=False)
-        self._multi = (n_seq, params.n_ctx, ctx, batch)
+        self._multi = _MultiContext(n_seq, params.n_ctx, ctx, batch)
         return ctx, batch
+
+    def _close_multi(self) -> None:
+        if self._multi is not None:
+            self._multi.batch.close()
+            self._multi.context.close()
+            self._multi = None
 
     def _generate_many(self, prompts: list[list[int]], new_tokens: int, on_token) -> torch.Tensor:
         n, length = len(prompts), len(prompts[0])

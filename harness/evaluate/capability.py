@@ -26,11 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,37 +101,26 @@ def baseline_path(cfg, task: str) -> Path:
 
 def _score_full(cfg, engine, tokenizer, task: str) -> list[dict]:
     from harness.evaluate.accuracy import evaluate_task
+    from harness.evaluate.run_tasks import auto_batch_size
 
-    _, preds = evaluate_task(engine, tokenizer, task, 0, None, None if engine.device == "cpu" else 16,
+    _, preds = evaluate_task(engine, tokenizer, task, 0, None, auto_batch_size(engine),
                              progress=cfg.get("progress", True))
     return [{"id": p["id"], "correct": int(p["pred"] == p["gold"])} for p in preds]
-
-
-def _save(path: Path, preds: list[dict]) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(preds))
-    os.replace(tmp, path)
 
 
 def ensure_baseline(cfg, engine=None, tokenizer=None) -> dict[str, list[dict]]:
     """The baseline's full-set correctness per task: from the cache, else scored by `engine` when this run is the
     baseline, else built once in a child process (the run's own memory and time stay its own)."""
+    from harness.evaluate.reference import atomic_save, build_baseline_in_child
+
     missing = [t for t in cfg.capability.tasks if not baseline_path(cfg, t).exists()]
     if missing and engine is not None:
         for task in missing:
-            _save(baseline_path(cfg, task), _score_full(cfg, engine, tokenizer, task))
+            atomic_save(_score_full(cfg, engine, tokenizer, task), baseline_path(cfg, task), as_json=True)
     elif missing:
-        base = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-        base.precision = {"name": cfg.capability.baseline}
-        base.engine = {"name": "auto"}
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(OmegaConf.to_container(base), f)
-        print(f"[harness] scoring the {cfg.capability.baseline} baseline of {cfg.model.name} on the full "
-              f"{', '.join(missing)} sets (once, cached) ...", flush=True)
-        try:
-            subprocess.run([sys.executable, "-m", "harness.evaluate.capability", f.name], check=True)
-        finally:
-            os.unlink(f.name)
+        build_baseline_in_child(cfg, cfg.capability.baseline, "harness.evaluate.capability",
+                                f"scoring the {cfg.capability.baseline} baseline of {cfg.model.name} on the full "
+                                f"{', '.join(missing)} sets (once, cached)")
     return {t: json.loads(baseline_path(cfg, t).read_text()) for t in cfg.capability.tasks}
 
 
@@ -147,6 +133,7 @@ def is_baseline_run(cfg, engine_name: str) -> bool:
 
 def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run_id: str) -> dict:
     from harness.evaluate.accuracy import evaluate_task, save_predictions
+    from harness.evaluate.run_tasks import auto_batch_size
 
     c = cfg.capability
     exact = is_baseline_run(cfg, engine.name)
@@ -158,7 +145,7 @@ def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run
         if exact:
             run = [base[i]["correct"] for i in idx]
         else:
-            _, preds = evaluate_task(engine, tokenizer, task, 0, None, None if engine.device == "cpu" else 16,
+            _, preds = evaluate_task(engine, tokenizer, task, 0, None, auto_batch_size(engine),
                                      progress=cfg.get("progress", True), indices=idx)
             if predictions_dir is not None:
                 save_predictions(predictions_dir / f"{run_id}.{task}.capability.jsonl", preds)

@@ -48,7 +48,7 @@ def reference_label(cfg) -> str:
     return f"{cfg.model.name}/{q.baseline}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, top-{q.topk}"
 
 
-def _atomic_save(obj, path: Path, as_json: bool = False) -> None:
+def atomic_save(obj, path: Path, as_json: bool = False) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     if as_json:
         tmp.write_text(json.dumps(obj))
@@ -73,32 +73,34 @@ def _load(cfg, windows) -> dict | None:
 def write_reference(cfg, engine, tokenizer, windows, predictions: dict) -> None:
     from harness.evaluate.windows import reference_from
 
-    _atomic_save(reference_from(engine, windows, int(cfg.quality.topk)), logits_path(cfg, windows))
+    atomic_save(reference_from(engine, windows, int(cfg.quality.topk)), logits_path(cfg, windows))
     for task, preds in predictions.items():
-        _atomic_save(preds, predictions_path(cfg, task), as_json=True)
+        atomic_save(preds, predictions_path(cfg, task), as_json=True)
 
 
 def ensure_reference(cfg, windows, engine=None, tokenizer=None, predictions: dict | None = None) -> dict:
     if cfg.precision.name == cfg.quality.baseline and engine is not None:
         write_reference(cfg, engine, tokenizer, windows, predictions or {})  # the baseline run is the authority
     elif _load(cfg, windows) is None:
-        _build_in_child(cfg)
+        build_baseline_in_child(cfg, cfg.quality.baseline, "harness.evaluate.reference",
+                                f"building the {cfg.quality.baseline} baseline reference for {cfg.model.name} (once)")
     ref = _load(cfg, windows)
     if ref is None:
         raise RuntimeError(f"baseline reference for {reference_label(cfg)} could not be built")
     return ref
 
 
-def _build_in_child(cfg) -> None:
+def build_baseline_in_child(cfg, precision: str, module: str, what: str) -> None:
+    """Run `python -m <module> job.json` with this run's config at the baseline `precision` on that scheme's own
+    engine: the baseline is built in its own process, so the run's peak memory and time stay its own."""
     base = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    base.precision = {"name": cfg.quality.baseline}
+    base.precision = {"name": precision}
     base.engine = {"name": "auto"}  # the baseline scheme's own engine
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(OmegaConf.to_container(base), f)
-    print(f"[harness] building the {cfg.quality.baseline} baseline reference for {cfg.model.name} (once) ...",
-          flush=True)
+    print(f"[harness] {what} ...", flush=True)
     try:
-        subprocess.run([sys.executable, "-m", "harness.evaluate.reference", f.name], check=True)
+        subprocess.run([sys.executable, "-m", module, f.name], check=True)
     finally:
         os.unlink(f.name)
 

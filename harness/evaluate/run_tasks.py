@@ -3,13 +3,18 @@ beside the CSV (and compared with the baseline's by the quality step)."""
 from __future__ import annotations
 
 
+def auto_batch_size(engine) -> int | None:
+    """On CPU None (batches of at most 256 padded new tokens), 16 on CUDA."""
+    return None if engine.device == "cpu" else 16
+
+
 def eval_batch_size(cfg, engine) -> int | None:
     """`eval.batch_size`, with `auto` resolved: on CPU None, i.e. batches of at most 256 padded new tokens (one MMLU
     question per forward, several short ARC answers: padding a batch to its longest input costs more there than
     batching gains; measured 1.5x faster than 8 on MMLU 5-shot), 16 on CUDA."""
     bs = cfg.eval.get("batch_size", "auto")
     if bs == "auto":
-        return None if engine.device == "cpu" else 16
+        return auto_batch_size(engine)
     if not isinstance(bs, int) or bs < 1:
         raise ValueError(f"eval.batch_size must be a positive integer or auto, not {bs!r}")
     return bs

@@ -32,6 +32,12 @@ def kv_cache_bytes(kv_per_token: int, concurrency: int, tokens: int) -> int:
     return kv_per_token * concurrency * tokens
 
 
+def level(concurrency: int, speed: dict, kv_per_token: int, tokens: int, level_s: float) -> dict:
+    """One level of the curve from a `measure_speed` result at that concurrency."""
+    return {"concurrency": concurrency, **{k: speed[k] for k in LEVEL_KEYS}, "peak_rss_mb": peak_rss_mb(),
+            "kv_cache_mb": kv_cache_bytes(kv_per_token, concurrency, tokens) / 2**20, "level_s": level_s}
+
+
 def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
                known: dict | None = None) -> tuple[list, str]:
     """Measure every level of `bench.concurrency` until a stop rule fires. Returns (levels, why the curve ended).
@@ -69,8 +75,7 @@ def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
             speed = measure_speed(engine, prompts[:c], new_tokens, warmup=1, repeats=repeats, warmup_tokens=2)
         except (MemoryError, RuntimeError) as exc:
             return out, f"level {c} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        out.append({"concurrency": c, **{k: speed[k] for k in LEVEL_KEYS}, "peak_rss_mb": peak_rss_mb(),
-                    "kv_cache_mb": kv / 2**20, "level_s": time.perf_counter() - t0})
+        out.append(level(c, speed, kv_per_token, prompt_tokens + new_tokens, time.perf_counter() - t0))
         rate = speed["decode_tok_s"]
         if i and rate < (1 + min_gain) * best:
             return out, (f"throughput stopped rising: {rate:.1f} tok/s at {c} vs {best:.1f} at a lower level "

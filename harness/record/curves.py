@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
-from harness.record.store import _close_torn_tail, _locked, _write_whole
+from harness.record.store import append_locked
 
 CURVE_COLUMNS = (
     ("run_id", "", "the run (row of the results CSV) this level belongs to"),
@@ -43,14 +42,7 @@ def append_curve(csv_path: str | Path, run_id: str, levels: list[dict]) -> Path 
     w = csv.writer(buf, lineterminator="\n")
     for lv in levels:
         w.writerow(["" if (v := {**lv, "run_id": run_id}.get(n)) is None else v for n in NAMES])
-    with _locked(path):
-        exists = path.exists() and path.stat().st_size > 0
-        head = _close_torn_tail(path) if exists else ",".join(NAMES) + "\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            _write_whole(fd, (head + buf.getvalue()).encode("utf-8"), path)
-        finally:
-            os.close(fd)
+    append_locked(path, lambda exists: buf.getvalue() if exists else ",".join(NAMES) + "\n" + buf.getvalue())
     return path
 
 

@@ -13,7 +13,7 @@ import itertools
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from harness.errors import ResultsFileError, ResultsWriteError  # noqa: F401 - re-exported
 from harness.record.schema import NAMES
@@ -64,10 +64,16 @@ def append_row(path: str | Path, row: dict) -> None:
     if path.is_dir():
         raise ResultsFileError(f"results.path={path} is a directory; give a file, e.g. {path / 'runs.csv'}")
     _format_row(row)  # validate before taking the lock
+    append_locked(path, lambda exists: _format_row(row, _check_header(path)) if exists else
+                  _header() + _format_row(row, NAMES))
+
+
+def append_locked(path: Path, text_for: Callable[[bool], str]) -> None:
+    """Under the file's lock: close off a torn last record, then write `text_for(file has content)` whole (a header
+    and records for a new file, records for an existing one), or nothing at all."""
     with _locked(path):
         exists = path.exists() and path.stat().st_size > 0
-        line = _format_row(row, _check_header(path) if exists else NAMES)
-        data = (_close_torn_tail(path) + line if exists else _header() + line).encode("utf-8")
+        data = ((_close_torn_tail(path) if exists else "") + text_for(exists)).encode("utf-8")
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             _write_whole(fd, data, path)
