@@ -1,4 +1,5 @@
-"""Target 1: MMLU scoring rate of the harness vs lm-evaluation-harness on the same model, questions and shots.
+"""Target 1: MMLU scoring rate of the harness vs lm-evaluation-harness on the same model, questions and shots
+(`--task arc_easy` or `piqa`: the same comparison on a 0-shot task).
 
 Both score the identical requests (tests/evaluate/test_tasks.py proves our prompts equal lm-eval's): lm-eval through
 its `HFLM.loglikelihood` on the already-loaded model (its task building is not timed, which favours lm-eval), the
@@ -11,6 +12,8 @@ otherwise; both are printed.
 
     python benchmarks/mmlu_vs_lmeval.py [--per-subject 10] [--subjects 10] [--shots 5] [--batch-size N]
                                         [--lmeval-batch-size 1]
+    python benchmarks/mmlu_vs_lmeval.py --task arc_easy --limit 200 --lmeval-batch-size 16    # a 0-shot task: the
+                                        first N questions (each context computed once for all its choices)
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from _common import load
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--task", default="mmlu", help="mmlu (grouped by subject), or a 0-shot task such as arc_easy")
+    ap.add_argument("--limit", type=int, default=200, help="questions of an ungrouped task (its first N)")
     ap.add_argument("--per-subject", type=int, default=10)
     ap.add_argument("--subjects", type=int, default=10, help="the first N subjects in alphabetical order")
     ap.add_argument("--shots", type=int, default=5)
@@ -42,11 +47,15 @@ def main() -> None:
     from harness.evaluate.tasks import load_task
 
     model, tok, engine = load(args.model)
-    task = load_task("mmlu")
-    keep = set(task.groups()[: args.subjects])
-    reqs = [r for r in task.requests(args.shots, args.per_subject) if r.group in keep]
-    print(f"{args.model} fp32, MMLU {args.shots}-shot, first {args.per_subject} questions of the first "
-          f"{args.subjects} subjects: {len(reqs)} questions, "
+    task = load_task(args.task)
+    if task.spec.get("group_by"):
+        keep = set(task.groups()[: args.subjects])
+        reqs = [r for r in task.requests(args.shots, args.per_subject) if r.group in keep]
+        what = f"{args.task} {args.shots}-shot, first {args.per_subject} questions of the first {args.subjects} subjects"
+    else:
+        reqs = task.requests(0, args.limit)
+        what = f"{args.task} 0-shot, first {args.limit} questions"
+    print(f"{args.model} fp32, {what}: {len(reqs)} questions, "
           f"{torch.get_num_threads()} threads; batch size harness {args.batch_size or 'auto (<= 256 padded tokens)'}, "
           f"lm-eval {args.lmeval_batch_size}")
 
@@ -60,11 +69,14 @@ def main() -> None:
     theirs = [ll for ll, _ in lm.loglikelihood(instances, disable_tqdm=True)]
     t_theirs = time.perf_counter() - t0
 
+    starts = [0]
+    for r in reqs:
+        starts.append(starts[-1] + len(r.continuations))
+    per_q = [theirs[a:b] for a, b in zip(starts, starts[1:])]
     preds_ours = [argmax(s.loglikelihoods) for s in ours]
-    preds_theirs = [argmax(theirs[4 * i: 4 * i + 4]) for i in range(len(reqs))]
+    preds_theirs = [argmax(lls) for lls in per_q]
     agree = sum(a == b for a, b in zip(preds_ours, preds_theirs)) / len(reqs)
-    max_diff = max(abs(a - b) for s, i in zip(ours, range(len(reqs))) for a, b in
-                   zip(s.loglikelihoods, theirs[4 * i: 4 * i + 4]))
+    max_diff = max(abs(a - b) for s, lls in zip(ours, per_q) for a, b in zip(s.loglikelihoods, lls))
     acc_ours = sum(p == r.gold for p, r in zip(preds_ours, reqs)) / len(reqs)
     acc_theirs = sum(p == r.gold for p, r in zip(preds_theirs, reqs)) / len(reqs)
     print(f"harness : {len(reqs) / t_ours:7.2f} questions/s ({t_ours:.1f} s), accuracy {acc_ours:.4f}")

@@ -62,12 +62,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "llamacpp.n_ctx": _int(16),
 }
 MAY_BE_ABSENT = ("threads", "llamacpp.n_ctx", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
-                 "bench.level_time_s")  # absent or null: the library's default
+                 "bench.level_time_s", "capability.target_ci95")  # absent or null: the library's default
 CAPABILITY_RULES = {
     "capability.tasks": _NAMES,
     "capability.sample": _int(2),
     "capability.seed": _int(0),
     "capability.baseline": _NAME,
+    "capability.target_ci95": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1),
+                               "null (a fixed sample) or a half-width between 0 and 1, e.g. 0.02"),
 }
 QUALITY_RULES = {
     "quality.baseline": _NAME,

@@ -25,6 +25,7 @@ class Capabilities:
     prefix_cache: bool = False  # `prefix_cache(ids)` + `logprobs(..., prefix=)` share a prefix's KV cache
     batched_logprobs: bool = False  # `logprobs` takes several sequences in one call efficiently
     max_batch: int | None = None  # largest batch `generate` takes (None: any)
+    shared_context: bool = False  # `continuation_logprobs` computes each context once for all its continuations
 
 
 class Engine(ABC):
@@ -46,6 +47,13 @@ class Engine(ABC):
     def logprobs(self, seqs: list[list[int]], positions: list[list[int]], prefix: Any = None) -> list[torch.Tensor]:
         """Log-softmax (float32, [len(positions_i), vocab]) at the given positions of each sequence. `prefix` is what
         `prefix_cache` returned, with the number of tokens it covers; only for engines that declare prefix_cache."""
+
+    def continuation_logprobs(self, items: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
+        """For each (context ids, [continuation ids]): the summed log-probability of each continuation after the
+        context, the context computed once for all its continuations; only for engines that declare
+        shared_context."""
+        raise NotImplementedError(f"the {self.name} engine does not score continuations on a shared context "
+                                  "(capabilities.shared_context is false)")
 
     def prefix_cache(self, prefix: list[int]) -> Any:
         raise NotImplementedError(f"the {self.name} engine has no prefix cache (capabilities.prefix_cache is false)")

@@ -9,12 +9,13 @@ from typing import Callable
 import torch
 
 from harness.engines.base import BuiltEngine, Capabilities, Engine, kv_bytes_per_token
+from harness.engines.shared_context import pack, rows, sees
 from harness.errors import Unavailable
 
 
 class TorchEngine(Engine):
     name = "torch"
-    capabilities = Capabilities(prefix_cache=True, batched_logprobs=True)
+    capabilities = Capabilities(prefix_cache=True, batched_logprobs=True, shared_context=True)
 
     def __init__(self, model, device: str = "cpu", pad_id: int = 0):
         self.model = model.eval()
@@ -24,6 +25,8 @@ class TorchEngine(Engine):
         self.vocab_size = model.get_input_embeddings().num_embeddings
         self.max_length = int(next((getattr(cfg, a) for a in ("n_positions", "max_position_embeddings", "n_ctx")
                                     if getattr(cfg, a, None)), 2048))
+        text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        self.window = min(self.max_length, getattr(text, "sliding_window", None) or self.max_length)
 
     def close(self) -> None:
         self.model = None
@@ -65,6 +68,34 @@ class TorchEngine(Engine):
         """Key/value cache of a shared prefix (e.g. the few-shot examples of a subject), computed once."""
         out = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
         return out.cache
+
+    @torch.no_grad()
+    def continuation_logprobs(self, items: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
+        """All items in one row of one forward, packed as engines/shared_context.py lays them out, with the 4D
+        attention mask that lets each token see its own question's context and its own continuation only. The mask
+        replaces the model's own, sliding windows included: questions longer than the window are scored one
+        continuation at a time instead."""
+        packed = pack(items)
+        if packed.longest_question() > self.window:
+            return [[self._alone(ctx, cont) for cont in conts] for ctx, conts in items]
+        mask = sees(packed)[None, None]
+        if self.model.config._attn_implementation != "sdpa":  # eager attention adds a float mask
+            dtype = self.model.get_input_embeddings().weight.dtype
+            mask = torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, torch.finfo(dtype).min)
+        keep = rows(packed)
+        index = {r: j for j, r in enumerate(keep)}
+        logits = self.model(input_ids=torch.tensor([packed.tokens], device=self.device),
+                            attention_mask=mask.to(self.device),
+                            position_ids=torch.tensor([packed.positions], device=self.device),
+                            logits_to_keep=torch.tensor(keep, device=self.device)).logits[0].float()
+        logp = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+        return [[float(logp[[index[r] for r, _ in cont], [tok for _, tok in cont]].sum()) for cont in question]
+                for question in packed.targets]
+
+    def _alone(self, context: list[int], continuation: list[int]) -> float:
+        seq = context + continuation[:-1]
+        (lp,) = self.logprobs([seq], [list(range(len(context) - 1, len(seq)))])
+        return float(lp[torch.arange(len(continuation)), torch.tensor(continuation)].sum())
 
     @torch.no_grad()
     def logprobs(self, seqs: list[list[int]], positions: list[list[int]], prefix=None) -> list[torch.Tensor]:

@@ -46,10 +46,11 @@ class TaskSample:
 
 
 def sample_indices(full_n: int, n: int, seed: int) -> list[int]:
-    """A seeded simple random sample of question positions (all of them when n >= full_n), sorted."""
-    if n >= full_n:
-        return list(range(full_n))
-    return sorted(random.Random(seed).sample(range(full_n), n))
+    """A seeded simple random sample of question positions (all of them when n >= full_n), sorted: the first n of one
+    seeded permutation, so a larger sample contains every smaller one of the same seed."""
+    order = list(range(full_n))
+    random.Random(seed).shuffle(order)
+    return sorted(order[:n])
 
 
 def _task_variance(t: TaskSample) -> tuple[float, float]:
@@ -131,6 +132,36 @@ def is_baseline_run(cfg, engine_name: str) -> bool:
     return cfg.precision.name == base and engine_name == get_scheme(base).engines[0]
 
 
+def next_sample(n: int, full_n: int, ci95: float, target: float) -> int:
+    """Stage two of a two-stage (Stein-type) sample: the size the first stage's interval says reaches `target`
+    (half-widths shrink as 1/sqrt(n)), 10% over, at least 1.5x the first stage, at most the full set."""
+    return min(full_n, max(math.ceil(n * 1.5), math.ceil(n * 1.1 * (ci95 / target) ** 2)))
+
+
+def sampled_estimate(baselines: dict[str, list[int]], score, sample: int, seed: int,
+                     target: float | None = None, max_stages: int = 3) -> dict:
+    """The capability of a run from its answers on seeded samples (`score(task, indices)` -> correctness per index)
+    and the baselines' full-set correctness. With `target`, a sample whose 95% half-width is over it grows to the
+    size its interval says is needed (each task by the same factor, questions already scored kept), at most
+    `max_stages` samples in all; a task sampled whole has no sampling error."""
+    sizes = {t: min(sample, len(b)) for t, b in baselines.items()}
+    answers: dict[str, dict[int, int]] = {t: {} for t in baselines}
+    for _ in range(max_stages):
+        parts = []
+        for task, base in baselines.items():
+            idx = sample_indices(len(base), sizes[task], seed)
+            new = [i for i in idx if i not in answers[task]]
+            if new:
+                answers[task].update(zip(new, score(task, new)))
+            parts.append(TaskSample(len(base), sum(base) / len(base), [base[i] for i in idx],
+                                    [answers[task][i] for i in idx]))
+        out = estimate(parts)
+        if target is None or out["capability_ci95"] <= target:
+            break
+        sizes = {t: next_sample(sizes[t], len(b), out["capability_ci95"], target) for t, b in baselines.items()}
+    return out
+
+
 def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run_id: str) -> dict:
     from harness.evaluate.accuracy import evaluate_task, save_predictions
     from harness.evaluate.run_tasks import auto_batch_size
@@ -138,21 +169,23 @@ def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run
     c = cfg.capability
     exact = is_baseline_run(cfg, engine.name)
     full = ensure_baseline(cfg, engine if exact else None, tokenizer)
-    parts = []
-    for task in c.tasks:
-        base = full[task]
-        idx = sample_indices(len(base), int(c.sample), int(c.seed))
-        if exact:
-            run = [base[i]["correct"] for i in idx]
-        else:
-            _, preds = evaluate_task(engine, tokenizer, task, 0, None, auto_batch_size(engine),
-                                     progress=cfg.get("progress", True), indices=idx)
-            if predictions_dir is not None:
-                save_predictions(predictions_dir / f"{run_id}.{task}.capability.jsonl", preds)
-            run = [int(p["pred"] == p["gold"]) for p in preds]
-        parts.append(TaskSample(len(base), sum(b["correct"] for b in base) / len(base),
-                                [base[i]["correct"] for i in idx], run))
-    out = estimate(parts, exact=exact)
+    baselines = {task: [b["correct"] for b in full[task]] for task in c.tasks}
+    if exact:  # the baseline itself: its full-set accuracy, no sampling error
+        out = estimate([TaskSample(len(b), sum(b) / len(b), b, b) for b in baselines.values()], exact=True)
+        out["capability_tasks"] = "+".join(c.tasks)
+        return out
+    preds_by_task: dict[str, list[dict]] = {task: [] for task in c.tasks}
+
+    def score(task: str, indices: list[int]) -> list[int]:
+        _, preds = evaluate_task(engine, tokenizer, task, 0, None, auto_batch_size(engine),
+                                 progress=cfg.get("progress", True), indices=indices)
+        preds_by_task[task] += preds
+        return [int(p["pred"] == p["gold"]) for p in preds]
+
+    out = sampled_estimate(baselines, score, int(c.sample), int(c.seed), c.get("target_ci95"))
+    for task, preds in preds_by_task.items():
+        if preds and predictions_dir is not None:
+            save_predictions(predictions_dir / f"{run_id}.{task}.capability.jsonl", preds)
     out["capability_tasks"] = "+".join(c.tasks)
     return out
 

@@ -4,7 +4,9 @@ lm-eval encodes ``context + continuation`` whole, encodes the context alone, and
 context's length; trailing spaces of the context move to the continuation; the model input is
 ``(context_enc + continuation_enc)[-(max_length + 1):][:-1]``. We do the same, but compute each distinct input
 once: all single-token continuations of a question share one forward pass of the context; the few-shot prefix of a
-group is computed once; batches group similar lengths.
+group is computed once; batches group similar lengths. Where no few-shot prefix is shared (0-shot tasks such as
+ARC-Easy and PIQA) and the engine can (capabilities.shared_context), each question's context is computed once for
+all its choices, several questions to a forward (engines/shared_context.py).
 """
 from __future__ import annotations
 
@@ -79,13 +81,43 @@ def _batches(order, skip: int, batch_size: int | None, batch_tokens: int):
         yield batch
 
 
+def _shared_contexts(requests, plan, inps) -> dict[int, tuple[list[int], list[list[int]]]] | None:
+    """Each request of these inputs as (its context, its continuations) when all its choices share one context
+    (the position before a continuation ends the context; a left-truncated input can break this), else None."""
+    items: dict[int, dict] = {}
+    for inp in inps:
+        for r_i, c_i, cont, s in plan[inp]:
+            ctx = inp[: s + 1]
+            item = items.setdefault(r_i, {"ctx": ctx, "conts": {}})
+            if item["ctx"] != ctx:
+                return None
+            item["conts"][c_i] = list(cont)
+    return {r_i: (list(it["ctx"]), [it["conts"][c] for c in sorted(it["conts"])]) for r_i, it in items.items()}
+
+
+def _question_batches(items: dict, batch_size: int | None, batch_tokens: int):
+    """Questions to a forward, longest first: `batch_size` of them, or as many as fit `batch_tokens` packed tokens."""
+    sizes = {r_i: len(ctx) + sum(len(c) - 1 for c in conts) for r_i, (ctx, conts) in items.items()}
+    batch: list[int] = []
+    total = 0
+    for r_i in sorted(items, key=sizes.get, reverse=True):
+        if batch and (len(batch) == batch_size if batch_size else total + sizes[r_i] > batch_tokens):
+            yield batch
+            batch, total = [], 0
+        batch.append(r_i)
+        total += sizes[r_i]
+    if batch:
+        yield batch
+
+
 def _prefix_len(inps, plan) -> int:
     first_scored = min(s for inp in inps for (_, _, _, s) in plan[inp])
     return min(_common_prefix(inps), first_scored)
 
 
 def score(engine, tokenizer, requests, batch_size: int | None = 8, progress: bool = True, desc: str = "scoring",
-          share_prefix: bool = True, min_prefix: int = 32, batch_tokens: int = 256) -> list[Scored]:
+          share_prefix: bool = True, min_prefix: int = 32, batch_tokens: int = 256,
+          shared_tokens: int = 512) -> list[Scored]:
     """Score every request. Inputs of one group (an MMLU subject) share their few-shot prefix: its key/value cache
     is computed once and every question of the group only runs its own tokens. `batch_size=None` batches by padded
     size (`batch_tokens`). Engines without a prefix cache (capabilities; llama.cpp: one input per call) reuse the cache of the
@@ -100,6 +132,14 @@ def score(engine, tokenizer, requests, batch_size: int | None = 8, progress: boo
     cached = engine.capabilities.prefix_cache
     batched = engine.capabilities.batched_logprobs
     for inps, n in _units(requests, plan, share_prefix, min_prefix):
+        shared = _shared_contexts(requests, plan, inps) if share_prefix and not n and \
+            engine.capabilities.shared_context else None
+        if shared:  # no few-shot prefix to cache: each question's context once for all its choices
+            for batch in _question_batches(shared, batch_size if batched else None, shared_tokens):
+                for r_i, lls in zip(batch, engine.continuation_logprobs([shared[r_i] for r_i in batch])):
+                    results[r_i].loglikelihoods = lls
+                bar.update(len(batch))
+            continue
         prefix = (engine.prefix_cache(list(inps[0][:n])), n) if cached and n else None
         order = sorted(inps, key=len, reverse=True) if cached else sorted(inps)
         for batch in _batches(order, n if prefix else 0, batch_size if batched else 1, batch_tokens):

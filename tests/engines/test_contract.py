@@ -93,6 +93,23 @@ def test_log_probs_equal_a_plain_forward_of_the_same_weights(built):
     assert torch.equal(lp.argmax(-1), ref.argmax(-1))
 
 
+def test_continuations_on_a_shared_context_equal_a_plain_forward_of_each(built):
+    """Engines that declare shared_context: several questions in one call, each context computed once, give each
+    continuation the summed log-probability a plain forward of context + continuation gives."""
+    _, b, model, tol = built
+    if not b.engine.capabilities.shared_context:
+        pytest.skip(f"the {b.engine.name} engine does not declare shared_context")
+    v = b.engine.vocab_size
+    items = [([1, 504 % v, 3458 % v, 282], [[17, 29, 7], [4649 % v], [314, 1000 % v]]),
+             ([9, 8, 7, 6, 5, 4], [[3, 2], [1, 2, 3, 4]])]
+    got = b.engine.continuation_logprobs(items)
+    for (ctx, conts), lls in zip(items, got):
+        for cont, ll in zip(conts, lls):
+            with torch.no_grad():
+                lp = torch.log_softmax(model(torch.tensor([ctx + cont])).logits[0].float(), -1)
+            assert ll == pytest.approx(sum(float(lp[len(ctx) - 1 + k, t]) for k, t in enumerate(cont)), abs=tol * 4)
+
+
 def test_memory_accounting(built):
     _, b, _, _ = built
     engine, weights = b.engine, b.proof.weight_bytes

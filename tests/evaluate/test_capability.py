@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from harness.evaluate.capability import TaskSample, estimate, sample_indices
+from harness.evaluate.capability import TaskSample, estimate, next_sample, sample_indices, sampled_estimate
 
 
 def _population(n, base_acc, flip_rate, improve_share, rng):
@@ -52,3 +52,42 @@ def test_whole_set_sample_has_no_sampling_error_and_indices_are_seeded():
     assert est["capability"] == 1.0 and est["capability_ci95"] == 0.0
     assert sample_indices(1000, 10, 3) == sample_indices(1000, 10, 3) != sample_indices(1000, 10, 4)
     assert sample_indices(5, 10, 0) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("flip_rate", [0.05, 0.25])
+def test_a_sample_grown_to_the_target_reaches_it_and_still_covers_the_truth(flip_rate):
+    """Two-stage sampling to +-0.02: the first sample's interval sets the second's size; the final interval is at
+    most the target in nearly every trial and covers the full-set accuracy at about its nominal rate."""
+    rng = random.Random(2)
+    pops = {"a": _population(2376, 0.58, flip_rate, 0.4, rng), "b": _population(1838, 0.64, flip_rate, 0.4, rng)}
+    truth = sum(sum(run) for _, run in pops.values()) / sum(len(run) for _, run in pops.values())
+    baselines = {t: base for t, (base, _) in pops.items()}
+    trials, covered, met, scored = 300, 0, 0, []
+    for seed in range(trials):
+        asked: list[int] = []
+
+        def score(task, indices):
+            asked.extend(indices)
+            return [pops[task][1][i] for i in indices]
+
+        est = sampled_estimate(baselines, score, 100, seed, target=0.02)
+        assert len(asked) == est["capability_n"]  # no question scored twice across samples
+        covered += abs(est["capability"] - truth) <= est["capability_ci95"]
+        met += est["capability_ci95"] <= 0.02
+        scored.append(est["capability_n"])
+    assert 0.91 <= covered / trials <= 0.99, covered / trials
+    assert met / trials >= 0.9, met / trials
+    if flip_rate < 0.1:
+        assert sorted(scored)[trials // 2] < 1200  # few answers changed: a few hundred questions suffice
+    else:
+        assert sorted(scored)[trials // 2] > 1500  # many changed: a large share of the 4,214
+
+
+def test_a_fixed_sample_does_not_grow_and_samples_are_nested():
+    base = [1, 0, 1] * 400
+    run = [1 - b if i % 5 == 0 else b for i, b in enumerate(base)]
+    est = sampled_estimate({"t": base}, lambda t, idx: [run[i] for i in idx], 100, 0, target=None)
+    assert est["capability_n"] == 100 and est["capability_ci95"] > 0.02
+    assert set(sample_indices(1200, 100, 0)) <= set(sample_indices(1200, 300, 0))
+    assert 440 <= next_sample(100, 1200, 0.04, 0.02) <= 441 and next_sample(100, 1200, 0.021, 0.02) == 150
+    assert next_sample(100, 1200, 0.2, 0.02) == 1200
