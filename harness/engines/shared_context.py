@@ -6,8 +6,7 @@ then the next question. A token sees earlier tokens of its own question only: a 
 continuation token the context and its own continuation. Position ids restart for each question and, after the
 context, for each continuation, so every log-probability is the one a separate `context + continuation` forward
 gives. Nothing is padded and only the rows that predict a continuation token are asked for. The torch engine turns
-this into a 4D attention mask, llama.cpp into sequence ids (a context token belongs to each of its continuations'
-sequences)."""
+this into a 4D attention mask (`sees`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ class Packed:
     context_of: list[int] = field(default_factory=list)  # the segment id of the token's question's context
     targets: list[list[list[tuple[int, int]]]] = field(default_factory=list)  # [question][continuation] -> (index
     # whose logits predict the token, token id)
-    questions: list[tuple[int, list[int]]] = field(default_factory=list)  # (context segment, continuation segments)
 
     def longest_question(self) -> int:
         """Tokens of the longest question (its context and its longest continuation)."""
@@ -38,10 +36,9 @@ def pack(items: list[tuple[list[int], list[list[int]]]]) -> Packed:
         out.positions += range(n)
         out.segment += [ctx_seg] * n
         out.context_of += [ctx_seg] * n
-        question, segments = [], []
+        question = []
         for cont in continuations:
             seg += 1
-            segments.append(seg)
             start, own = len(out.tokens), cont[:-1]
             out.tokens += own
             out.positions += range(n, n + len(own))
@@ -49,7 +46,6 @@ def pack(items: list[tuple[list[int], list[list[int]]]]) -> Packed:
             out.context_of += [ctx_seg] * len(own)
             question.append(list(zip([ctx_end, *range(start, start + len(own))], cont)))
         out.targets.append(question)
-        out.questions.append((ctx_seg, segments))
         seg += 1
     return out
 
