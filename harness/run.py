@@ -69,6 +69,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
     engine, tokenizer, proof = built.engine, built.tokenizer, built.proof
     try:
         row.update(model_params=proof.model_params, baseline=built.baseline, load_s=built.load_s,
+                   convert_s=built.convert_s,
                    weight_bytes=proof.weight_bytes, bits_per_weight=proof.bits_per_weight,
                    linear_bits_per_weight=proof.linear_bits_per_weight, quantized_fraction=proof.quantized_fraction,
                    quantized_types=proof.types)

@@ -90,6 +90,7 @@ class BuiltEngine:
     baseline: str  # where the full-precision weights came from
     weights: str  # real | random
     load_s: float  # seconds to load, apply the scheme and prove it
+    convert_s: float | None = None  # seconds a one-off conversion for this engine took (cached: when it was made)
 
 
 def kv_bytes_per_token(config, element_size: int) -> int:
@@ -102,7 +103,8 @@ def kv_bytes_per_token(config, element_size: int) -> int:
 
 
 # engine name -> module in this package with `build(cfg, scheme, device) -> BuiltEngine`
-_MODULES = {"torch": "harness.engines.torch_engine", "llamacpp": "harness.engines.llamacpp"}
+_MODULES = {"torch": "harness.engines.torch_engine", "llamacpp": "harness.engines.llamacpp",
+            "onnxruntime": "harness.engines.ort_engine", "openvino": "harness.engines.openvino_engine"}
 
 
 def engine_names() -> list[str]:

@@ -195,9 +195,7 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
 
     t0 = time.perf_counter()
     source = packaged_gguf.gguf_path(cfg.model)
-    converted = packaged_gguf.converted_dir(cfg.model, source)
-    if not (converted / "config.json").exists():
-        packaged_gguf.load(cfg.model)  # converts once: the HF tokenizer and config come from it
+    converted = packaged_gguf.dequantised_folder(cfg.model)  # the HF tokenizer and config come from it
     threads = int(cfg.threads or torch.get_num_threads())
     path = requantise(source, scheme, threads)
     proof = gguf_proof(path, scheme)

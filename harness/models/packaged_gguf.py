@@ -97,10 +97,8 @@ def _convert(path: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> LoadedModel:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def dequantised_folder(model_cfg) -> Path:
+    """The fp32 checkpoint folder dequantised from the model's GGUF, converted once and checked on every use."""
     path = gguf_path(model_cfg)
     target = converted_dir(model_cfg, path)
     weights = sorted(target.glob("*.safetensors"))
@@ -110,6 +108,14 @@ def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> Loa
         shutil.rmtree(target)
     if not (target / "config.json").exists():
         _convert(path, target)
+    return target
+
+
+def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = dequantised_folder(model_cfg)
     kwargs = {"dtype": torch.float32, **(load_kwargs or {})}
     model = AutoModelForCausalLM.from_pretrained(str(target), **kwargs)
     tok = AutoTokenizer.from_pretrained(str(target))

@@ -40,7 +40,7 @@ def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> Loa
             f"{avail / 2**30:.1f} GiB available; refusing to load (pick a smaller model)")
     seed = int(model_cfg.get("seed", 0))
     if load_kwargs:  # a load-time scheme (bitsandbytes' config) applies only through from_pretrained
-        folder = _materialised(config, seed)
+        folder = materialised(config, seed)
         model = AutoModelForCausalLM.from_pretrained(str(folder), **{"dtype": torch.float32, **load_kwargs})
     else:
         torch.manual_seed(seed)
@@ -52,7 +52,7 @@ def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> Loa
                        weights=model_cfg.get("weights", "random"))
 
 
-def _materialised(config, seed: int):
+def materialised(config, seed: int):
     """The seeded random model saved once as a checkpoint folder in the cache, keyed by its config and seed, so that
     transformers' load-time quantisation (BitsAndBytesConfig) can apply to it exactly as to a real checkpoint."""
     import hashlib

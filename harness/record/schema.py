@@ -36,7 +36,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("precision", "", "precision scheme name"),
     _c("scheme_bits", "bits", "nominal bits of the scheme's weights"),
     _c("library", "", "library that applied the scheme, with its version"),
-    _c("engine", "", "engine that ran the model: torch or llamacpp (files before it name this column backend, hf = torch)"),
+    _c("engine", "", "engine that ran the model: torch, llamacpp, onnxruntime or openvino (files before it name this column backend, hf = torch)"),
     _c("device", "", "cpu | cuda"),
     _c("device_name", "", "CPU model or GPU name"),
     _c("threads", "count", "torch intra-op threads"),
@@ -63,6 +63,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("curve_stop", "", "why the load curve ended: all levels measured, throughput stopped rising, memory, time"),
     _c("load_s", "s", "seconds to load the weights (from the cache), apply the scheme and prove it; module imports "
                       "excluded (a per-process cost, counted in run_s)"),
+    _c("convert_s", "s", "seconds the engine's one-off model conversion took (ONNX Runtime, OpenVINO): measured when "
+                         "the cached conversion was made, so a run that reuses it still shows it; not part of load_s"),
     _c("bench_s", "s", "wall seconds of the speed measurement (warm-up and repetitions, roofline)"),
     _c("curve_s", "s", "wall seconds of the load curve (levels other than the batch-1 measurement above)"),
     _c("eval_s", "s", "wall seconds of the accuracy tasks"),

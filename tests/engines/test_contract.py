@@ -14,7 +14,12 @@ from tests.conftest import ROOT, run_harness
 CASES = {  # engine -> (model, precision, log-prob tolerance against the plain fp32 forward)
     "torch": ("tiny-random", "fp32", 1e-4),
     "llamacpp": ("smollm2-135m", "gguf-f16", 0.05),  # f16 weights, llama.cpp kernels vs fp32 torch: 0.013 seen
+    "onnxruntime": ("tiny-random", "ort-fp32", 1e-4),  # the builder's fp32 graph of the same weights
+    "openvino": ("tiny-random", "ov-fp32", 1e-4),  # the exporter's fp32 model, run in f32
 }
+NEEDS = {"llamacpp": ("llama_cpp", "llama-cpp-python not installed (make llamacpp)"),
+         "onnxruntime": ("onnxruntime_genai", "onnxruntime-genai not installed (pip install -e '.[onnxruntime]')"),
+         "openvino": ("openvino", "openvino not installed (make openvino)")}
 
 
 def _cfg(model: str, precision: str, engine: str):
@@ -32,8 +37,13 @@ def test_every_registered_engine_has_a_contract_case():
 @pytest.fixture(scope="module", params=sorted(CASES))
 def built(request):
     name = request.param
-    if name == "llamacpp":
-        pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (make llamacpp)")
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name][0], reason=NEEDS[name][1])
+    if name == "openvino":
+        from harness.precision.openvino import exporter_python
+
+        if not exporter_python().exists():
+            pytest.skip("the OpenVINO exporter's environment is missing (make openvino)")
     model, precision, tol = CASES[name]
     cfg = _cfg(model, precision, name)
     scheme = get_scheme(precision)

@@ -1,0 +1,72 @@
+"""Models converted for another runtime (ONNX Runtime GenAI, OpenVINO), built once and cached like the dequantised
+baseline. A cache entry is keyed by the source checkpoint's content, the scheme and the versions of the converting
+libraries; it records how long the conversion took, so a run that reuses it still reports that time in its own
+column (`convert_s`) instead of hiding a first conversion in the first run's load time."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from harness.errors import ConversionError
+from harness.models.checkpoint import fingerprint
+from harness.paths import cache_dir
+
+RECORD = "conversion.json"
+
+
+@dataclass
+class Converted:
+    folder: Path
+    convert_s: float  # seconds the conversion took when this cache entry was made
+    cached: bool  # True when this run reused it
+
+
+def converted(kind: str, source: Path, scheme: str, versions: dict[str, str],
+              convert: Callable[[Path, Path], None]) -> Converted:
+    """`convert(source, out)` writes the converted model into the empty folder `out`; it runs once per key. A folder
+    without its record (a conversion that died half-way) is removed and converted again."""
+    key = hashlib.sha256(json.dumps({"source": fingerprint(source), "scheme": scheme, "versions": versions},
+                                    sort_keys=True).encode()).hexdigest()[:16]
+    target = cache_dir(kind) / f"{source.name}-{scheme}-{key}"
+    record = target / RECORD
+    if record.exists():
+        return Converted(target, float(json.loads(record.read_text())["convert_s"]), True)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    print(f"[harness] converting {source.name} to {scheme} once (cached in {target}) ...", flush=True)
+    t0 = time.perf_counter()
+    try:
+        convert(source, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - t0
+    (tmp / RECORD).write_text(json.dumps({"convert_s": seconds, "scheme": scheme, "versions": versions,
+                                          "source": str(source)}, indent=1))
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process converted it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Converted(target, seconds, False)
+
+
+def run_converter(cmd: list[str], out: Path, what: str, env: dict | None = None) -> None:
+    """Run a converter in its own process (its memory is returned when it ends); its output goes to `out/convert.log`.
+    A failure raises with the converter's last error line."""
+    import subprocess
+
+    log = out / "convert.log"
+    with open(log, "w") as f:
+        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    if rc != 0:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        last = next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else "")
+        raise ConversionError(f"{what} failed (exit {rc}): {last.strip()[:300]}")
