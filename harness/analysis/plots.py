@@ -19,6 +19,8 @@ MARKERS = "osD^v<>Ph*"
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
 
+LINE_STYLES = {"llama.cpp": "-", "openvino": ":", "onnxruntime-genai": "-."}  # anything else: torch's libraries, "--"
+
 
 def _models(df):
     return sorted(df["model"].unique())
@@ -94,7 +96,7 @@ def scatter_with_key(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
 def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path) -> Path:
     """The standard serving plot, per model: decode throughput vs per-token latency p50, one line per precision
     through its concurrency levels (numbers at the points); a colour per precision, the line style says the engine
-    (solid: llama.cpp, dashed: torch and its libraries)."""
+    (solid: llama.cpp, dotted: OpenVINO, dash-dot: ONNX Runtime, dashed: torch and its libraries)."""
     d = curves.merge(ok[["run_id", "model", "precision", "engine", "bits_per_weight"]], on="run_id")
     models = _models(d)
     precisions = list(ok.sort_values("bits_per_weight", ascending=False)["precision"].drop_duplicates())
@@ -106,7 +108,7 @@ def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path) -> Path:
         for prec in [p for p in precisions if p in set(dm["precision"])]:
             g = dm[dm["precision"] == prec].sort_values("concurrency")
             engine = str(g["engine"].iloc[0])
-            ax.plot(g["tpot_ms_p50"], g["decode_tok_s"], "-" if engine == "llama.cpp" else "--", marker="o", ms=4,
+            ax.plot(g["tpot_ms_p50"], g["decode_tok_s"], LINE_STYLES.get(engine, "--"), marker="o", ms=4,
                     color=colour[prec], label=f"{prec} ({engine})")
             for _, r in g.iterrows():
                 ax.annotate(f"{int(r['concurrency'])}", (r["tpot_ms_p50"], r["decode_tok_s"]), fontsize=6,

@@ -1,0 +1,46 @@
+"""OpenVINO schemes on the tiny model: exported by optimum-intel in its own environment, proven from the OpenVINO
+model (weight element types and bytes), run by the openvino engine, and the quality of each against the plain fp32
+forward of the same weights; the unavailable path when the exporter's environment is missing."""
+import pytest
+
+from harness.precision.openvino import exporter_python
+from harness.precision.registry import get_scheme
+
+from tests.conftest import run_harness
+from tests.engines.test_contract import _cfg
+from tests.precision.test_ort_genai import _quality, plain  # noqa: F401 - the fixture
+
+pytest.importorskip("openvino", reason="openvino not installed (make openvino)")
+needs_exporter = pytest.mark.skipif(not exporter_python().exists(),
+                                    reason="the OpenVINO exporter's environment is missing (make openvino)")
+
+
+@needs_exporter
+@pytest.mark.parametrize("name, kind, bits, max_kld", [
+    ("ov-fp32", "f32", 32.0, 1e-6), ("ov-fp16", "f16", 16.0, 1e-4), ("ov-int8", "u8", 8.0, 1e-2),
+    ("ov-int4", "i4", 4.25, 0.1), ("ov-int4-ch", "i4", 4.0, 0.2)])
+def test_exported_proven_and_measured(plain, name, kind, bits, max_kld):  # noqa: F811
+    from harness.engines.base import build_engine
+
+    scheme = get_scheme(name)
+    built = build_engine(_cfg("tiny-random", name, "openvino"), scheme, "cpu", "openvino")
+    proof = built.proof
+    assert built.convert_s > 0 and "optimum-intel" in built.baseline
+    assert f"OpenVINO decoder {kind} x14" in proof.types  # 2 layers x 7 linear layers, each stored as `kind`
+    assert "runtime: inference f32, KV cache f32" in proof.types
+    # decoder bits per weight: the stored bits plus scales (and zero points): at most 1 bit more here
+    assert bits - 0.01 <= proof.linear_bits_per_weight <= bits + (0.01 if kind.startswith("f") else 1.0)
+    assert proof.quantized_fraction == (0 if kind.startswith("f") else pytest.approx(1.0, abs=0.02))
+    kld, top1 = _quality(built.engine, plain)
+    assert kld <= max_kld and top1 >= (1.0 if kind == "f32" else 0.6)
+    built.engine.close()
+
+
+def test_unavailable_when_the_exporters_environment_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_OPENVINO_EXPORTER", str(tmp_path / "nowhere" / "python"))
+    out = tmp_path / "r.csv"
+    run_harness("model=tiny-random", "precision=ov-int8", "eval=none", "quality=none", f"results.path={out}")
+    from harness.record.store import read_rows
+
+    (row,) = read_rows(out)
+    assert row["status"] == "unavailable" and "make openvino" in row["error"] and row["load_s"] == ""
