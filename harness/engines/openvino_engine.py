@@ -1,8 +1,9 @@
 """The OpenVINO engine (the openvino runtime alone): the stateful model optimum-intel's exporter converted
 (harness/precision/openvino.py), whose KV cache lives inside the compiled model as its state, so nothing is copied
 between steps. Prompts come as token ids from the same HF tokenizer as the other engines. The runtime's precision
-knobs are set, not left to the CPU it finds: activations and the KV cache in f32 by default (conf/engine/openvino.yaml), weight decompression and dynamic quantisation of activations as the runtime decides for compressed weights;
-what the compiled model reports is recorded with the proof."""
+knobs are set, not left to the CPU it finds: activations and the KV cache in f32 by default
+(conf/engine/openvino.yaml); weight decompression and dynamic quantisation of activations are the runtime's own for
+compressed weights. What the compiled model reports is recorded with the proof."""
 from __future__ import annotations
 
 import time
@@ -25,12 +26,14 @@ class OpenVinoEngine(Engine):
     def __init__(self, model, threads: int, options: dict, hf_config, max_length: int):
         import openvino as ov
 
+        from harness.precision.openvino import lookup_only_bytes
+
         self.hf_config, self.max_length = hf_config, max_length
+        self._lookup = lookup_only_bytes(model)
         self.compiled = ov.Core().compile_model(model, "CPU", {
             "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", **options})
         self.request = self.compiled.create_infer_request()
         self.vocab_size = int(model.output("logits").get_partial_shape()[-1].get_length())
-        self._lookup = None
 
     def runtime(self) -> str:
         """What the compiled model runs with, as the runtime reports it."""
@@ -44,7 +47,7 @@ class OpenVinoEngine(Engine):
         return kv_bytes_per_token(self.hf_config, _ELEMENT_BYTES.get(kind, 4))
 
     def lookup_only_bytes(self) -> int:
-        return self._lookup or 0
+        return self._lookup
 
     def close(self) -> None:
         self.request = self.compiled = None
@@ -94,7 +97,7 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
 
     from harness.models.checkpoint import checkpoint
     from harness.precision.conversion import converted
-    from harness.precision.openvino import check_exporter, export, exporter_versions, lookup_only_bytes, ov_proof
+    from harness.precision.openvino import check_exporter, export, exporter_versions, ov_proof
     from harness.precision.proof import config_param_count
 
     if device != "cpu":
@@ -113,7 +116,6 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
                "KV_CACHE_PRECISION": str(knobs.get("kv_cache_precision", "f32"))}
     threads = int(cfg.threads or torch.get_num_threads())
     engine = OpenVinoEngine(model, threads, options, hf_config, int(knobs.get("max_length", 4096)))
-    engine._lookup = lookup_only_bytes(model)
     proof = ov_proof(model, scheme, config_param_count(hf_config), engine.runtime())
     baseline = f"{ckpt.baseline}, exported by optimum-intel"
     return BuiltEngine(engine, ckpt.tokenizer, proof, baseline, ckpt.weights, time.perf_counter() - t0,
