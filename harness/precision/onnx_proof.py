@@ -32,18 +32,18 @@ def _stored_bytes(init) -> int:
     return n * _TYPE_BYTES.get(onnx.TensorProto.DataType.Name(init.data_type), 4)
 
 
-def initializer_bytes(folder: Path) -> dict[str, tuple[str, int]]:
-    """name -> (element type, stored bytes) of every initializer."""
+def initializer_bytes(graph) -> dict[str, tuple[str, int]]:
+    """name -> (element type, stored bytes) of every initializer of a graph."""
     import onnx
 
-    return {i.name: (onnx.TensorProto.DataType.Name(i.data_type), _stored_bytes(i)) for i in _graph(folder).initializer}
+    return {i.name: (onnx.TensorProto.DataType.Name(i.data_type), _stored_bytes(i)) for i in graph.initializer}
 
 
 def lookup_only_bytes(folder: Path) -> int:
     """Bytes of initializers that only Gather-type nodes read (an input embedding not shared with the output
     projection): decode reads one row of them per token."""
     graph = _graph(folder)
-    inits = initializer_bytes(folder)
+    inits = initializer_bytes(graph)
     readers: dict[str, set[str]] = {}
     for node in graph.node:
         for name in node.input:
@@ -54,7 +54,7 @@ def lookup_only_bytes(folder: Path) -> int:
 
 def onnx_proof(folder: Path, scheme, model_params: int) -> Proof:
     graph = _graph(folder)
-    inits = initializer_bytes(folder)
+    inits = initializer_bytes(graph)
     types: Counter[str] = Counter()
     lin_params = lin_bytes = quantised = 0
     float_linear = []
