@@ -16,13 +16,9 @@ from omegaconf import OmegaConf
 
 from harness.config_key import config_hash, run_config
 from harness.record.curves import append_curve
+from harness.record.files import side_dirs
 from harness.record.schema import NAMES
 from harness.record.store import ResultsFileError, append_row, save_config
-
-
-def _side_dirs(csv_path: Path) -> tuple[Path, Path]:
-    stem = str(csv_path).removesuffix(".csv")
-    return Path(stem + ".logs"), Path(stem + ".predictions")
 
 
 class _Log:
@@ -152,7 +148,7 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
     chash = config_hash(cfg)
     now = dt.datetime.now(dt.timezone.utc)
     run_id = f"{now:%Y%m%dT%H%M%S}-{chash[:8]}-{os.getpid()}"
-    logs, preds = _side_dirs(csv_path)
+    logs, preds = side_dirs(csv_path)
     log_path = logs / f"{run_id}.log"
     save_config(csv_path, chash, OmegaConf.to_yaml(OmegaConf.create(run_config(cfg))))
     job = {"config": OmegaConf.to_container(cfg, resolve=True), "predictions_dir": str(preds), "run_id": run_id}

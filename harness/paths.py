@@ -41,3 +41,13 @@ def discard(path: Path, why: str) -> None:
     if path.exists():
         print(f"[harness] cache file {path} {why}: removing it and building it again", file=sys.stderr, flush=True)
         path.unlink()
+
+
+def write_gzip(path: Path, data: bytes) -> None:
+    """Gzip `data` to `path` atomically and reproducibly (no file name or time in the header)."""
+    import gzip
+
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        gz.write(data)
+    os.replace(tmp, path)

@@ -70,10 +70,15 @@ def evaluate_task(engine, tokenizer, task_name: str, shots: int, per_group: int 
 
 
 def save_predictions(path: Path, preds: list[dict]) -> None:
+    """One JSON line per question; gzipped (reproducibly) when the name ends in .gz."""
+    from harness.paths import write_gzip
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(p) + "\n" for p in preds).encode()
+    if path.suffix == ".gz":
+        write_gzip(path, data)
+        return
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        for p in preds:
-            f.write(json.dumps(p) + "\n")
+    tmp.write_bytes(data)
     tmp.replace(path)
 

@@ -185,7 +185,7 @@ def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run
     out = sampled_estimate(baselines, score, int(c.sample), int(c.seed), c.get("target_ci95"))
     for task, preds in preds_by_task.items():
         if preds and predictions_dir is not None:
-            save_predictions(predictions_dir / f"{run_id}.{task}.capability.jsonl", preds)
+            save_predictions(predictions_dir / f"{run_id}.{task}.capability.jsonl.gz", preds)
     out["capability_tasks"] = "+".join(c.tasks)
     return out
 

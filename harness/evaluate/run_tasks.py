@@ -37,7 +37,7 @@ def evaluate_tasks(cfg, engine, tokenizer, predictions_dir, run_id) -> tuple[dic
         if task == "mmlu":
             out["mmlu_ci95"] = 1.96 * m["stderr"]
         if predictions_dir is not None:
-            path = predictions_dir / f"{run_id}.{task}.jsonl"
+            path = predictions_dir / f"{run_id}.{task}.jsonl.gz"
             save_predictions(path, preds)
             out.setdefault("predictions_path", str(path))
         by_task[task] = preds

@@ -1,0 +1,26 @@
+"""The tracked tree stays light enough that a GPU machine's 64 MiB transfer holds it plus the wheels it needs
+(scripts/gpu_run.sh): at most 30 MB of tracked files."""
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+LIMIT = 30_000_000
+
+
+def test_tracked_files_fit_the_budget():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    sizes = {n.decode(): (ROOT / n.decode()).stat().st_size for n in names if n and (ROOT / n.decode()).is_file()}
+    total = sum(sizes.values())
+    biggest = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+    assert total <= LIMIT, f"tracked files are {total / 1e6:.1f} MB (> {LIMIT / 1e6:.0f} MB); largest: {biggest}"
+
+
+def test_committed_logs_and_predictions_are_gzipped():
+    plain = [p for p in (ROOT / "results").rglob("*") if p.is_file() and p.suffix in (".log", ".jsonl")
+             and p.parent.suffix in (".logs", ".predictions")]
+    assert not plain, f"run `python -m harness.record.files <csv>` before committing: {plain[:3]}"
