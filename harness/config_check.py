@@ -57,12 +57,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": _int(0),
     "device": ((lambda v: v in ("auto", "cpu", "cuda")), "auto, cpu or cuda"),
     "runner.isolate": _BOOL,
+    "results.bundle": ((lambda v: isinstance(v, str) and v.endswith(".tar.gz") and len(v) > 7),
+                       "null or a file path ending in .tar.gz"),
     "runner.timeout_s": _POSITIVE,
     "force": _BOOL,
     "llamacpp.n_ctx": _int(16),
     "engine.max_length": _int(16),
 }
-MAY_BE_ABSENT = ("threads", "llamacpp.n_ctx", "engine.max_length", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
+MAY_BE_ABSENT = ("threads", "results.bundle", "llamacpp.n_ctx", "engine.max_length", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
                  "bench.level_time_s", "capability.target_ci95")  # absent or null: the library's default
 CAPABILITY_RULES = {
     "capability.tasks": _NAMES,

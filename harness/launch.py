@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from harness.config_key import config_hash, run_config
 from harness.record.curves import append_curve
-from harness.record.files import side_dirs
+from harness.record.files import side_dirs, write_bundle
 from harness.record.schema import NAMES
 from harness.record.store import ResultsFileError, append_row, save_config
 
@@ -172,6 +172,12 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
     except (OSError, ResultsFileError) as exc:
         row["unsaved_path"] = str(save_unrecorded(row))
         row["record_error"] = f"{type(exc).__name__}: {exc}"
+    if cfg.results.get("bundle"):
+        try:
+            write_bundle(csv_path, cfg.results.bundle)
+        except OSError as exc:
+            print(f"[harness] warning: results.bundle={cfg.results.bundle} could not be written: {exc}",
+                  file=sys.stderr, flush=True)
     return row
 
 

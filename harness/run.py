@@ -67,6 +67,10 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
 
     built = build_engine(cfg, scheme, device, engine_choice)
     engine, tokenizer, proof = built.engine, built.tokenizer, built.proof
+    if device == "cuda":  # what the loaded model holds, then peaks from here on are the measurement's own
+        from harness.measure.memory import cuda_after_load_mb
+
+        row["cuda_weights_mb"], row["cuda_load_peak_mb"] = cuda_after_load_mb()
     try:
         row.update(model_params=proof.model_params, baseline=built.baseline, load_s=built.load_s,
                    convert_s=built.convert_s,
@@ -74,6 +78,9 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
                    linear_bits_per_weight=proof.linear_bits_per_weight, quantized_fraction=proof.quantized_fraction,
                    quantized_types=proof.types)
         row.update(_measure(cfg, engine, tokenizer, proof))
+        from harness.measure.memory import cuda_peaks_mb
+
+        row["cuda_peak_alloc_mb"], row["cuda_peak_reserved_mb"] = cuda_peaks_mb()
         # accuracy and quality mean nothing on random weights (tiny-random opts in, to test the plumbing)
         real = bool(cfg.model.get("evaluate", built.weights == "real"))
         predictions: dict = {}
@@ -96,10 +103,9 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
             row.update(quality_columns(cfg, engine, tokenizer, predictions), quality_s=time.perf_counter() - t_phase)
     finally:
         engine.close()
-    from harness.measure.memory import cuda_peaks_mb, peak_rss_mb
+    from harness.measure.memory import peak_rss_mb
 
     row["peak_rss_mb"] = peak_rss_mb()
-    row["cuda_peak_alloc_mb"], row["cuda_peak_reserved_mb"] = cuda_peaks_mb()
     if device == "cuda":
         from harness.measure.memory import nvml_used_mb
 

@@ -64,19 +64,47 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
                f"{', '.join(a.unpriced)}.", ""]
     for p in a.priced:
         hw, slo, d = p.hw, p.slo, p.rows
-        png = f"{stem}_cost_vs_quality_{hw.name}_{slo.name}.png"
-        plots.scatter_with_key(d, "usd_per_mtok_blended", a.qcol,
-                               "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],
-                               f"Cost vs quality: {hw.name}, SLO {slo.label()}", out_dir / png, a.qerr, p.on,
-                               logx=True)
-        md += [f"### {hw.name} (${hw.usd_per_hour:g}/hour, {hw.price_source}, {hw.price_as_of}) under "
-               f"{slo.label()}", "", f"Recommendation (quality within {a.margin} of fp32): {p.recommendation}", "",
-               f"![cost vs quality]({png})", "",
+        head = [f"### {hw.name} (${hw.usd_per_hour:g}/hour, {hw.price_source}, {hw.price_as_of}) under "
+                f"{slo.label()}", ""]
+        if d[a.qcol].notna().any():
+            png = f"{stem}_cost_vs_quality_{hw.name}_{slo.name}.png"
+            plots.scatter_with_key(d, "usd_per_mtok_blended", a.qcol,
+                                   "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],
+                                   f"Cost vs quality: {hw.name}, SLO {slo.label()}", out_dir / png, a.qerr, p.on,
+                                   logx=True)
+            head += [f"Recommendation (quality within {a.margin} of fp32): {p.recommendation}", "",
+                     f"![cost vs quality]({png})", ""]
+        else:
+            head += ["No row has a quality value (architecture-only weights): prices only, no frontier.", ""]
+        md += head + [
                table(d.sort_values("usd_per_mtok_blended", na_position="last"),
                      ["config", "slo_concurrency", "slo_tok_s", "usd_per_mtok_out", "usd_per_mtok_in",
                       "usd_per_mtok_blended", a.qcol, a.qerr, "on_frontier", "ties_with", "off_frontier_loses",
                       "slo_note"]), ""]
     return md
+
+
+def _size_x_precision(a, stem: str, out_dir: Path) -> list[str]:
+    """Model size against precision (the table a size sweep is for): decode tok/s at batch 1, the best load-curve
+    level, and $/M tokens under the `server` profile (else the first priced one), on the first hardware priced."""
+    ok = a.ok.dropna(subset=["model_params"])
+    if ok["model"].nunique() < 2 or not a.priced:
+        return []
+    p = next((p for p in a.priced if p.slo.name == "server"), a.priced[0])
+    d = ok.merge(p.rows[["run_id", "usd_per_mtok_blended", "slo_tok_s"]], on="run_id", how="left")
+    d = d.sort_values(["model_params", "bits_per_weight"], ascending=[True, False])
+    png = f"{stem}_size_x_precision.png"
+    plots.by_model_size(d, [("decode_tok_s", "decode tok/s, batch 1 (log)"),
+                            ("max_decode_tok_s", "best decode tok/s over the load curve (log)"),
+                            ("usd_per_mtok_blended", f"US$/M tokens under {p.slo.name}, {p.hw.name} (log)")],
+                        f"Model size x precision ({p.hw.name})", out_dir / png)
+    cols = ["model", "model_params", "precision", "weights", "decode_tok_s", "max_decode_tok_s",
+            "max_decode_concurrency", "weight_mb", "cuda_weights_mb", "cuda_peak_alloc_mb", "roofline_frac",
+            "slo_tok_s", "usd_per_mtok_blended"]
+    return ["## Model size x precision", "",
+            f"Prices: {p.hw.name} at ${p.hw.usd_per_hour:g}/hour under {p.slo.label()}; `slo_tok_s` is the "
+            "throughput that profile allows. Architecture-only rows (weights=random) have real speed and memory and "
+            "no quality.", "", f"![size x precision]({png})", "", table(d, cols), ""]
 
 
 def _capacity(a, stem: str, out_dir: Path) -> list[str]:
@@ -111,7 +139,8 @@ def write_markdown(a, out_dir: Path) -> Path:
         md.append("No ok rows: nothing to price or plot.")
         path.write_text("\n".join(md) + "\n")
         return path
-    md += _quality_text(a) + _serving(a, stem, out_dir) + _costs(a, stem, out_dir) + _capacity(a, stem, out_dir)
+    md += (_quality_text(a) + _serving(a, stem, out_dir) + _costs(a, stem, out_dir) + _size_x_precision(a, stem, out_dir)
+           + _capacity(a, stem, out_dir))
     plots.scatter_with_key(a.ok_q, "weight_mb", a.qcol, "weight memory (MiB, as stored)", a.qlabel.split(":")[0],
                            "Weight memory vs quality", out_dir / f"{stem}_memory_vs_quality.png", a.qerr, a.mem_on)
     plots.bars_by_bits(ok, [("decode_tok_s", "", "decode tok/s (batch 1)"), ("weight_mb", "", "weights (MiB)")],

@@ -150,3 +150,27 @@ def bars_by_bits(df: pd.DataFrame, cols: list[tuple[str, str, str]], title: str,
     fig.suptitle(title + " (ordered by stored bits, high to low)")
     fig.tight_layout(rect=(0, 0, 0.93, 0.97))
     return _save(fig, path)
+
+
+def by_model_size(df: pd.DataFrame, panels: list[tuple[str, str]], title: str, path: Path) -> Path:
+    """One panel per column against parameter count (log-log), one line per precision through the model sizes."""
+    precisions = list(df.sort_values("bits_per_weight", ascending=False)["precision"].drop_duplicates())
+    cmap = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.6), squeeze=False)
+    for ax, (col, label) in zip(axes[0], panels):
+        for i, prec in enumerate(precisions):
+            g = df[df["precision"] == prec].dropna(subset=[col]).sort_values("model_params")
+            if len(g):
+                ax.plot(g["model_params"] / 1e9, g[col], marker=MARKERS[i % len(MARKERS)], color=cmap(i % 10),
+                        label=prec)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(PLAIN)
+        ax.set_xlabel("parameters (billions, log)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

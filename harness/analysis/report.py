@@ -20,7 +20,7 @@ NUMERIC = ["decode_tok_s", "prefill_tok_s", "ttft_ms_p50", "ttft_ms_p90", "tpot_
            "bits_per_weight", "mmlu_acc", "mmlu_stderr", "mmlu_n", "kld_mean", "top1_agree", "ppl",
            "mem_bandwidth_gbs", "prompt_tokens", "peak_rss_mb", "roofline_frac", "mmlu_mcnemar_p", "ttft_ms_p99",
            "max_decode_tok_s", "kv_bytes_per_token", "capability", "capability_ci95", "capability_set_ci95",
-           "capability_n"]
+           "capability_n", "model_params", "max_decode_concurrency", "cuda_weights_mb", "cuda_peak_alloc_mb"]
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
@@ -176,16 +176,23 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
     a.hardware = [load_hardware(n, price_override if n == "this-machine" else None) for n in hardware or profiles()]
     a.capacity = capacity_table(a.ok, a.hardware, context)
     for hw in a.hardware:
-        if not measured_on(a.ok_q, hw).any():
+        if not measured_on(a.ok, hw).any():
             a.unpriced.append(hw.name)
             continue
-        for slo in a.slos:
-            rows = a.ok_q.merge(a.serving[a.serving["slo"] == slo.name], on="run_id", how="left")
+        for slo in a.slos:  # every measured row is priced; the frontier needs a quality value
+            rows = a.ok.merge(a.serving[a.serving["slo"] == slo.name], on="run_id", how="left")
             priced = price(rows, hw)
-            on, ties = frontier(priced, "usd_per_mtok_blended", a)
-            priced["on_frontier"], priced["ties_with"] = on, ties
-            priced["off_frontier_loses"] = losses(priced, "usd_per_mtok_blended", a.qcol, on)
-            a.priced.append(Priced(hw, slo, priced, on, recommend(priced, a.qcol, margin)))
+            has_q = priced[a.qcol].notna()
+            priced["on_frontier"] = False
+            priced["ties_with"], priced["off_frontier_loses"] = "", ""
+            if has_q.any():
+                d = priced[has_q]
+                on, ties = frontier(d, "usd_per_mtok_blended", a)
+                priced.loc[has_q, "on_frontier"], priced.loc[has_q, "ties_with"] = on, ties
+                priced.loc[has_q, "off_frontier_loses"] = losses(d, "usd_per_mtok_blended", a.qcol, on)
+            priced.loc[~has_q, "off_frontier_loses"] = "no quality value (architecture-only weights): priced only"
+            a.priced.append(Priced(hw, slo, priced, priced["on_frontier"].astype(bool),
+                                   recommend(priced[has_q], a.qcol, margin)))
     return a
 
 

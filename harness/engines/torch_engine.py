@@ -3,6 +3,7 @@ batched log-probs with a shared-prefix KV cache, and `build`: load the weights, 
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from typing import Callable
 
@@ -27,6 +28,7 @@ class TorchEngine(Engine):
                                     if getattr(cfg, a, None)), 2048))
         text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
         self.window = min(self.max_length, getattr(text, "sliding_window", None) or self.max_length)
+        self.cache_arg = cache_argument(model)
 
     def close(self) -> None:
         self.model = None
@@ -53,11 +55,11 @@ class TorchEngine(Engine):
         if on_token:
             on_token()
         tokens = [nxt]
-        past = out.cache
+        past = returned_cache(out)
         for _ in range(new_tokens - 1):
-            out = self.model(input_ids=nxt, cache=past, use_cache=True)
+            out = self.model(input_ids=nxt, use_cache=True, **{self.cache_arg: past})
             nxt = out.logits[:, -1, :].argmax(-1, keepdim=True)
-            past = out.cache
+            past = returned_cache(out)
             if on_token:
                 on_token()
             tokens.append(nxt)
@@ -67,7 +69,7 @@ class TorchEngine(Engine):
     def prefix_cache(self, prefix: list[int]):
         """Key/value cache of a shared prefix (e.g. the few-shot examples of a subject), computed once."""
         out = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
-        return out.cache
+        return returned_cache(out)
 
     @torch.no_grad()
     def continuation_logprobs(self, items: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
@@ -116,11 +118,24 @@ class TorchEngine(Engine):
             mask[i, : len(s)] = 1
         keep = sorted({p - skip for pos in positions for p in pos})
         index = {p + skip: j for j, p in enumerate(keep)}
-        kwargs = {"cache": cache, "use_cache": True} if cache is not None else {}
+        kwargs = {self.cache_arg: cache, "use_cache": True} if cache is not None else {}
         out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                          logits_to_keep=torch.tensor(keep, device=self.device), **kwargs)
         logits = out.logits.float()
         return [torch.log_softmax(logits[i, [index[p] for p in pos]], dim=-1).cpu() for i, pos in enumerate(positions)]
+
+
+def cache_argument(model) -> str:
+    """The forward argument that takes the KV cache: `cache` since transformers 5.2x (this project's 5.24),
+    `past_key_values` before (5.17, the GPU machine's). Read from the signature, so both work."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def returned_cache(out):
+    """The KV cache a forward returned, under either name (see cache_argument)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def build(cfg, scheme, device: str) -> BuiltEngine:
@@ -130,18 +145,19 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
 
     warm_imports(cfg.model, scheme.requires)
     t0 = time.perf_counter()
-    load_kwargs = scheme.load_kwargs() if scheme.load_kwargs else {}
+    built_here = cfg.model.get("source") == "random"  # weights created on the device in the scheme's dtype
+    load_kwargs = scheme.load_kwargs() if scheme.load_kwargs and not built_here else {}
     if load_kwargs and device == "cuda":
         load_kwargs["device_map"] = "cuda"
-    loaded = load_model(cfg.model, device=device, load_kwargs=load_kwargs)
+    loaded = load_model(cfg.model, device=device, load_kwargs=load_kwargs, dtype=scheme.dtype)
     model = loaded.model
     params = config_param_count(model.config) if load_kwargs else count_params(model)
     inventory = linear_inventory(model)
-    if not load_kwargs and device != "cpu":
-        model = model.to(device)
+    if not load_kwargs and device != "cpu":  # cast first, then move: the device never holds an fp32 copy
+        model = model.to(dtype=getattr(torch, scheme.dtype)).to(device)
     if scheme.fits and (why := scheme.fits(model)):
         raise Unavailable(f"{scheme.name}: {why}")
-    if scheme.apply:
+    if scheme.apply and not load_kwargs:
         model = scheme.apply(model, device)
     model.eval()
     proof = prove(model, scheme, inventory, params)

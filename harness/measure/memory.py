@@ -97,6 +97,16 @@ def cuda_peaks_mb() -> tuple[float | None, float | None]:
     return torch.cuda.max_memory_allocated() / 2**20, torch.cuda.max_memory_reserved() / 2**20
 
 
+def cuda_after_load_mb() -> tuple[float, float]:
+    """(allocated now, peak so far) in MiB, then reset the peaks: called once the model is loaded and proven."""
+    import torch
+
+    torch.cuda.synchronize()
+    now, peak = torch.cuda.memory_allocated() / 2**20, torch.cuda.max_memory_allocated() / 2**20
+    torch.cuda.reset_peak_memory_stats()
+    return now, peak
+
+
 def nvml_used_mb() -> float | None:
     """Device memory in use as NVML (the driver) sees it: includes the CUDA context and other processes."""
     try:

@@ -40,12 +40,16 @@ def check_source(model_cfg) -> None:
         check_hub(model_cfg)
 
 
-def load_model(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> LoadedModel:
+def load_model(model_cfg, device: str = "cpu", load_kwargs: dict | None = None, dtype: str = "float32") -> LoadedModel:
+    """Load the model named by `model_cfg`. Real checkpoints load in fp32 on the host (the scheme casts or quantises
+    them); architecture-only weights are created on `device` in `dtype` directly."""
     source = model_cfg.source
     if source == "packaged_gguf":
         from harness.models.packaged_gguf import load
     elif source == "random":
         from harness.models.random_arch import load
+
+        return load(model_cfg, device=device, load_kwargs=load_kwargs or {}, dtype=dtype)
     elif source == "hub":
         from harness.models.hub import load
     else:

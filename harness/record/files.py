@@ -65,6 +65,24 @@ def compact(csv_path: str | Path) -> tuple[int, int, int]:
     return count, before, after
 
 
+def write_bundle(csv_path: str | Path, bundle: str | Path) -> Path:
+    """One `.tar.gz` holding everything in the results CSV's folder (the CSV, its side table, configs, logs,
+    predictions, and any environment notes written there), rewritten whole and atomically. A GPU machine's sweep
+    calls this after every run, so whatever has finished comes back even if the call is cut (results.bundle)."""
+    import os
+    import tarfile
+
+    folder, bundle = Path(csv_path).resolve().parent, Path(bundle).resolve()
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    tmp = bundle.with_name(f"{bundle.name}.tmp{os.getpid()}")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path != bundle and not path.name.endswith(".lock") and ".tmp" not in path.name:
+                tar.add(path, arcname=str(Path(folder.name) / path.relative_to(folder)))
+    os.replace(tmp, bundle)
+    return bundle
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or any(a.startswith("-") for a in args):

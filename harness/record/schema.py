@@ -78,8 +78,13 @@ COLUMNS: tuple[Column, ...] = (
     _c("quantized_types", "", "module/tensor types found holding the decoder's linear weights (the proof)"),
     _c("kv_bytes_per_token", "bytes", "KV-cache bytes one token adds, all layers, in the engine's cache dtype"),
     _c("peak_rss_mb", "MiB", "peak resident memory of the run's process"),
-    _c("cuda_peak_alloc_mb", "MiB", "torch.cuda.max_memory_allocated (CUDA only)"),
-    _c("cuda_peak_reserved_mb", "MiB", "torch.cuda.max_memory_reserved (CUDA only)"),
+    _c("cuda_weights_mb", "MiB", "torch.cuda.memory_allocated right after the load, scheme and proof: the model as "
+       "it sits on the GPU (CUDA only)"),
+    _c("cuda_load_peak_mb", "MiB", "torch.cuda.max_memory_allocated during the load (CUDA only); peaks are reset "
+       "after it"),
+    _c("cuda_peak_alloc_mb", "MiB", "torch.cuda.max_memory_allocated during the speed measurement and load curve "
+       "(peaks reset after the load): weights + KV cache + activations at the largest level (CUDA only)"),
+    _c("cuda_peak_reserved_mb", "MiB", "torch.cuda.max_memory_reserved over the same span (CUDA only)"),
     _c("nvml_used_mb", "MiB", "device memory in use per NVML at the end of the run, CUDA context included (CUDA only)"),
     # roofline
     _c("mem_bandwidth_gbs", "GB/s", "memory bandwidth of this machine (copy benchmark, cached)"),
