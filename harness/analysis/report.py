@@ -76,19 +76,34 @@ def _at_chance(ok: pd.DataFrame) -> bool:
     return bool(((base["mmlu_acc"] - 1.96 * base["mmlu_stderr"]) <= 0.25).all())
 
 
-def recommend(priced: pd.DataFrame, quality: str, margin: float) -> str:
+def recommend(priced: pd.DataFrame, quality: str, margin: float, qerr: str = "") -> str:
+    """Per model, the cheapest configuration shown non-inferior to its fp32 baseline: the upper end of the 95%
+    interval of its quality loss lies below `margin` (the loss's half-width: the run's, combined with the baseline's
+    when the baseline has one; a capability baseline is exact). Says so when a model has no such point."""
+    import math
+
     lines = []
-    for model, d in priced.dropna(subset=["usd_per_mtok_blended"]).groupby("model"):
-        base = d[d["precision"] == "fp32"]
-        if base.empty or d[quality].isna().all():
+    for model, whole in priced.groupby("model"):
+        base = whole[whole["precision"] == "fp32"]  # its quality counts even where it meets no latency bound
+        d = whole.dropna(subset=["usd_per_mtok_blended"])
+        if base.empty or whole[quality].isna().all():
             continue
-        floor = float(base[quality].iloc[0]) - margin
-        good = d[d[quality] >= floor].sort_values("usd_per_mtok_blended")
-        if not good.empty:
-            g = good.iloc[0]
-            lines.append(f"{model}: **{g['precision']}** at ${g['usd_per_mtok_blended']:.4g}/M tokens "
-                         f"({quality} {g[quality]:.4g}, within {margin} of fp32's {floor + margin:.4g})")
-    return "; ".join(lines) if lines else "no configuration with a quality value"
+        if d.empty:
+            lines.append(f"{model}: no configuration meets this profile's bounds")
+            continue
+        b = base.iloc[0]
+        b_err = float(b[qerr]) if qerr and not pd.isna(b[qerr]) else 0.0
+        err = d[qerr].astype(float).fillna(0.0) if qerr else pd.Series(0.0, index=d.index)
+        upper = (b[quality] - d[quality]) + (err**2 + b_err**2).map(math.sqrt)
+        good = d[upper < margin].sort_values("usd_per_mtok_blended")
+        if good.empty:
+            lines.append(f"{model}: no configuration shown within {margin} of fp32 (upper 95% bound of the loss)")
+            continue
+        g = good.iloc[0]
+        lines.append(f"{model}: **{g['precision']}** at ${g['usd_per_mtok_blended']:.4g}/M tokens ({quality} "
+                     f"{g[quality]:.4g}; loss {b[quality] - g[quality]:+.3f}, upper 95% bound {upper[g.name]:.3f} < "
+                     f"{margin})")
+    return "; ".join(lines) if lines else "no configuration with a quality value and a price"
 
 
 @dataclass
@@ -192,7 +207,7 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
                 priced.loc[has_q, "off_frontier_loses"] = losses(d, "usd_per_mtok_blended", a.qcol, on)
             priced.loc[~has_q, "off_frontier_loses"] = "no quality value (architecture-only weights): priced only"
             a.priced.append(Priced(hw, slo, priced, priced["on_frontier"].astype(bool),
-                                   recommend(priced[has_q], a.qcol, margin)))
+                                   recommend(priced[has_q], a.qcol, margin, a.qerr)))
     return a
 
 

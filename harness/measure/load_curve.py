@@ -21,6 +21,15 @@ LEVEL_KEYS = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_p50", "tpot_
               "decode_tok_s", "prefill_tok_s", "e2e_s_p50")
 
 
+def free_bytes(device: str) -> int | None:
+    """Memory the next level's KV cache can take: free GPU memory on CUDA, available host memory otherwise."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        return torch.cuda.mem_get_info()[0]
+    return available_bytes()
+
+
 def levels_of(concurrency) -> list[int]:
     levels = [concurrency] if isinstance(concurrency, int) else list(concurrency)
     if not levels or any(not isinstance(c, int) or isinstance(c, bool) or c < 1 for c in levels):
@@ -55,7 +64,7 @@ def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
         if cap is not None and c > cap:
             return out, f"the {engine.name} engine decodes at most {cap} sequences at once (level {c})"
         kv = kv_cache_bytes(kv_per_token, c, prompt_tokens + new_tokens)
-        free = available_bytes() if memory_bytes is None else memory_bytes
+        free = free_bytes(engine.device) if memory_bytes is None else memory_bytes
         if free is not None and kv > 0.8 * free and not (known and c in known):
             return out, (f"memory: level {c} needs {kv / 2**20:.0f} MiB of KV cache, over 80% of the "
                          f"{free / 2**20:.0f} MiB available")
@@ -73,7 +82,11 @@ def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
         t0 = time.perf_counter()
         try:
             speed = measure_speed(engine, prompts[:c], new_tokens, warmup=1, repeats=repeats, warmup_tokens=2)
-        except (MemoryError, RuntimeError) as exc:
+        except (MemoryError, RuntimeError) as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
+            if str(engine.device).startswith("cuda"):
+                import torch
+
+                torch.cuda.empty_cache()
             return out, f"level {c} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         out.append(level(c, speed, kv_per_token, prompt_tokens + new_tokens, time.perf_counter() - t0))
         rate = speed["decode_tok_s"]

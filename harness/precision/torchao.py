@@ -56,6 +56,11 @@ def _group_divides(group_size: int, alternative: str):
     return fits
 
 
+def _int4wo_cuda():
+    from torchao.quantization import Int4WeightOnlyConfig
+    return Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d", set_inductor_config=False)
+
+
 def _fp8():
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig
     return Float8DynamicActivationFloat8WeightConfig()
@@ -78,6 +83,11 @@ register(Scheme(name="torchao-int4wo-g64", bits=4, library="torchao", devices=("
                 dtype="bfloat16", apply=_ao(_int4wo_cpu(64), "bfloat16"), requires=_REQ,
                 fits=_group_divides(64, "another scheme"),
                 notes="as torchao-int4wo with group size 64, which divides SmolLM2-135M's 576 and 1536"))
+register(Scheme(name="torchao-int4wo-cuda", bits=4, library="torchao", devices=("cuda",), how="direct",
+                dtype="bfloat16", apply=_ao(_int4wo_cuda, "bfloat16"), requires=_REQ,
+                fits=_group_divides(128, "another scheme"),
+                notes="Int4WeightOnlyConfig(group_size=128), tinygemm's tile-packed layout (torch's own "
+                      "_weight_int4pack_mm CUDA kernel, no extra package), bf16 activations"))
 register(Scheme(name="torchao-fp8", bits=8, library="torchao", devices=("cuda",), how="direct", dtype="bfloat16",
                 apply=_ao(_fp8, "bfloat16"), requires=_REQ, min_cuda_capability=(8, 9),
                 notes="float8 dynamic activations + float8 weights (Ada/Hopper)"))

@@ -10,7 +10,7 @@ CLAIMS = Path(__file__).resolve().parent / "claims"
 REQUIRED = {"id": str, "claim": str, "source": str, "setting": dict, "published": dict, "agreement": dict,
             "check": dict, "requires": dict}
 SETTING_KEYS = ("models", "dataset", "shots", "context", "metric", "framework")
-AGREEMENT_KINDS = ("exact", "ratio", "ordering", "within_stderr", "threshold")
+AGREEMENT_KINDS = ("non_inferiority", "exact", "ratio", "ordering", "within_stderr", "threshold")
 
 
 class ClaimError(ValueError):

@@ -26,7 +26,7 @@ def test_speed_only_rows_are_priced_and_tabled(tmp_path):
     d = p.rows.set_index("config")
     # $13.72/hour at 80 tok/s of output: 13.72 / (80 * 3600) * 1e6 = 47.64 $/M output tokens
     assert abs(d.loc["big-arch / bf16", "usd_per_mtok_out"] - 47.64) < 0.01
-    assert not p.rows["on_frontier"].any() and p.recommendation == "no configuration with a quality value"
+    assert not p.rows["on_frontier"].any() and p.recommendation == "no configuration with a quality value and a price"
     report = write_report(csv, tmp_path / "out", hardware=["h200"], slos=["batch1"]).read_text()
     assert "## Model size x precision" in report and "prices only, no frontier" in report
     assert (tmp_path / "out" / "2026-12-01-h200_size_x_precision.png").stat().st_size > 10_000

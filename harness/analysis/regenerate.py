@@ -1,0 +1,122 @@
+"""Every committed figure regenerates from the committed CSVs: the reports, the verdicts read from results, and the
+README's generated results block.
+
+    python -m harness.analysis.regenerate            # check: regenerate into a temporary folder, compare, exit 1 on
+                                                     # any difference (make check-results; in the test suite)
+    python -m harness.analysis.regenerate --write    # rewrite the committed files (make report)
+
+A difference is reported with the numbers that changed (committed -> regenerated), so a stale figure names itself."""
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "results"
+REPORTS = ("cpu_serving.csv", "cpu_sweep.csv")  # committed CSVs whose reports are committed
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+@dataclass
+class Difference:
+    target: str
+    changed: list[tuple[str, str]]  # (committed, regenerated) numbers
+    lines: list[str]  # a few differing lines, for the reader
+
+
+def numbers(text: str) -> list[str]:
+    return NUMBER.findall(text)
+
+
+def compare(target: str, committed: str, fresh: str) -> Difference | None:
+    if committed == fresh:
+        return None
+    a, b = numbers(committed), numbers(fresh)
+    changed: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op != "equal":
+            changed += list(zip(a[i1:i2] + [""] * max(0, (j2 - j1) - (i2 - i1)),
+                                b[j1:j2] + [""] * max(0, (i2 - i1) - (j2 - j1))))
+    lines = [ln for ln in difflib.unified_diff(committed.splitlines(), fresh.splitlines(), lineterm="", n=0)
+             if ln[:1] in "+-" and not ln.startswith(("+++", "---"))][:8]
+    return Difference(target, changed, lines)
+
+
+def report_text(csv: Path, out_dir: Path) -> str:
+    from harness.analysis.report import write_report
+
+    return write_report(csv, out_dir).read_text()
+
+
+def verdicts_text() -> str:
+    from harness.reproduce.checks import results_verdicts
+
+    return results_verdicts()
+
+
+def readme_block() -> str:
+    from harness.analysis.results_block import render
+
+    return render(RESULTS / "cpu_serving.csv")
+
+
+def regenerate(write: bool = False) -> tuple[list[Difference], int]:
+    """(differences, how many numbers the compared files hold)."""
+    from harness.analysis import results_block
+
+    diffs: list[Difference] = []
+    total = 0
+    with tempfile.TemporaryDirectory(prefix="check-results-") as tmp:
+        for name in REPORTS:
+            csv = RESULTS / name
+            committed_md = RESULTS / f"{csv.stem}_report.md"
+            fresh = report_text(csv, RESULTS if write else Path(tmp))
+            old = committed_md.read_text() if committed_md.exists() and not write else fresh
+            total += len(numbers(fresh))
+            if d := compare(str(committed_md.relative_to(ROOT)), old, fresh):
+                diffs.append(d)
+        verdicts = RESULTS / "reproduce" / "verdicts.md"
+        fresh = verdicts_text()
+        total += len(numbers(fresh))
+        if write:
+            verdicts.write_text(fresh)
+        elif d := compare(str(verdicts.relative_to(ROOT)), verdicts.read_text() if verdicts.exists() else "", fresh):
+            diffs.append(d)
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        old_block, fresh_block = results_block.current(text), readme_block()
+        total += len(numbers(fresh_block))
+        if write:
+            readme.write_text(results_block.replace(text, fresh_block))
+        elif d := compare("README.md (results block)", old_block, fresh_block):
+            diffs.append(d)
+    return diffs, total
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.analysis.regenerate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true", help="rewrite the committed files instead of checking them")
+    args = ap.parse_args(argv)
+    diffs, total = regenerate(write=args.write)
+    if args.write:
+        print(f"rewrote the reports of {', '.join(REPORTS)}, results/reproduce/verdicts.md and README's results "
+              f"block ({total} numbers)")
+        return 0
+    for d in diffs:
+        print(f"DIFFERS: {d.target}: {len(d.changed)} numbers changed, e.g. "
+              + ", ".join(f"{a or '(none)'} -> {b or '(none)'}" for a, b in d.changed[:6]))
+        for line in d.lines:
+            print(f"    {line[:160]}")
+    print(f"check-results: {total} committed numbers regenerated, {sum(len(d.changed) for d in diffs)} differ "
+          f"in {len(diffs)} file(s)")
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The README's results figures, generated from the committed serving CSV (never typed by hand):
+`python -m harness.analysis.regenerate --write` rewrites the block between the markers, and the check mode (in the
+test suite) fails when the committed block differs from what the CSV gives."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+KEY_PRECISIONS = ("fp32", "bf16", "int8-dynamic", "torchao-int4wo-g64", "gguf-q8_0", "gguf-q4_0", "ov-int8",
+                  "ov-int4", "ort-int8", "ort-int4")
+
+
+def current(text: str) -> str:
+    if START not in text or END not in text:
+        return ""
+    return text.split(START, 1)[1].split(END, 1)[0].strip("\n")
+
+
+def replace(text: str, block: str) -> str:
+    if START not in text:
+        raise ValueError(f"README has no {START} marker")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{block}\n{END}{tail}"
+
+
+def _fmt(v, spec: str = ".3g") -> str:
+    return "" if v is None or pd.isna(v) else format(float(v), spec)
+
+
+def render(csv: Path) -> str:
+    from harness.analysis.report import analyse
+
+    a = analyse(csv, hardware=["this-machine"], slos=["server", "interactive"])
+    by_slo = {p.slo.name: p for p in a.priced}
+    server, inter = by_slo["server"].rows.set_index("run_id"), by_slo["interactive"].rows.set_index("run_id")
+    hw = by_slo["server"].hw
+    lines = [f"Generated from `{csv.name}` ({len(a.df)} rows, {len(a.ok)} ok) by `python -m harness.analysis."
+             f"regenerate --write`; prices: `{hw.name}` at ${hw.usd_per_hour:g}/hour. Decode tok/s at batch 1, the "
+             "best the load curve reaches under each SLO profile (tok/s @ sequences; `-`: no level meets it), "
+             "blended $/M tokens under `server`, capability with its 95% half-width:", "",
+             "| model | precision | engine | batch 1 | server | interactive | $/M server | capability |",
+             "|---|---|---|---|---|---|---|---|"]
+    ok = a.ok[a.ok["precision"].isin(KEY_PRECISIONS)].sort_values(["model", "bits_per_weight"],
+                                                                    ascending=[True, False])
+    for _, r in ok.iterrows():
+        s, i = server.loc[r["run_id"]], inter.loc[r["run_id"]]
+        at = lambda d: "-" if pd.isna(d["slo_tok_s"]) else f"{d['slo_tok_s']:.1f} @ {int(d['slo_concurrency'])}"  # noqa: E731
+        cap = "" if pd.isna(r["capability"]) else f"{r['capability']:.3f} ± {_fmt(r['capability_ci95'], '.3f')}"
+        lines.append(f"| {r['model']} | {r['precision']} | {r['engine']} | {_fmt(r['decode_tok_s'], '.1f')} | "
+                     f"{at(s)} | {at(i)} | {_fmt(s['usd_per_mtok_blended'], '.3f')} | {cap} |")
+    front = server[server["on_frontier"].astype(bool)].sort_values("usd_per_mtok_blended")
+    qualifying = inter.dropna(subset=["slo_tok_s"])
+    lines += ["", f"Under `interactive`, {len(qualifying)} of {len(inter)} runs meet the bounds at some level "
+                  f"({', '.join(sorted(qualifying['config']))}).",
+              f"Frontier under `server`, cheapest first: " + "; ".join(
+                  f"{r['config']} ${r['usd_per_mtok_blended']:.3f}/M ({r['capability']:.3f})"
+                  for _, r in front.iterrows()) + ".",
+              f"Recommendation under `server`: {by_slo['server'].recommendation}"]
+    return "\n".join(lines)
