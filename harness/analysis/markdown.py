@@ -8,6 +8,17 @@ import pandas as pd
 from harness.analysis import plots
 
 
+class _Draw:
+    """The plots module, or nothing when a report is rendered for its text alone (make check-results)."""
+    enabled = True
+
+    def __getattr__(self, name):
+        return getattr(plots, name) if self.enabled else (lambda *args, **kwargs: None)
+
+
+draw = _Draw()
+
+
 def table(df: pd.DataFrame, cols: list[str]) -> str:
     def fmt(v):
         if isinstance(v, float):
@@ -44,15 +55,18 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
         md += ["This CSV has no load curves (`bench=serving` measures them): each run counts as one level at its "
                "batch size, so only profiles without a TTFT p99 bound can be met.", ""]
     else:
-        plots.load_curves(a.curves, a.ok, out_dir / f"{stem}_load_curves.png")
+        draw.load_curves(a.curves, a.ok, out_dir / f"{stem}_load_curves.png")
         md += [f"![load curves]({stem}_load_curves.png)", ""]
     wide = a.ok[["run_id", "config", "engine", "bits_per_weight"]].copy()
     for s in a.slos:
         d = a.serving[a.serving["slo"] == s.name].set_index("run_id")
         wide[s.name] = [("meets no level" if pd.isna(d.loc[r, "slo_tok_s"]) else
-                         f"{d.loc[r, 'slo_tok_s']:.1f} @ {int(d.loc[r, 'slo_concurrency'])}") if r in d.index else ""
-                        for r in wide["run_id"]]
-    md += ["Decode tokens/s @ concurrency, per SLO profile:", "",
+                         f"{d.loc[r, 'slo_tok_s']:.1f} @ {int(d.loc[r, 'slo_concurrency'])}"
+                         + ("" if pd.isna(d.loc[r, "slo_n"]) else f" (n={int(d.loc[r, 'slo_n'])})"))
+                        if r in d.index else "" for r in wide["run_id"]]
+    md += ["Decode tokens/s @ concurrency, per SLO profile; n: samples behind the percentile the profile bounds "
+           "(TTFT: timed generations of that level; TPOT: decode steps). A p99 of fewer than 100 samples is close to "
+           "the largest sample seen: such a judgment is indicative only (`slo_note` in the cost tables).", "",
            table(wide.sort_values(["config"]), ["config", "engine", "bits_per_weight", *[s.name for s in a.slos]]), ""]
     return md
 
@@ -68,7 +82,7 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
                 f"{slo.label()}", ""]
         if d[a.qcol].notna().any():
             png = f"{stem}_cost_vs_quality_{hw.name}_{slo.name}.png"
-            plots.scatter_with_key(d, "usd_per_mtok_blended", a.qcol,
+            draw.scatter_with_key(d, "usd_per_mtok_blended", a.qcol,
                                    "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],
                                    f"Cost vs quality: {hw.name}, SLO {slo.label()}", out_dir / png, a.qerr, p.on,
                                    logx=True)
@@ -95,7 +109,7 @@ def _size_x_precision(a, stem: str, out_dir: Path) -> list[str]:
     d = ok.merge(p.rows[["run_id", "usd_per_mtok_blended", "slo_tok_s"]], on="run_id", how="left")
     d = d.sort_values(["model_params", "bits_per_weight"], ascending=[True, False])
     png = f"{stem}_size_x_precision.png"
-    plots.by_model_size(d, [("decode_tok_s", "decode tok/s, batch 1 (log)"),
+    draw.by_model_size(d, [("decode_tok_s", "decode tok/s, batch 1 (log)"),
                             ("max_decode_tok_s", "best decode tok/s over the load curve (log)"),
                             ("usd_per_mtok_blended", f"US$/M tokens under {p.slo.name}, {p.hw.name} (log)")],
                         f"Model size x precision ({p.hw.name})", out_dir / png)
@@ -120,14 +134,22 @@ def _capacity(a, stem: str, out_dir: Path) -> list[str]:
         return md + ["This CSV does not record KV bytes per token.", ""]
     main = "fits_this-machine" if "fits_this-machine" in fits else fits[0]
     d = a.ok_q.merge(cap[["run_id", *fits]], on="run_id")
-    plots.scatter_with_key(d, main, a.qcol, f"sequences of {a.context} tokens that fit ({main[5:]}, log)",
+    draw.scatter_with_key(d, main, a.qcol, f"sequences of {a.context} tokens that fit ({main[5:]}, log)",
                            a.qlabel.split(":")[0], f"Memory capacity vs quality ({main[5:]})",
                            out_dir / f"{stem}_capacity_vs_quality.png", a.qerr, logx=True)
     return md + [f"![capacity]({stem}_capacity_vs_quality.png)", "",
                  table(cap.sort_values("config"), ["config", "weight_mb", "kv_kib_per_token", *fits]), ""]
 
 
-def write_markdown(a, out_dir: Path) -> Path:
+def write_markdown(a, out_dir: Path, figures: bool = True) -> Path:
+    draw.enabled = figures
+    try:
+        return _write_markdown(a, out_dir)
+    finally:
+        draw.enabled = True
+
+
+def _write_markdown(a, out_dir: Path) -> Path:
     stem, df, ok = a.csv.stem, a.df, a.ok
     md = [f"# Report: `{a.csv.name}`", "",
           f"{len(df)} rows: " + ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()) + ".", "",
@@ -142,11 +164,11 @@ def write_markdown(a, out_dir: Path) -> Path:
         return path
     md += (_quality_text(a) + _serving(a, stem, out_dir) + _costs(a, stem, out_dir) + _size_x_precision(a, stem, out_dir)
            + _capacity(a, stem, out_dir))
-    plots.scatter_with_key(a.ok_q, "weight_mb", a.qcol, "weight memory (MiB, as stored)", a.qlabel.split(":")[0],
+    draw.scatter_with_key(a.ok_q, "weight_mb", a.qcol, "weight memory (MiB, as stored)", a.qlabel.split(":")[0],
                            "Weight memory vs quality", out_dir / f"{stem}_memory_vs_quality.png", a.qerr, a.mem_on)
-    plots.bars_by_bits(ok, [("decode_tok_s", "", "decode tok/s (batch 1)"), ("weight_mb", "", "weights (MiB)")],
+    draw.bars_by_bits(ok, [("decode_tok_s", "", "decode tok/s (batch 1)"), ("weight_mb", "", "weights (MiB)")],
                        "Decode speed and weight memory per precision", out_dir / f"{stem}_speed_memory.png")
-    plots.bars_by_bits(ok, [("ttft_ms_p50", "ttft_ms_p90", "TTFT p50 (ms), whisker to p90"),
+    draw.bars_by_bits(ok, [("ttft_ms_p50", "ttft_ms_p90", "TTFT p50 (ms), whisker to p90"),
                             ("tpot_ms_p50", "tpot_ms_p99", "TPOT p50 (ms), whisker to p99")],
                        "Latency at batch 1", out_dir / f"{stem}_latency.png")
     md += ["## Memory vs quality frontier", "", f"![memory vs quality]({stem}_memory_vs_quality.png)", "",

@@ -19,7 +19,6 @@ MARKERS = "osD^v<>Ph*"
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
 
-LINE_STYLES = {"llama.cpp": "-", "openvino": ":", "onnxruntime-genai": "-."}  # anything else: torch's libraries, "--"
 
 
 def _models(df):
@@ -94,36 +93,45 @@ def scatter_with_key(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
 
 
 def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path) -> Path:
-    """The standard serving plot, per model: decode throughput vs per-token latency p50, one line per precision
-    through its concurrency levels (numbers at the points); a colour per precision, the line style says the engine
-    (solid: llama.cpp, dotted: OpenVINO, dash-dot: ONNX Runtime, dashed: torch and its libraries)."""
+    """The standard serving plot as small multiples: a row per model, a panel per engine, all on one shared log scale
+    (decode throughput vs per-token latency p50), one line per precision through its concurrency levels (numbers at
+    the points), a colour per precision; each panel holds a few lines and its own legend."""
     d = curves.merge(ok[["run_id", "model", "precision", "engine", "bits_per_weight"]], on="run_id")
     models = _models(d)
+    engines = sorted(d["engine"].astype(str).unique())
     precisions = list(ok.sort_values("bits_per_weight", ascending=False)["precision"].drop_duplicates())
-    cmap = plt.get_cmap("tab20")
-    colour = {p: cmap(i % 20) for i, p in enumerate(precisions)}
-    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 6.5), squeeze=False)
-    for ax, model in zip(axes[0], models):
-        dm = d[d["model"] == model]
-        for prec in [p for p in precisions if p in set(dm["precision"])]:
-            g = dm[dm["precision"] == prec].sort_values("concurrency")
-            engine = str(g["engine"].iloc[0])
-            ax.plot(g["tpot_ms_p50"], g["decode_tok_s"], LINE_STYLES.get(engine, "--"), marker="o", ms=4,
-                    color=colour[prec], label=f"{prec} ({engine})")
-            for _, r in g.iterrows():
-                ax.annotate(f"{int(r['concurrency'])}", (r["tpot_ms_p50"], r["decode_tok_s"]), fontsize=6,
-                            xytext=(2, 2), textcoords="offset points")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(PLAIN)
-            axis.set_minor_formatter(PLAIN)
-            axis.set_tick_params(which="minor", labelsize=7)
-        ax.set_xlabel("per-token decode latency p50 (ms, log)")
-        ax.set_ylabel("decode throughput, all sequences (tokens/s, log)")
-        ax.set_title(f"{model}: load curve (numbers: concurrency)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6.5, ncol=2, loc="upper left")
+    cmap = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(len(models), len(engines), figsize=(4.2 * len(engines), 3.9 * len(models)),
+                             squeeze=False, sharex=True, sharey=True)
+    for row, model in enumerate(models):
+        for col, engine in enumerate(engines):
+            ax = axes[row][col]
+            dm = d[(d["model"] == model) & (d["engine"].astype(str) == engine)]
+            mine = [p for p in precisions if p in set(dm["precision"])]
+            for i, prec in enumerate(mine):
+                g = dm[dm["precision"] == prec].sort_values("concurrency")
+                ax.plot(g["tpot_ms_p50"], g["decode_tok_s"], "-", marker="o", ms=4, color=cmap(i % 10), label=prec)
+                for _, r in g.iterrows():
+                    ax.annotate(f"{int(r['concurrency'])}", (r["tpot_ms_p50"], r["decode_tok_s"]), fontsize=6,
+                                xytext=(2, 2), textcoords="offset points")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_formatter(PLAIN)
+                axis.set_minor_formatter(PLAIN)
+                axis.set_tick_params(which="minor", labelsize=6)
+            ax.set_title(f"{model} · {engine}", fontsize=9)
+            ax.grid(alpha=0.3, which="both")
+            if mine:
+                ax.legend(fontsize=6.5, loc="upper left")
+            else:
+                ax.text(0.5, 0.5, "no curve", transform=ax.transAxes, ha="center", color="grey")
+            if row == len(models) - 1:
+                ax.set_xlabel("per-token latency p50 (ms, log)")
+            if col == 0:
+                ax.set_ylabel("decode tok/s, all sequences (log)")
+    fig.suptitle("Load curves: throughput vs per-token latency (numbers: concurrency); one scale for all panels")
+    fig.tight_layout()
     return _save(fig, path)
 
 

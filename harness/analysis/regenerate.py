@@ -47,10 +47,10 @@ def compare(target: str, committed: str, fresh: str) -> Difference | None:
     return Difference(target, changed, lines)
 
 
-def report_text(csv: Path, out_dir: Path) -> str:
+def report_text(csv: Path, out_dir: Path, figures: bool) -> str:
     from harness.analysis.report import write_report
 
-    return write_report(csv, out_dir).read_text()
+    return write_report(csv, out_dir, figures=figures).read_text()
 
 
 def verdicts_text() -> str:
@@ -75,7 +75,7 @@ def regenerate(write: bool = False) -> tuple[list[Difference], int]:
         for name in REPORTS:
             csv = RESULTS / name
             committed_md = RESULTS / f"{csv.stem}_report.md"
-            fresh = report_text(csv, RESULTS if write else Path(tmp))
+            fresh = report_text(csv, RESULTS if write else Path(tmp), figures=write)
             old = committed_md.read_text() if committed_md.exists() and not write else fresh
             total += len(numbers(fresh))
             if d := compare(str(committed_md.relative_to(ROOT)), old, fresh):

@@ -13,7 +13,7 @@ from harness.analysis.cost import measured_on, price
 from harness.analysis.frontier import losses, significant_mask
 from harness.analysis.hardware import Hardware, load_hardware, profiles
 from harness.analysis.slo import DEFAULT as DEFAULT_SLOS
-from harness.analysis.slo import SLO, load_slo, serving
+from harness.analysis.slo import SLO, fill_sample_counts, load_slo, serving
 
 NUMERIC = ["decode_tok_s", "prefill_tok_s", "ttft_ms_p50", "ttft_ms_p90", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99",
            "weight_bytes",
@@ -185,7 +185,8 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
     a.ok_q = a.ok.dropna(subset=[a.qcol])
     a.mem_on, _ = frontier(a.ok_q, "weight_mb", a)
     curves = read_curves(csv)
-    a.curves = curves[curves["run_id"].isin(a.ok["run_id"])]
+    a.curves = fill_sample_counts(curves[curves["run_id"].isin(a.ok["run_id"])], a.ok,
+                                  Path(str(csv).removesuffix(".csv") + ".configs"))
     a.slos = [load_slo(n) for n in (slos or DEFAULT_SLOS)]
     a.serving = serving(a.ok, a.curves, a.slos)
     a.hardware = [load_hardware(n, price_override if n == "this-machine" else None) for n in hardware or profiles()]
@@ -213,13 +214,15 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
 
 def write_report(csv: str | Path, out_dir: str | Path | None = None, hardware: list[str] | None = None,
                  price_override: float | None = None, margin: float = 0.02, quality: str = "auto",
-                 slos: list[str] | None = None, context: int = 4096) -> Path:
-    """The Markdown report with its PNGs, and the self-contained HTML page, from one analysis."""
+                 slos: list[str] | None = None, context: int = 4096, figures: bool = True) -> Path:
+    """The Markdown report with its PNGs, and the self-contained HTML page, from one analysis (`figures=False`: the
+    Markdown text alone, for make check-results)."""
     from harness.analysis.html import write_html
     from harness.analysis.markdown import write_markdown
 
     a = analyse(csv, hardware, price_override, margin, quality, slos, context)
     out_dir = Path(out_dir) if out_dir else a.csv.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_html(a, out_dir / f"{a.csv.stem}.html")
-    return write_markdown(a, out_dir)
+    if figures:
+        write_html(a, out_dir / f"{a.csv.stem}.html")
+    return write_markdown(a, out_dir, figures)

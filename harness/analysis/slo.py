@@ -71,9 +71,44 @@ def best_level(levels: pd.DataFrame, slo: SLO) -> pd.Series | None:
 def row_as_level(row: pd.Series) -> dict:
     """A run without a load curve (older CSVs): its own speed columns as one level at its batch size."""
     keys = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99",
-            "decode_tok_s", "prefill_tok_s")
-    return {"run_id": row["run_id"], "concurrency": int(float(row.get("batch_size") or 1)),
-            **{k: pd.to_numeric(row.get(k), errors="coerce") for k in keys}}
+            "decode_tok_s", "prefill_tok_s", "ttft_n", "tpot_n")
+    level = {"run_id": row["run_id"], "concurrency": int(float(row.get("batch_size") or 1)),
+             **{k: pd.to_numeric(row.get(k), errors="coerce") for k in keys}}
+    repeats = pd.to_numeric(row.get("repeats"), errors="coerce")
+    if pd.isna(level["ttft_n"]) and not pd.isna(repeats):  # rows written before the counts were recorded
+        level["ttft_n"] = repeats
+        level["tpot_n"] = repeats * (pd.to_numeric(row.get("new_tokens"), errors="coerce") - 1)
+    return level
+
+
+MIN_P99_SAMPLES = 100  # fewer samples than this and a p99 is little more than the largest one seen
+
+
+def fill_sample_counts(curves: pd.DataFrame, ok: pd.DataFrame, configs_dir: Path) -> pd.DataFrame:
+    """Levels written before the side table recorded its sample counts get them from the run's stored config: the
+    batch-1 level is the speed measurement (bench.repeats generations), the others bench.curve_repeats; TPOT has
+    new_tokens - 1 steps per generation."""
+    import yaml as _yaml
+
+    curves = curves.copy()
+    missing = curves["ttft_n"].isna() if "ttft_n" in curves else pd.Series(True, index=curves.index)
+    if not missing.any():
+        return curves
+    hashes = dict(zip(ok["run_id"], ok["config_hash"]))
+    bench: dict = {}
+    for rid, chash in hashes.items():
+        path = configs_dir / f"{chash}.yaml"
+        if path.exists():
+            bench[rid] = (_yaml.safe_load(path.read_text()) or {}).get("bench", {})
+    for idx in curves.index[missing]:
+        b = bench.get(curves.at[idx, "run_id"])
+        if not b:
+            continue
+        c = int(curves.at[idx, "concurrency"])
+        gens = int(b.get("repeats", 1)) if c == int(b.get("batch_size", 1)) == 1 else \
+            int(b.get("curve_repeats") or b.get("repeats", 1))
+        curves.at[idx, "ttft_n"], curves.at[idx, "tpot_n"] = gens, gens * (int(b.get("new_tokens", 2)) - 1)
+    return curves
 
 
 def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataFrame:
@@ -87,9 +122,13 @@ def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataF
             levels = pd.DataFrame([row_as_level(r)])
         for slo in slos:
             lv = best_level(levels, slo)
-            lines.append({"run_id": r["run_id"], "slo": slo.name,
+            n = None if lv is None else lv.get("ttft_n" if slo.ttft_ms is not None else "tpot_n")
+            n = None if n is None or pd.isna(n) else int(n)
+            few = n is not None and slo.percentile >= 99 and (slo.ttft_ms or slo.tpot_ms) and n < MIN_P99_SAMPLES
+            lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_n": n,
                           "slo_tok_s": None if lv is None else float(lv["decode_tok_s"]),
                           "slo_prefill_tok_s": None if lv is None else float(lv["prefill_tok_s"]),
                           "slo_concurrency": None if lv is None else int(lv["concurrency"]),
-                          "slo_note": "" if lv is not None else f"meets no level of {len(levels)} measured"})
+                          "slo_note": (f"meets no level of {len(levels)} measured" if lv is None else
+                                       f"p{slo.percentile} from {n} samples: indicative only" if few else "")})
     return pd.DataFrame(lines)

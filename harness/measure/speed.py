@@ -49,6 +49,8 @@ def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int
         "tpot_ms_p90": float(np.percentile(steps_arr, 90)),
         "tpot_ms_p99": float(np.percentile(steps_arr, 99)),
         "tpot_cv": _cv(steps),
+        "ttft_n": len(ttft),  # samples behind the TTFT percentiles (one per timed generation)
+        "tpot_n": len(steps),  # samples behind the TPOT percentiles (every decode step of every generation)
         "decode_tok_s": float(np.median(decode_rates)),
         "prefill_tok_s": float(np.median([batch * prompt_len / (t / 1e3) for t in ttft])),
         "e2e_s_p50": float(np.median(e2e)),

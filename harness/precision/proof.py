@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from harness.errors import ProofError  # noqa: F401 - re-exported
-from harness.measure.memory import module_bytes
+from harness.precision.stored_bytes import module_bytes
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 

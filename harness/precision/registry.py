@@ -51,7 +51,7 @@ def _load_all() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        for module in ("dtype", "torch_dynamic", "quanto", "torchao", "bnb", "hqq", "gguf", "ort_genai", "openvino", "gpu_only"):
+        for module in ("dtype", "torch_dynamic", "quanto", "torchao", "bnb", "hqq", "gguf", "ort_genai", "openvino"):
             importlib.import_module(f"harness.precision.{module}")
 
 

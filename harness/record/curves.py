@@ -18,6 +18,8 @@ CURVE_COLUMNS = (
     ("tpot_ms_p50", "ms", "per-token decode latency (one step of the batch), median over all steps"),
     ("tpot_ms_p90", "ms", "per-token decode latency, 90th percentile"),
     ("tpot_ms_p99", "ms", "per-token decode latency, 99th percentile"),
+    ("ttft_n", "samples", "timed generations behind the level's TTFT percentiles"),
+    ("tpot_n", "samples", "decode steps behind the level's TPOT percentiles"),
     ("decode_tok_s", "tokens/s", "decode throughput of the whole batch: c * (new_tokens - 1) / decode time"),
     ("prefill_tok_s", "tokens/s", "prefill throughput: c * prompt_tokens / TTFT"),
     ("e2e_s_p50", "s", "end-to-end time of one generation of the batch, median"),
@@ -38,12 +40,26 @@ def append_curve(csv_path: str | Path, run_id: str, levels: list[dict]) -> Path 
     if not levels:
         return None
     path = curves_path(csv_path)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    for lv in levels:
-        w.writerow(["" if (v := {**lv, "run_id": run_id}.get(n)) is None else v for n in NAMES])
-    append_locked(path, lambda exists: buf.getvalue() if exists else ",".join(NAMES) + "\n" + buf.getvalue())
+
+    def text(exists: bool) -> str:
+        # an older side table keeps its own header: the sample counts it lacks are derived from the run's stored
+        # config when it is read (harness/analysis/report.py), so nothing measured is lost
+        columns = _header(path) if exists else NAMES
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        if not exists:
+            w.writerow(columns)
+        for lv in levels:
+            w.writerow(["" if (v := {**lv, "run_id": run_id}.get(n)) is None else v for n in columns])
+        return buf.getvalue()
+
+    append_locked(path, text)
     return path
+
+
+def _header(path: Path) -> tuple[str, ...]:
+    with open(path, newline="") as f:
+        return tuple(next(csv.reader(f)))
 
 
 def read_curves(csv_path: str | Path):
@@ -53,7 +69,7 @@ def read_curves(csv_path: str | Path):
     path = curves_path(csv_path)
     if not path.exists():
         return pd.DataFrame(columns=list(NAMES))
-    df = pd.read_csv(path, on_bad_lines="skip")
+    df = pd.read_csv(path, on_bad_lines="skip").reindex(columns=list(NAMES))
     for c in NAMES[1:]:
         df[c] = pd.to_numeric(df[c], errors="coerce")
     return df.dropna(subset=["concurrency", "decode_tok_s"])

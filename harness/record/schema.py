@@ -52,6 +52,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("tpot_ms_p50", "ms", "per-token decode latency (timed per step by a hook), median over all steps of all repeats"),
     _c("tpot_ms_p90", "ms", "per-token decode latency, 90th percentile"),
     _c("tpot_ms_p99", "ms", "per-token decode latency, 99th percentile"),
+    _c("ttft_n", "samples", "timed generations behind the TTFT percentiles (a p99 of few samples is its maximum)"),
+    _c("tpot_n", "samples", "decode steps behind the TPOT percentiles"),
     _c("tpot_cv", "ratio", "coefficient of variation (std/mean) of per-token decode latency"),
     _c("decode_tok_s", "tokens/s", "decode throughput: batch * (new_tokens - 1) / decode time, median over repeats"),
     _c("prefill_tok_s", "tokens/s", "prefill throughput: batch * prompt_tokens / TTFT, median over repeats"),

@@ -1,15 +1,20 @@
 import pandas as pd
 import pytest
 
-from harness.analysis.cost import blended, measured_on, price, usd_per_mtok
-from harness.analysis.frontier import pareto_mask, significant_mask
+from harness.analysis.cost import blended, measured_on, price
+from harness.analysis.frontier import significant_mask
 from harness.analysis.hardware import Hardware, load_hardware, profiles
 
 
-def test_cost_formula_on_hand_numbers():
-    # $2/hour at 100 tok/s: 360,000 tokens per hour -> $5.5556 per million
-    assert usd_per_mtok(2.0, 100.0) == pytest.approx(2.0 / 360_000 * 1e6)
-    assert blended(4.0, 8.0) == pytest.approx((3 * 4 + 8) / 4)
+def test_cost_on_hand_numbers():
+    # $2/hour at 100 tok/s of output and 1,000 of input: 360,000 output tokens an hour -> $5.5556 per million;
+    # 3.6 M input tokens an hour -> $0.5556 per million; blended 3:1 -> (3 * 0.5556 + 5.5556) / 4 = $1.8056
+    df = pd.DataFrame({"slo_tok_s": [100.0], "slo_prefill_tok_s": [1000.0], "device": ["cpu"]})
+    got = price(df, Hardware("x", 2.0, None)).iloc[0]
+    assert got["usd_per_mtok_out"] == pytest.approx(5.5556, abs=1e-4)
+    assert got["usd_per_mtok_in"] == pytest.approx(0.5556, abs=1e-4)
+    assert got["usd_per_mtok_blended"] == pytest.approx(1.8056, abs=1e-4)
+    assert blended(4.0, 8.0) == pytest.approx(5.0)
 
 
 def test_a_profile_prices_only_the_rows_measured_on_it():
@@ -20,7 +25,7 @@ def test_a_profile_prices_only_the_rows_measured_on_it():
     assert len(here) == 1 and here["usd_per_mtok_out"].iloc[0] == pytest.approx(1.0 / 360_000 * 1e6)
     h100 = price(df, load_hardware("h100"))
     assert list(h100["device"]) == ["cuda"]  # the GPU row only, at its own throughput
-    assert h100["usd_per_mtok_out"].iloc[0] == pytest.approx(usd_per_mtok(load_hardware("h100").usd_per_hour, 1000))
+    assert h100["usd_per_mtok_out"].iloc[0] == pytest.approx(load_hardware("h100").usd_per_hour / 3.6)  # 1000 tok/s
     assert price(df[df["device"] == "cpu"], load_hardware("l4")).empty  # no L4 row: no L4 price, nothing projected
 
 
@@ -44,7 +49,7 @@ def test_dominance_needs_a_significant_difference_and_ties_are_kept():
     assert on.tolist() == [True, True, True, False]
     assert ties["b"] == ["a"] and ties["a"] == []
     plain, _ = significant_mask(cost, quality, ci * 0)
-    assert plain.tolist() == pareto_mask(cost, quality).tolist() == [True, True, True, False]
+    assert plain.tolist() == [True, True, True, False]
     # across models, the full sets' own sampling error widens the margin: no longer significant
     model = pd.Series(["m1", "m1", "m1", "m2"], index=list("abcd"))
     across, t = significant_mask(cost, quality, ci, pd.Series(0.03, index=list("abcd")), model)
@@ -54,7 +59,7 @@ def test_dominance_needs_a_significant_difference_and_ties_are_kept():
 def test_pareto_set_excludes_dominated_points_and_keeps_ties():
     cost = pd.Series([1.0, 2.0, 2.0, 3.0, 1.0, 5.0, None])
     quality = pd.Series([0.5, 0.7, 0.7, 0.6, 0.4, 0.9, 0.99])
-    on = pareto_mask(cost, quality).tolist()
+    on = significant_mask(cost, quality, quality * 0)[0].tolist()
     # (1,.5) on; (2,.7) twice: exact tie, both on; (3,.6) dominated by (2,.7); (1,.4) dominated by (1,.5);
     # (5,.9) on; a point without cost is never on the frontier
     assert on == [True, True, True, False, False, True, False]

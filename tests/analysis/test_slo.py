@@ -60,3 +60,26 @@ def test_a_run_without_a_curve_is_one_level_at_its_batch_size():
     s = serving(ok, empty, [load_slo("batch1"), load_slo("server")]).set_index("slo")
     assert s.loc["batch1", "slo_tok_s"] == 20.0  # no latency bound
     assert pd.isna(s.loc["server", "slo_tok_s"])  # TTFT p99 was not recorded by older CSVs
+
+
+def test_capacity_reads_memory_as_gb_not_gib():
+    from harness.analysis.capacity import sequences_that_fit
+
+    # 10 GB = 1e10 bytes; 90% usable = 9e9; minus 1e9 of weights = 8e9 bytes; 1e6 bytes per 1,000-token sequence
+    assert sequences_that_fit(10, 1e9, 1000, 1000) == 8000
+
+
+def test_few_sample_percentiles_are_flagged(tmp_path):
+    import pandas as pd
+
+    from harness.analysis.slo import SLO, serving
+
+    ok = pd.DataFrame([{"run_id": "r", "batch_size": 1, "repeats": 3, "new_tokens": 32}])
+    curves = pd.DataFrame([{"run_id": "r", "concurrency": 1, "ttft_ms_p99": 10.0, "tpot_ms_p99": 5.0,
+                            "decode_tok_s": 100.0, "prefill_tok_s": 1000.0, "ttft_n": 3, "tpot_n": 93},
+                           {"run_id": "r", "concurrency": 4, "ttft_ms_p99": 20.0, "tpot_ms_p99": 6.0,
+                            "decode_tok_s": 300.0, "prefill_tok_s": 2000.0, "ttft_n": 400, "tpot_n": 12400}])
+    out = serving(ok, curves, [SLO("s", 100.0, 50.0)]).iloc[0]
+    assert out["slo_n"] == 400 and out["slo_note"] == ""
+    out = serving(ok, curves.iloc[:1], [SLO("s", 100.0, 50.0)]).iloc[0]
+    assert out["slo_n"] == 3 and "from 3 samples: indicative only" in out["slo_note"]

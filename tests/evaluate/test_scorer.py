@@ -51,8 +51,11 @@ def test_trailing_space_moves_to_the_continuation(tokenizer):
     assert tokenizer.decode(ctx) == "Answer:" and tokenizer.decode(cont) == " A"
 
 
-def test_binomial_stderr():
-    assert binomial_stderr(0.25, 100) == pytest.approx(math.sqrt(0.25 * 0.75 / 100))
+def test_binomial_stderr_against_scipy():
+    from scipy.stats import binom
+
+    for p, n in ((0.25, 100), (0.6, 2376), (0.05, 40)):  # scipy's binomial: std of the count, divided by n
+        assert binomial_stderr(p, n) == pytest.approx(binom.std(n, p) / n, rel=1e-12)
 
 
 def test_fast_scorer_equals_lm_eval_loglikelihoods(tiny_model, tokenizer):

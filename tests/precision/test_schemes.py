@@ -68,7 +68,7 @@ def test_proof_catches_a_cast_that_did_not_happen():
 
 
 def test_gpu_only_schemes_are_gated_on_cpu():
-    for name in ("torchao-fp8", "gptq-4bit", "awq-4bit"):
+    for name in ("torchao-fp8", "torchao-int4wo-cuda"):
         reason = unavailable_reason(get_scheme(name), "cpu")
         assert reason and "cuda" in reason
 
