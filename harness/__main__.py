@@ -1,6 +1,7 @@
 """`python -m harness model=... precision=...`: one run, one CSV row. With `-m`, a Hydra sweep of runs."""
 from __future__ import annotations
 
+import os
 import sys
 
 import hydra
@@ -9,6 +10,7 @@ from omegaconf import DictConfig
 
 from harness.models import ModelLoadError
 from harness.config_key import config_hash
+from harness.launch import Terminated
 from harness.precision.registry import UnknownScheme, get_scheme
 from harness.record.store import ResultsFileError, done_hashes
 
@@ -35,6 +37,25 @@ def _check_results(path: str) -> None:
         if "line 1 " in str(exc):
             raise
         print(f"warning: {exc}", file=sys.stderr)
+
+
+def _interrupted(cfg, label: str, exc: BaseException) -> None:
+    """Ctrl-C or SIGTERM: the run in flight was killed (its process group) and is not recorded; say so in one line,
+    with the rows the results file holds and the command that resumes, and stop the whole sweep."""
+    import shlex
+
+    from harness.record.store import read_rows
+
+    try:
+        rows = len(read_rows(cfg.results.path, strict=False))
+    except Exception:  # noqa: BLE001 - the count is a courtesy; the message must come out
+        rows = "?"
+    how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C (SIGINT)"
+    resume = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    print(f"\n[harness] stopped by {how} during {label}: that run was killed and not recorded; {rows} rows in "
+          f"{cfg.results.path}. Resume (recorded runs are skipped): {resume}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(130 if how.startswith("Ctrl") else 143)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
@@ -67,6 +88,8 @@ def main(cfg: DictConfig) -> int:
 
         try:
             row = run_and_record(cfg, overrides)
+        except (KeyboardInterrupt, Terminated) as exc:
+            _interrupted(cfg, label, exc)
         except OSError as exc:  # the results folder itself cannot be written: one line, the sweep goes on
             print(f"error: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
             row = {"status": "failed"}

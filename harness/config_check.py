@@ -100,6 +100,12 @@ def check_values(cfg) -> None:
     data = OmegaConf.to_container(cfg, resolve=True)
     rules = {**RULES, **(QUALITY_RULES if _get(data, "quality.enabled", False) else {}),
              **(CAPABILITY_RULES if _get(data, "capability.enabled", False) else {})}
+    if not _get(data, "capability.enabled", False):
+        set_keys = [k for k in CAPABILITY_RULES if _get(data, k, None) is not None]
+        if set_keys:
+            raise ConfigError(f"{set_keys[0]}={_get(data, set_keys[0])!r} has no effect: capability is off "
+                              "(capability=none, the default); add capability=default (or capability=sweep) to "
+                              "measure it")
     for key, (ok, allowed) in rules.items():
         value = _get(data, key, None if key in MAY_BE_ABSENT else KeyError)
         if value is None and key in MAY_BE_ABSENT:
@@ -107,10 +113,32 @@ def check_values(cfg) -> None:
         if not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
     _check_results_path(str(data["results"]["path"]))
+    _check_prompt_text(data["bench"])
+
+
+def _check_prompt_text(bench: dict) -> None:
+    """The load curve's prompts are distinct windows of the shipped WikiText-2 text: a level that needs more tokens
+    than the text has characters cannot be built, whatever the tokenizer; refused before any load."""
+    from harness.corpus import wikitext_test
+    from harness.measure.load_curve import levels_of
+
+    try:
+        most = max([*levels_of(bench.get("concurrency") or bench["batch_size"]), int(bench["batch_size"])])
+    except ValueError:
+        return  # the rule above names the bad value
+    need, have = most * int(bench["prompt_tokens"]), len(wikitext_test())
+    if need > have:
+        raise ConfigError(f"bench.concurrency={bench.get('concurrency')!r} is not allowed: {most} distinct prompts of "
+                          f"bench.prompt_tokens={bench['prompt_tokens']} need {need:,} tokens, more than the "
+                          f"{have:,} characters of the shipped WikiText-2 text; at most "
+                          f"{have // int(bench['prompt_tokens']):,} prompts of that length")
 
 
 def _check_results_path(path: str) -> None:
     p = Path(path)
+    if p.exists() and not p.is_dir() and not p.is_file():
+        raise ConfigError(f"results.path={path!r} is not allowed: it exists and is not a regular file (a device or a "
+                          "pipe); give a CSV file path, e.g. results/runs.csv")
     if not path or p.is_dir():
         raise ConfigError(f"results.path={path!r} is not allowed: expected a CSV file path, e.g. "
                           f"{(p / 'runs.csv') if path else 'results/runs.csv'}")

@@ -12,7 +12,11 @@ _NOT_HASHED = ("results", "runner", "force", "progress", "hydra")
 
 def run_config(cfg: DictConfig) -> dict:
     data = OmegaConf.to_container(cfg, resolve=True)
-    return {k: v for k, v in data.items() if k not in _NOT_HASHED}
+    out = {k: v for k, v in data.items() if k not in _NOT_HASHED}
+    cap = out.get("capability")
+    if isinstance(cap, dict) and not cap.get("enabled") and all(v is None for k, v in cap.items() if k != "enabled"):
+        out["capability"] = {"enabled": False}  # capability=none's empty keys (there for the error message) hash as before
+    return out
 
 
 def config_hash(cfg: DictConfig | dict) -> str:

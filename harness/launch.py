@@ -15,7 +15,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from harness.config_key import config_hash, run_config
-from harness.record.curves import append_curve
+from harness.record.curves import append_curve, curves_path
 from harness.record.files import side_dirs, write_bundle
 from harness.record.schema import NAMES
 from harness.record.store import ResultsFileError, append_row, save_config
@@ -53,12 +53,15 @@ class _Log:
 
 
 def _tee(stream, log: _Log, echo: bool) -> None:
-    """Copy the child's output to its log, and to the terminal unless a line is known, harmless library noise."""
+    """Copy the child's output to its log, and to the terminal unless a line is known, harmless library noise. A
+    traceback goes to the log only: the terminal gets the run's one-line reason and the log's path (summary.py)."""
     from harness.quiet import is_noise
 
+    in_traceback = False
     for line in iter(stream.readline, b""):
         log.write(line)
-        if echo and not is_noise(line):
+        in_traceback = in_traceback or line.startswith(b"Traceback (most recent call last)")
+        if echo and not in_traceback and not is_noise(line):
             sys.stdout.buffer.write(line)
             sys.stdout.buffer.flush()
 
@@ -75,12 +78,12 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-class _Terminated(BaseException):
+class Terminated(BaseException):
     """SIGTERM reached the sweep: end the run in flight, then stop."""
 
 
 def _raise_terminated(signum, frame):
-    raise _Terminated()
+    raise Terminated()
 
 
 def run_child(job: dict, log_path: Path, timeout_s: float, echo: bool = True) -> tuple[str, dict | None, str]:
@@ -159,11 +162,18 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
         status, measured, error = _run_inline(cfg, preds, run_id)
     run_s = time.perf_counter() - t0
     curve = (measured or {}).pop("load_curve", None)
+    curve_kept = None
     if curve:
         try:
             append_curve(csv_path, run_id, curve)
-        except OSError as exc:
-            print(f"[harness] warning: the load curve of {run_id} could not be written: {exc}", file=sys.stderr)
+        except (OSError, ValueError) as exc:  # kept, as a refused row is: merge carries it back
+            from harness.paths import cache_dir
+
+            curve_kept = cache_dir("unrecorded") / f"{run_id}.csv"
+            append_curve(curve_kept, run_id, curve)
+            print(f"[harness] warning: the load curve of {run_id} could not be written to "
+                  f"{curves_path(csv_path)} ({type(exc).__name__}: {exc}); its {len(curve)} levels are kept in "
+                  f"{curves_path(curve_kept)}", file=sys.stderr, flush=True)
     row = {"run_id": run_id, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "status": status, "error": error or None, "log_path": str(log_path) if cfg.runner.isolate else None,
            "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {}), "run_s": run_s}
@@ -172,6 +182,11 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
     except (OSError, ResultsFileError) as exc:
         row["unsaved_path"] = str(save_unrecorded(row))
         row["record_error"] = f"{type(exc).__name__}: {exc}"
+    if curve_kept is not None:  # the row beside its levels, so that one merge brings both back
+        if "unsaved_path" not in row:
+            save_unrecorded(row)
+        print(f"[harness] to bring them back: python -m harness.record.merge {curve_kept} -o {csv_path}",
+              file=sys.stderr, flush=True)
     if cfg.results.get("bundle"):
         try:
             write_bundle(csv_path, cfg.results.bundle)

@@ -51,3 +51,23 @@ def write_gzip(path: Path, data: bytes) -> None:
     with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
         gz.write(data)
     os.replace(tmp, path)
+
+
+def remove_stale_tmp(target: Path) -> None:
+    """Remove `<target>.tmp<pid>` folders or files left by a process that was killed while writing `target` (its pid
+    is gone); another live process's temporary is left alone."""
+    import shutil
+
+    for stale in target.parent.glob(f"{target.name}.tmp*"):
+        pid = stale.name.rsplit(".tmp", 1)[1]
+        if not pid.isdigit() or not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+
+def die_with_parent_preexec() -> None:
+    """For subprocess's preexec_fn: the converter (or any helper) is SIGKILLed by Linux when the process that started
+    it dies, however it dies (PR_SET_PDEATHSIG survives exec), so a killed sweep leaves no converter running."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG

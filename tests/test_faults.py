@@ -79,11 +79,10 @@ def test_a_failed_write_leaves_the_file_as_it_was_and_says_so(tmp_path, monkeypa
 
 
 # -- workers never outlive the sweep -----------------------------------------------------------------------------------
-def _start_long_sweep(tmp_path) -> tuple[subprocess.Popen, psutil.Process]:
+def _start_long_sweep(tmp_path, stderr=subprocess.DEVNULL) -> tuple[subprocess.Popen, psutil.Process]:
     args = [sys.executable, "-m", "harness", "-m", *Q, "bench.repeats=100000", "precision=fp32,bf16",
             f"results.path={tmp_path / 'r.csv'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    sweep = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+    sweep = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline:
         workers = [p for p in psutil.Process(sweep.pid).children(recursive=True)
@@ -267,3 +266,140 @@ def test_submitit_launcher_runs_a_sweep_through_its_own_machinery(tmp_path):
                 "precision=fp32,bf16", f"results.path={out}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert sorted(r["precision"] for r in read_rows(out)) == ["bf16", "fp32"]
     assert list((tmp_path / "sweep").rglob("*_submitted.pkl"))  # submitit's own job files: it really ran them
+
+
+# -- the surfaces added since: names, side tables, analysis inputs, interrupts (issue 26) -----------------------------
+@pytest.mark.parametrize("bad, says", [
+    ("eval.tasks=[../../../../tmp/x/evil]", "unknown evaluation task '../../../../tmp/x/evil'"),
+    ("bench.concurrency=100000", "100000 distinct prompts of bench.prompt_tokens=16 need"),
+    ("capability.target_ci95=0", "has no effect: capability is off"),
+    ("results.path=/dev/full", "is not a regular file"),
+])
+def test_bad_names_and_values_are_refused_before_anything_is_written(tmp_path, bad, says):
+    out = tmp_path / "r.csv"
+    args = [*Q, "bench.prompt_tokens=16", bad] + ([] if bad.startswith("results.") else [f"results.path={out}"])
+    proc = run_harness(*args, check=False)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not out.exists() and not list(Path("/dev").glob("full.*")) and not Path("/tmp/x").exists()
+
+
+def test_task_templates_render_in_a_sandbox():
+    from jinja2.exceptions import SecurityError
+
+    from harness.evaluate.tasks import _compiled
+
+    with pytest.raises(SecurityError):
+        _compiled("{{ cycler.__init__.__globals__.os.system('touch /tmp/pwned-by-template') }}").render()
+    assert not Path("/tmp/pwned-by-template").exists()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--slo", "../hardware/h100"], "unknown SLO profile '../hardware/h100' (a plain name"),
+    (["--hardware", "../slo/server"], "unknown hardware profile '../slo/server'"),
+    (["--price", "-1"], "--price must be a finite number"), (["--price", "nan"], "--price must be a finite number"),
+    (["--margin", "nan"], "--margin must be"), (["--margin", "-5"], "--margin must be"),
+])
+def test_analysis_refuses_out_of_range_input_in_one_line(tmp_path, args, says):
+    from tests.analysis.conftest import make_csv, row
+
+    csv = make_csv(tmp_path / "s.csv", [row("m", "fp32", 20, 400, 0.5, 0.0, 4e8)])
+    proc = subprocess.run([sys.executable, "-m", "harness.analysis", str(csv), "--out", str(tmp_path / "o"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _curve(c: int) -> dict:
+    return {"concurrency": c, "decode_tok_s": 10.0 * c, "prefill_tok_s": 100.0, "ttft_ms_p99": 50.0,
+            "tpot_ms_p99": 20.0, "ttft_n": 200, "tpot_n": 6000}
+
+
+@pytest.mark.parametrize("side, says", [
+    ("folder", "the load-curve side table is not a file"), ("empty", "side table is empty"),
+    ("foreign", "not a load-curve side table of this harness"),
+    ("text", "row 2 (run 'm-fp32'), column 'decode_tok_s': 'fast' is not a number"),
+])
+def test_a_bad_side_table_is_named_with_its_column_and_row(tmp_path, side, says):
+    from harness.analysis.__main__ import main
+    from tests.analysis.conftest import make_csv, row
+
+    csv = make_csv(tmp_path / "s.csv", [row("m", "fp32", 20, 400, 0.5, 0.0, 4e8)])
+    table = tmp_path / "s.curves.csv"
+    if side == "folder":
+        table.mkdir()
+    elif side == "empty":
+        table.write_text("")
+    elif side == "foreign":
+        table.write_text("id,speed\n1,2\n")
+    else:
+        table.write_text("run_id,concurrency,decode_tok_s\nm-fp32,1,fast\n")
+    assert main([str(csv), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_a_missing_curve_is_said_and_never_priced_as_batch_1(tmp_path):
+    from harness.analysis.report import analyse
+    from tests.analysis.conftest import make_csv, row
+
+    r = row("m", "fp32", 20, 400, 0.5, 0.0, 4e8)
+    r["concurrency_levels"] = "1,4,16"
+    csv = make_csv(tmp_path / "s.csv", [r])  # its side table is gone
+    a = analyse(csv, ["this-machine"], slos=["server"])
+    (p,) = a.priced
+    assert p.rows["usd_per_mtok_blended"].isna().all() and "missing from the side table" in p.rows["slo_note"].iloc[0]
+
+
+def test_curve_levels_that_cannot_be_written_are_kept_and_merge_brings_them_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "r.csv"
+    (tmp_path / "r.curves.csv").mkdir()  # the side table's path is taken by a folder
+    proc = run_harness(*Q, "bench=serving", "bench.concurrency=[1,2]", "bench.new_tokens=4", "bench.prompt_tokens=16",
+                       "bench.curve_repeats=1", f"results.path={out}")
+    assert "levels are kept in" in proc.stderr and "python -m harness.record.merge" in proc.stderr
+    (row,) = read_rows(out)
+    kept = tmp_path / "cache" / "unrecorded" / f"{row['run_id']}.csv"
+    assert kept.exists() and (tmp_path / "cache" / "unrecorded" / f"{row['run_id']}.curves.csv").exists()
+    (tmp_path / "r.curves.csv").rmdir()
+    merged = subprocess.run([sys.executable, "-m", "harness.record.merge", str(kept), "-o", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert merged.returncode == 0 and "0 rows added, 1 already present, 2 load-curve levels added" in merged.stdout
+    from harness.record.curves import read_curves
+
+    assert sorted(read_curves(out)["concurrency"]) == [1, 2]
+
+
+def test_merge_carries_side_tables_and_refuses_missing_or_foreign_files(tmp_path):
+    from harness.record.curves import append_curve, read_curves
+    from harness.record.merge import main
+
+    a = tmp_path / "a.csv"
+    append_row(a, _row(1))
+    append_curve(a, "r1", [_curve(1), _curve(4)])
+    out = tmp_path / "all.csv"
+    assert main([str(a), "-o", str(out)]) == 0
+    assert sorted(read_curves(out)["concurrency"]) == [1, 4]
+    assert main([str(a), "-o", str(out)]) == 0 and len(read_curves(out)) == 2  # nothing twice
+    assert main([str(tmp_path / "nope.csv"), "-o", str(out)]) == 2
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("name,value\nx,1\n")
+    assert main([str(foreign), "-o", str(out)]) == 2
+
+
+def test_a_failed_run_prints_one_reason_and_keeps_its_traceback_in_the_log(tmp_path):
+    out, broken = tmp_path / "r.csv", tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    proc = run_harness("model=hf", f"model.id={broken}", "bench=quick", "eval=none", "quality=none",
+                       f"results.path={out}", check=False)
+    (row,) = read_rows(out)
+    assert row["status"] == "failed" and proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr and row["log_path"] in proc.stdout
+    assert "Traceback" in Path(row["log_path"]).read_text()
+
+
+def test_sigterm_ends_a_sweep_in_one_line_with_the_command_that_resumes(tmp_path):
+    sweep, worker = _start_long_sweep(tmp_path, stderr=subprocess.PIPE)
+    os.kill(sweep.pid, signal.SIGTERM)
+    err = sweep.communicate(timeout=30)[1].decode()
+    assert _gone(worker)
+    assert "stopped by SIGTERM" in err and "Resume (recorded runs are skipped): python -m harness" in err, err[-2000:]
+    assert "Traceback" not in err

@@ -23,13 +23,19 @@ def main(argv=None) -> int:
     ap.add_argument("--quality", default="auto",
                     help="auto | capability | mmlu_acc | one_minus_kld | any accuracy column, e.g. arc_easy_acc")
     args = ap.parse_args(argv)
+    import math
+
     try:
         if args.context < 1:
             raise ValueError(f"--context must be >= 1, not {args.context}")
+        if args.price is not None and not (math.isfinite(args.price) and args.price > 0):
+            raise ValueError(f"--price must be a finite number of US$ per hour > 0, not {args.price}")
+        if not (math.isfinite(args.margin) and 0 <= args.margin < 1):
+            raise ValueError(f"--margin must be a quality difference between 0 and 1, e.g. 0.02, not {args.margin}")
         path = write_report(args.csv, args.out, args.hardware.split(",") if args.hardware else None, args.price,
                             args.margin, args.quality, args.slo.split(",") if args.slo else None, args.context)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (KeyError, ValueError, FileNotFoundError, IsADirectoryError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0

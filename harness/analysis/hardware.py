@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from harness.analysis.profiles import names, number, read
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "hardware"
 
@@ -23,18 +23,16 @@ class Hardware:
 
 
 def profiles() -> list[str]:
-    return sorted(p.stem for p in CONF.glob("*.yaml"))
+    return names(CONF)
 
 
 def load_hardware(name: str, price: float | None = None) -> Hardware:
-    path = CONF / f"{name}.yaml"
-    if not path.exists():
-        raise KeyError(f"unknown hardware profile {name!r}; choices: {', '.join(profiles())}")
-    d = yaml.safe_load(path.read_text())
+    d, path = read(CONF, "hardware", name, {"name": "a plain name", "usd_per_hour": "a price in US$ per hour, e.g. 1.5"})
+    where = f"hardware/{path.name}"
     bw = d.get("mem_bandwidth_gbs")
-    return Hardware(name=d["name"], usd_per_hour=float(price if price is not None else d["usd_per_hour"]),
-                    mem_bandwidth_gbs=None if bw in (None, "measured") else float(bw),
-                    memory_gb=None if d.get("memory_gb") is None else float(d["memory_gb"]),
+    return Hardware(name=d["name"], usd_per_hour=price if price is not None else number(d, "usd_per_hour", where),
+                    mem_bandwidth_gbs=None if bw in (None, "measured") else number(d, "mem_bandwidth_gbs", where),
+                    memory_gb=number(d, "memory_gb", where),
                     device=d.get("device", "cpu"), device_match=d.get("device_match"),
                     description=d.get("description", ""), price_source=d.get("price_source", ""),
                     price_as_of=str(d.get("price_as_of", "")))

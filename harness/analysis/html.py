@@ -124,8 +124,29 @@ def _layout(title: str, x: str, y: str, **extra) -> dict:
             "margin": {"l": 70, "r": 20, "t": 50, "b": 60}, "height": 480, **extra}
 
 
+TEXT_COLUMNS = ("model", "precision", "engine", "config", "library", "error")
+
+
+def _escaped_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Plotly draws a subset of HTML in every label, legend entry and hover text: names from a results file are
+    escaped so that they show as text, never as markup."""
+    df = df.copy()
+    for c in TEXT_COLUMNS:
+        if c in df:
+            df[c] = df[c].map(lambda v: html.escape(v) if isinstance(v, str) else v)
+    return df
+
+
+def _escaped(a):
+    from dataclasses import replace
+
+    return replace(a, ok=_escaped_frame(a.ok), ok_q=_escaped_frame(a.ok_q), qlabel=html.escape(a.qlabel),
+                   priced=[replace(p, rows=_escaped_frame(p.rows)) for p in a.priced])
+
+
 def figures(a) -> dict[str, dict]:
-    """Every chart of the page: id -> plotly figure (JSON-able dict)."""
+    """Every chart of the page: id -> plotly figure (JSON-able dict); text from the results file shows as text."""
+    a = _escaped(a)
     ok = a.ok
     keys = _keys(ok)
     figs: dict[str, dict] = {}
@@ -134,7 +155,7 @@ def figures(a) -> dict[str, dict]:
         figs[f"cost-{_slug(p.key)}"] = {
             "data": [*_scatter(d, a, keys, "usd_per_mtok_blended", a.qcol, a.qerr, "usd_per_mtok_blended"),
                      _frontier(d, p.on, "usd_per_mtok_blended", a.qcol)],
-            "layout": _layout(f"Cost vs quality: {p.hw.name} (measured), SLO {p.slo.label()}",
+            "layout": _layout(f"Cost vs quality: {html.escape(p.hw.name)} (measured), SLO {html.escape(p.slo.label())}",
                               "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],
                               xaxis={"type": "log"})}
     if not a.curves.empty:
@@ -241,10 +262,10 @@ def page(a) -> str:
     hw_names = [p.key for p in a.priced]
     sections = []
     for p in a.priced:
-        sections.append(f'<section class="hw" data-hw="{html.escape(p.key)}"><h3>{p.hw.name}: '
+        sections.append(f'<section class="hw" data-hw="{html.escape(p.key)}"><h3>{html.escape(p.hw.name)}: '
                         f'${p.hw.usd_per_hour:g}/hour ({html.escape(p.hw.price_source)}, '
                         f'{html.escape(p.hw.price_as_of)}); SLO {html.escape(p.slo.label())}</h3>'
-                        f'<p class="rec">Recommendation (quality within {a.margin} of fp32): '
+                        f'<p class="rec">Recommendation (cheapest shown non-inferior: quality loss below {a.margin} at 95%): '
                         f'{_md_inline(p.recommendation)}</p><div class="chart" id="cost-{_slug(p.key)}"></div>'
                         '</section>')
     unpriced = (f"<p>Not priced (no rows measured on them; nothing is projected from another machine): "

@@ -19,11 +19,19 @@ class _Draw:
 draw = _Draw()
 
 
+def cell(text: str) -> str:
+    """Text from a results file as one Markdown table cell that renders as text: HTML escaped (a CommonMark renderer
+    would run it), `|` escaped and line breaks folded (either would add rows or columns)."""
+    import html
+
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+
+
 def table(df: pd.DataFrame, cols: list[str]) -> str:
     def fmt(v):
         if isinstance(v, float):
             return "" if pd.isna(v) else f"{v:.4g}"
-        return "" if v is None else str(v)
+        return "" if v is None else cell(v)
 
     cols = [c for c in cols if c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -51,6 +59,13 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
           "decoded together; each level reports TTFT and per-token latency percentiles. For each SLO profile, the "
           "highest measured decode throughput whose TTFT and TPOT at the profile's percentile meet its bounds.", ""]
     md += [f"- **{s.label()}**: {s.source}" for s in a.slos] + [""]
+    from harness.analysis.slo import curve_expected
+
+    lost = [r["config"] for _, r in a.ok.iterrows() if curve_expected(r) and r["run_id"] not in set(a.curves["run_id"])]
+    if lost:
+        md += [f"**{len(lost)} runs measured a load curve that is missing from `{a.csv.stem}.curves.csv`** (not priced "
+               f"or judged under any profile until it is restored, e.g. by `python -m harness.record.merge`): "
+               + ", ".join(cell(c) for c in lost) + ".", ""]
     if a.curves.empty:
         md += ["This CSV has no load curves (`bench=serving` measures them): each run counts as one level at its "
                "batch size, so only profiles without a TTFT p99 bound can be met.", ""]
@@ -87,7 +102,7 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
                                    f"Cost vs quality: {hw.name}, SLO {slo.label()}", out_dir / png, a.qerr, p.on,
                                    logx=True)
             head += [f"Recommendation (cheapest shown non-inferior: quality loss below {a.margin} at 95%): "
-                     f"{p.recommendation}", "",
+                     f"{cell(p.recommendation)}", "",
                      f"![cost vs quality]({png})", ""]
         else:
             head += ["No row has a quality value (architecture-only weights): prices only, no frontier.", ""]
@@ -151,7 +166,7 @@ def write_markdown(a, out_dir: Path, figures: bool = True) -> Path:
 
 def _write_markdown(a, out_dir: Path) -> Path:
     stem, df, ok = a.csv.stem, a.df, a.ok
-    md = [f"# Report: `{a.csv.name}`", "",
+    md = [f"# Report: {cell(a.csv.name)}", "",
           f"{len(df)} rows: " + ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()) + ".", "",
           f"Interactive version (hover, filters, sortable table; opens from disk): [{stem}.html]({stem}.html)", ""]
     bad = df[df["status"] != "ok"]

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+
+from harness.analysis.profiles import names, number, read
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "slo"
 DEFAULT = ("server", "interactive", "offline", "batch1")
@@ -34,16 +36,17 @@ class SLO:
 
 
 def slo_names() -> list[str]:
-    return sorted(p.stem for p in CONF.glob("*.yaml"))
+    return names(CONF)
 
 
 def load_slo(name: str) -> SLO:
-    path = CONF / f"{name}.yaml"
-    if not path.exists():
-        raise KeyError(f"unknown SLO profile {name!r}; choices: {', '.join(slo_names())}")
-    d = yaml.safe_load(path.read_text())
-    f = lambda k: None if d.get(k) is None else float(d[k])  # noqa: E731
-    return SLO(d["name"], f("ttft_ms"), f("tpot_ms"), int(d.get("percentile", 99)),
+    d, path = read(CONF, "SLO", name, {"name": "a plain name"})
+    where = f"slo/{path.name}"
+    f = lambda k: number(d, k, where)  # noqa: E731
+    pct = number(d, "percentile", where, default=99)
+    if pct > 100:
+        raise ValueError(f"conf/{where}: percentile={d['percentile']!r} must be between 0 and 100")
+    return SLO(d["name"], f("ttft_ms"), f("tpot_ms"), int(pct),
                None if d.get("max_concurrency") is None else int(d["max_concurrency"]), d.get("description", ""),
                d.get("source", ""))
 
@@ -88,7 +91,7 @@ def fill_sample_counts(curves: pd.DataFrame, ok: pd.DataFrame, configs_dir: Path
     """Levels written before the side table recorded its sample counts get them from the run's stored config: the
     batch-1 level is the speed measurement (bench.repeats generations), the others bench.curve_repeats; TPOT has
     new_tokens - 1 steps per generation."""
-    import yaml as _yaml
+    import yaml as _yaml  # noqa: PLC0415
 
     curves = curves.copy()
     missing = curves["ttft_n"].isna() if "ttft_n" in curves else pd.Series(True, index=curves.index)
@@ -111,13 +114,25 @@ def fill_sample_counts(curves: pd.DataFrame, ok: pd.DataFrame, configs_dir: Path
     return curves
 
 
+def curve_expected(row: pd.Series) -> bool:
+    """The run measured a load curve (its row lists more than one level): its levels belong in the side table."""
+    return "," in str(row.get("concurrency_levels") or "")
+
+
 def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataFrame:
     """One line per (run, SLO profile): the throughput it sustains under the profile, the concurrency that needs,
-    and the prefill throughput at that level; NaN and a note where it meets no level."""
+    and the prefill throughput at that level; NaN and a note where it meets no level. A run whose load curve is
+    missing from the side table is never judged as if it had measured batch 1 only: it gets no figure and says why."""
     lines = []
     by_run = {rid: g for rid, g in curves.groupby("run_id")} if len(curves) else {}
     for _, r in ok.iterrows():
         levels = by_run.get(r["run_id"])
+        if levels is None and curve_expected(r):
+            lines += [{"run_id": r["run_id"], "slo": slo.name, "slo_n": None, "slo_tok_s": None,
+                       "slo_prefill_tok_s": None, "slo_concurrency": None,
+                       "slo_note": f"load curve ({r['concurrency_levels']}) missing from the side table: not judged"}
+                      for slo in slos]
+            continue
         if levels is None:
             levels = pd.DataFrame([row_as_level(r)])
         for slo in slos:

@@ -93,7 +93,7 @@ def materialised(config, seed: int):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from harness.paths import cache_dir
+    from harness.paths import cache_dir, remove_stale_tmp
 
     key = hashlib.sha256(json.dumps({"config": config.to_dict(), "seed": seed, "values": "reseed_matrices-1"}, sort_keys=True, default=str)
                          .encode()).hexdigest()[:16]
@@ -103,10 +103,7 @@ def materialised(config, seed: int):
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     reseed_matrices(model, seed, float(getattr(config, "initializer_range", 0.02)))
-    for stale in target.parent.glob(f"{target.name}.tmp*"):  # left by a run killed while saving
-        pid = stale.name.rsplit(".tmp", 1)[1]
-        if not pid.isdigit() or not os.path.exists(f"/proc/{pid}"):
-            shutil.rmtree(stale, ignore_errors=True)
+    remove_stale_tmp(target)  # left by a run killed while saving
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Callable
 
 from harness.errors import ConversionError
 from harness.models.checkpoint import fingerprint
-from harness.paths import cache_dir
+from harness.paths import cache_dir, die_with_parent_preexec, remove_stale_tmp
 
 RECORD = "conversion.json"
 
@@ -34,9 +35,13 @@ def converted(kind: str, source: Path, scheme: str, versions: dict[str, str],
     key = hashlib.sha256(json.dumps({"source": fingerprint(source), "scheme": scheme, "versions": versions},
                                     sort_keys=True).encode()).hexdigest()[:16]
     target = cache_dir(kind) / f"{source.name}-{scheme}-{key}"
-    record = target / RECORD
-    if record.exists():
-        return Converted(target, float(json.loads(record.read_text())["convert_s"]), True)
+    remove_stale_tmp(target)
+    if target.exists():
+        why = torn(target)
+        if why is None:
+            return Converted(target, float(json.loads((target / RECORD).read_text())["convert_s"]), True)
+        print(f"[harness] cached conversion {target} {why}: removing it and converting again", file=sys.stderr,
+              flush=True)
     shutil.rmtree(target, ignore_errors=True)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -49,13 +54,34 @@ def converted(kind: str, source: Path, scheme: str, versions: dict[str, str],
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     seconds = time.perf_counter() - t0
+    files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
     (tmp / RECORD).write_text(json.dumps({"convert_s": seconds, "scheme": scheme, "versions": versions,
-                                          "source": str(source)}, indent=1))
+                                          "source": str(source), "files": files}, indent=1))
     try:
         os.replace(tmp, target)
     except OSError:  # another process converted it first
         shutil.rmtree(tmp, ignore_errors=True)
     return Converted(target, seconds, False)
+
+
+def torn(folder: Path) -> str | None:
+    """Why a cached conversion cannot be trusted (its record unreadable, a file missing or of another size than when
+    it was written), or None when every file is as recorded."""
+    try:
+        record = json.loads((folder / RECORD).read_text())
+        float(record["convert_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"has no readable {RECORD}"
+    files = record.get("files")
+    if not isinstance(files, dict) or not files:
+        return f"records no file sizes (written by an older version) in {RECORD}"
+    for name, size in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"lacks {name}"
+        if path.stat().st_size != size:
+            return f"has {name} of {path.stat().st_size} bytes, {size} when written (torn)"
+    return None
 
 
 def run_converter(cmd: list[str], out: Path, what: str, env: dict | None = None) -> None:
@@ -65,7 +91,8 @@ def run_converter(cmd: list[str], out: Path, what: str, env: dict | None = None)
 
     log = out / "convert.log"
     with open(log, "w") as f:
-        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
+                            preexec_fn=die_with_parent_preexec).returncode
     if rc != 0:
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
         last = next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else "")

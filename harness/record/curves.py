@@ -45,6 +45,8 @@ def append_curve(csv_path: str | Path, run_id: str, levels: list[dict]) -> Path 
         # an older side table keeps its own header: the sample counts it lacks are derived from the run's stored
         # config when it is read (harness/analysis/report.py), so nothing measured is lost
         columns = _header(path) if exists else NAMES
+        if not {"run_id", "concurrency", "decode_tok_s"} <= set(columns) or not set(columns) <= set(NAMES):
+            raise ValueError(f"{path} is not a load-curve side table of this harness (columns {list(columns)[:4]})")
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         if not exists:
@@ -62,14 +64,44 @@ def _header(path: Path) -> tuple[str, ...]:
         return tuple(next(csv.reader(f)))
 
 
-def read_curves(csv_path: str | Path):
-    """Every level of every run as a DataFrame (empty, with the columns, when the CSV has no curves)."""
+class CurvesFileError(ValueError):
+    """A side table that cannot be read as one: the message names the file, and the column and row when it can."""
+
+
+def read_curves(csv_path: str | Path, strict: bool = True):
+    """Every level of every run as a DataFrame (empty, with the columns, when the CSV has no side table). A side table
+    that is a folder, empty, of another tool or with text in a number column raises CurvesFileError naming the
+    file, the column and the row (strict); otherwise such rows are dropped."""
     import pandas as pd
 
     path = curves_path(csv_path)
+    empty = pd.DataFrame(columns=list(NAMES))
     if not path.exists():
-        return pd.DataFrame(columns=list(NAMES))
-    df = pd.read_csv(path, on_bad_lines="skip").reindex(columns=list(NAMES))
+        return empty
+    if not path.is_file():
+        raise CurvesFileError(f"{path}: the load-curve side table is not a file")
+    try:
+        df = pd.read_csv(path, on_bad_lines="skip", dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise CurvesFileError(f"{path}: the load-curve side table is empty (no header)") from None
+    missing = [c for c in ("run_id", "concurrency", "decode_tok_s") if c not in df.columns]
+    if missing:
+        raise CurvesFileError(f"{path}: not a load-curve side table of this harness (no column {missing[0]!r}; "
+                              f"found {list(df.columns)[:5]})")
+    df = df.reindex(columns=list(NAMES), fill_value="")
     for c in NAMES[1:]:
-        df[c] = pd.to_numeric(df[c], errors="coerce")
+        numbers = pd.to_numeric(df[c].replace("", None), errors="coerce")
+        bad = df[c].ne("") & numbers.isna()
+        if bad.any() and strict:
+            row = int(bad.idxmax())
+            raise CurvesFileError(f"{path}: row {row + 2} (run {df.at[row, 'run_id']!r}), column {c!r}: "
+                                  f"{df.at[row, c]!r} is not a number")
+        df[c] = numbers
     return df.dropna(subset=["concurrency", "decode_tok_s"])
+
+
+def levels_by_run(csv_path: str | Path) -> dict[str, list[dict]]:
+    """The side table's levels as plain dicts per run (for merge)."""
+    df = read_curves(csv_path, strict=False)
+    return {rid: [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k != "run_id"}
+                  for r in g.to_dict("records")] for rid, g in df.groupby("run_id")}

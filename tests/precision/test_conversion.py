@@ -63,3 +63,58 @@ def test_a_failed_conversion_leaves_nothing_and_is_unavailable_with_the_converte
         converted("onnx", source, "ort-int4", {}, convert)
     assert isinstance(err.value, Unavailable) and "exit 1" in str(err.value)
     assert not [p for p in (tmp_path / "cache" / "onnx").iterdir()]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "empty record", "stale tmp"])
+def test_a_torn_or_incomplete_entry_is_named_and_rebuilt(source, damage, capsys):
+    def convert(src, out):
+        (out / "model.onnx.data").write_bytes(b"w" * 1000)
+        (out / "genai_config.json").write_text("{}")
+
+    entry = converted("onnx", source, "ort-int4", {}, convert).folder
+    if damage == "truncate":
+        (entry / "model.onnx.data").write_bytes(b"w" * 10)
+    elif damage == "delete":
+        (entry / "genai_config.json").unlink()
+    elif damage == "empty record":
+        (entry / RECORD).write_text("")
+    else:  # a converter killed mid-way left its temporary folder (a pid that no longer runs)
+        (entry.parent / f"{entry.name}.tmp999999999").mkdir()
+    again = converted("onnx", source, "ort-int4", {}, convert)
+    assert (again.folder / "model.onnx.data").stat().st_size == 1000
+    assert not list(entry.parent.glob("*.tmp*"))
+    if damage != "stale tmp":
+        assert not again.cached and "converting again" in capsys.readouterr().err
+    else:
+        assert again.cached
+
+
+def test_a_converter_dies_with_the_process_that_started_it(tmp_path):
+    """The process running the converter is SIGKILLed (as a sweep killed with kill -9): the converter goes too."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pidfile = tmp_path / "converter.pid"
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text(f"import os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n")
+    starter = tmp_path / "starter.py"
+    starter.write_text("import sys\nfrom pathlib import Path\nfrom harness.precision.conversion import run_converter\n"
+                       f"run_converter([sys.executable, {str(sleeper)!r}], Path({str(tmp_path)!r}), 'sleeper')\n")
+    proc = subprocess.Popen([sys.executable, str(starter)])
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.1)
+    converter = int(pidfile.read_text())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for _ in range(50):
+        try:
+            os.kill(converter, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(converter, signal.SIGKILL)
+    pytest.fail("the converter outlived the process that started it")

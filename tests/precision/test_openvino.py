@@ -42,10 +42,11 @@ def test_exported_proven_and_measured(plain, name, kind, bits):
 
 @needs_exporter
 def test_fewer_bits_lose_more():
-    """Each format loses more than the wider one before it (no threshold fitted to these random weights)."""
+    """Each integer format loses more than the wider one (no threshold fitted to these random weights)."""
     if len(KLD) != 5:
         pytest.skip("needs the five exports above")
-    assert KLD["ov-fp32"] < KLD["ov-fp16"] < KLD["ov-int8"] < min(KLD["ov-int4"], KLD["ov-int4-ch"]), KLD
+    # fp32 and fp16 both sit at float rounding on these weights (their order there is noise)
+    assert max(KLD["ov-fp32"], KLD["ov-fp16"]) < KLD["ov-int8"] < min(KLD["ov-int4"], KLD["ov-int4-ch"]), KLD
 
 
 def test_unavailable_when_the_exporters_environment_is_missing(tmp_path, monkeypatch):

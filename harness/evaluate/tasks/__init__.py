@@ -9,12 +9,17 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from jinja2 import BaseLoader, Environment, StrictUndefined
+import re
+
+from jinja2 import BaseLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
 from harness.paths import DATA_DIR
 
 TASK_DIR = Path(__file__).resolve().parent
-_JINJA = Environment(loader=BaseLoader(), undefined=StrictUndefined, keep_trailing_newline=True)
+# task YAMLs are data: their templates render in Jinja's sandbox (no attribute walks to os or subprocess)
+_JINJA = SandboxedEnvironment(loader=BaseLoader(), undefined=StrictUndefined, keep_trailing_newline=True)
+PLAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
 class UnknownTask(KeyError):
@@ -28,8 +33,10 @@ def task_names() -> list[str]:
 
 @lru_cache(maxsize=None)
 def load_task(name: str) -> "Task":
+    """A shipped task by its plain name (letters, digits, underscores): never a path."""
+    name = str(name)
     path = TASK_DIR / f"{name}.yaml"
-    if not path.exists():
+    if not PLAIN_NAME.match(name) or name not in task_names():
         raise UnknownTask(f"unknown evaluation task {name!r}; choices: {', '.join(task_names())}")
     spec = yaml.safe_load(path.read_text())
     return Task(spec)
