@@ -58,49 +58,68 @@ def _interrupted(cfg, label: str, exc: BaseException) -> None:
     os._exit(130 if how.startswith("Ctrl") else 143)
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> int:
-    from harness.launch import run_and_record
-    from harness.sweep import progress_line, record_outcome
+class ConfigRefused(ValueError):
+    """A configuration the checks refuse (the one-line message the command line prints)."""
 
-    hc = HydraConfig.get()
-    multirun = hc.mode.name == "MULTIRUN"
-    overrides = list(hc.overrides.task)
+
+def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict:
+    """Validate, skip a configuration already recorded ok, else run it (isolated) and record its row. The command
+    line and harness.api both come here. Returns the row (status "skipped" with the recorded row's hash when
+    skipped); raises ConfigRefused for a refused configuration."""
+    from harness.launch import run_and_record
+    from harness.summary import summary_lines
+
     try:
         _validate(cfg)
         _check_results(cfg.results.path)
         done = done_hashes(cfg.results.path)
     except (UnknownScheme, KeyError, ValueError, ModelLoadError) as exc:
+        raise ConfigRefused(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from None
+    label = f"model={cfg.model.name} precision={cfg.precision.name}"
+    if announce:  # the sweep's progress line, once the configuration is known to be valid
+        print(announce(label), flush=True)
+    chash = config_hash(cfg)
+    if chash in done and not cfg.force:
+        print(f"[harness] skip {label}: already recorded ok in {cfg.results.path} (config {chash}; force=true reruns)")
+        from harness.record.store import read_rows
+
+        recorded = [r for r in read_rows(cfg.results.path, strict=False) if r["config_hash"] == chash]
+        return {**recorded[-1], "status": "skipped", "recorded_status": "ok"}
+    try:
+        row = run_and_record(cfg, overrides)
+    except (KeyboardInterrupt, Terminated) as exc:
+        _interrupted(cfg, label, exc)
+    except OSError as exc:  # the results folder itself cannot be written: one line, the sweep goes on
+        print(f"error: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    if row.get("run_id"):
+        print("\n".join(summary_lines(label, row)), flush=True)
+    if row.get("record_error"):
+        print(f"error: the row was not written to {cfg.results.path} ({row['record_error']}); it is kept in "
+              f"{row['unsaved_path']}: `python -m harness.record.merge {row['unsaved_path']} -o <results.csv>` "
+              "copies it into a results file", file=sys.stderr, flush=True)
+        row = {**row, "status": "failed"}
+    return row
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> int:
+    from harness.logs import setup_logging
+    from harness.sweep import progress_line, record_outcome
+
+    setup_logging(cfg.get("log_level", "INFO"))
+    hc = HydraConfig.get()
+    multirun = hc.mode.name == "MULTIRUN"
+    announce = (lambda label: progress_line(hc.sweep.dir, hc.job.num, label)) if multirun else None
+    try:
+        row = execute_config(cfg, list(hc.overrides.task), announce)
+    except ConfigRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         if multirun:
             record_outcome(hc.sweep.dir, "failed")
             return 2
         sys.exit(2)
-    label = f"model={cfg.model.name} precision={cfg.precision.name}"
-    if multirun:
-        print(progress_line(hc.sweep.dir, hc.job.num, label), flush=True)
-    chash = config_hash(cfg)
-    if chash in done and not cfg.force:
-        print(f"[harness] skip {label}: already recorded ok in {cfg.results.path} (config {chash}; force=true reruns)")
-        status = "skipped"
-    else:
-        from harness.summary import summary_lines
-
-        try:
-            row = run_and_record(cfg, overrides)
-        except (KeyboardInterrupt, Terminated) as exc:
-            _interrupted(cfg, label, exc)
-        except OSError as exc:  # the results folder itself cannot be written: one line, the sweep goes on
-            print(f"error: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            row = {"status": "failed"}
-        status = row["status"]
-        if row.get("run_id"):  # a row was made (not the one-line error above)
-            print("\n".join(summary_lines(label, row)), flush=True)
-        if row.get("record_error"):
-            print(f"error: the row was not written to {cfg.results.path} ({row['record_error']}); it is kept in "
-                  f"{row['unsaved_path']}: `python -m harness.record.merge {row['unsaved_path']} -o <results.csv>` "
-                  "copies it into a results file", file=sys.stderr, flush=True)
-            status = "failed"
+    status = row["status"]
     if multirun:
         record_outcome(hc.sweep.dir, status)
     elif status in ("failed", "timeout"):

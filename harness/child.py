@@ -47,8 +47,11 @@ def main() -> int:
     from harness.errors import Unavailable
     from harness.run import execute
 
+    from harness.logs import setup_logging
+
     job = json.loads(sys.stdin.read())
     cfg = OmegaConf.create(job["config"])
+    setup_logging(cfg.get("log_level", "INFO"))
     try:
         row = execute(cfg, predictions_dir=Path(job["predictions_dir"]), run_id=job["run_id"])
         result, code = {"status": "ok", "row": row}, 0

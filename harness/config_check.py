@@ -61,10 +61,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                        "null or a file path ending in .tar.gz"),
     "runner.timeout_s": _POSITIVE,
     "force": _BOOL,
+    "log_level": ((lambda v: str(v).upper() in ("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
     "llamacpp.n_ctx": _int(16),
     "engine.max_length": _int(16),
 }
-MAY_BE_ABSENT = ("threads", "results.bundle", "llamacpp.n_ctx", "engine.max_length", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
+MAY_BE_ABSENT = ("threads", "results.bundle", "log_level", "llamacpp.n_ctx", "engine.max_length", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
                  "bench.level_time_s", "capability.target_ci95")  # absent or null: the library's default
 CAPABILITY_RULES = {
     "capability.tasks": _NAMES,

@@ -7,7 +7,7 @@ import json
 from omegaconf import DictConfig, OmegaConf
 
 # keys that change where or how a run is recorded, not what is measured
-_NOT_HASHED = ("results", "runner", "force", "progress", "hydra")
+_NOT_HASHED = ("results", "runner", "force", "progress", "log_level", "hydra")
 
 
 def run_config(cfg: DictConfig) -> dict:

@@ -2,6 +2,8 @@
 an out-of-memory kill or a hang ends that run only), turn whatever happened into a row, and append it to the CSV."""
 from __future__ import annotations
 
+from harness.logs import get
+
 import datetime as dt
 import json
 import os
@@ -127,8 +129,7 @@ def run_child(job: dict, log_path: Path, timeout_s: float, echo: bool = True) ->
                 signal.signal(signal.SIGTERM, old_term)
         _join(readers, log)
     if log.error:
-        print(f"[harness] warning: the run's log {log_path} could not be written ({log.error}); "
-              "the measurement is kept", file=sys.stderr, flush=True)
+        get(__name__).warning(f"the run's log {log_path} could not be written ({log.error}); the measurement is kept")
     if result and result[0]:
         data = json.loads(result[0])
         return data["status"], data.get("row"), data.get("error", "")
@@ -171,9 +172,9 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
 
             curve_kept = cache_dir("unrecorded") / f"{run_id}.csv"
             append_curve(curve_kept, run_id, curve)
-            print(f"[harness] warning: the load curve of {run_id} could not be written to "
-                  f"{curves_path(csv_path)} ({type(exc).__name__}: {exc}); its {len(curve)} levels are kept in "
-                  f"{curves_path(curve_kept)}", file=sys.stderr, flush=True)
+            get(__name__).warning(f"the load curve of {run_id} could not be written to {curves_path(csv_path)} "
+                                  f"({type(exc).__name__}: {exc}); its {len(curve)} levels are kept in "
+                                  f"{curves_path(curve_kept)}")
     row = {"run_id": run_id, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "status": status, "error": error or None, "log_path": str(log_path) if cfg.runner.isolate else None,
            "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {}), "run_s": run_s}
@@ -185,14 +186,12 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
     if curve_kept is not None:  # the row beside its levels, so that one merge brings both back
         if "unsaved_path" not in row:
             save_unrecorded(row)
-        print(f"[harness] to bring them back: python -m harness.record.merge {curve_kept} -o {csv_path}",
-              file=sys.stderr, flush=True)
+        get(__name__).warning(f"to bring them back: python -m harness.record.merge {curve_kept} -o {csv_path}")
     if cfg.results.get("bundle"):
         try:
             write_bundle(csv_path, cfg.results.bundle)
         except OSError as exc:
-            print(f"[harness] warning: results.bundle={cfg.results.bundle} could not be written: {exc}",
-                  file=sys.stderr, flush=True)
+            get(__name__).warning(f"results.bundle={cfg.results.bundle} could not be written: {exc}")
     return row
 
 

@@ -1,6 +1,8 @@
 """Where the harness keeps things outside the repository (converted models, reference logits, bandwidth)."""
 from __future__ import annotations
 
+from harness.logs import get
+
 import os
 from pathlib import Path
 
@@ -36,10 +38,8 @@ def cached_file_ok(path: Path) -> bool:
 
 def discard(path: Path, why: str) -> None:
     """Remove a cache file that cannot be trusted, saying which and why."""
-    import sys
-
     if path.exists():
-        print(f"[harness] cache file {path} {why}: removing it and building it again", file=sys.stderr, flush=True)
+        get(__name__).warning(f"cache file {path} {why}: removing it and building it again")
         path.unlink()
 
 

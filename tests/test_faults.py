@@ -156,7 +156,7 @@ def test_a_row_the_results_file_refuses_is_kept_and_named(tmp_path, monkeypatch)
     assert row["status"] == "ok" and "Read-only" in row["record_error"]
     kept = read_rows(row["unsaved_path"])
     assert kept[0]["run_id"] == row["run_id"] and float(kept[0]["decode_tok_s"]) > 0
-    assert merge([row["unsaved_path"]], str(tmp_path / "recovered.csv")) == (1, 0)
+    assert merge([row["unsaved_path"]], str(tmp_path / "recovered.csv")) == (1, 0, 0)
 
 
 def test_a_log_that_cannot_be_written_keeps_the_measurement(tmp_path, capfd):

@@ -1,5 +1,5 @@
 """Every committed figure regenerates from the committed CSVs: the reports, the verdicts read from results, and the
-README's generated results block.
+generated results block of results/README.md.
 
     python -m harness.analysis.regenerate            # check: regenerate into a temporary folder, compare, exit 1 on
                                                      # any difference (make check-results; in the test suite)
@@ -87,13 +87,13 @@ def regenerate(write: bool = False) -> tuple[list[Difference], int]:
             verdicts.write_text(fresh)
         elif d := compare(str(verdicts.relative_to(ROOT)), verdicts.read_text() if verdicts.exists() else "", fresh):
             diffs.append(d)
-        readme = ROOT / "README.md"
+        readme = RESULTS / "README.md"
         text = readme.read_text()
         old_block, fresh_block = results_block.current(text), readme_block()
         total += len(numbers(fresh_block))
         if write:
             readme.write_text(results_block.replace(text, fresh_block))
-        elif d := compare("README.md (results block)", old_block, fresh_block):
+        elif d := compare("results/README.md (results block)", old_block, fresh_block):
             diffs.append(d)
     return diffs, total
 
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     diffs, total = regenerate(write=args.write)
     if args.write:
-        print(f"rewrote the reports of {', '.join(REPORTS)}, results/reproduce/verdicts.md and README's results "
+        print(f"rewrote the reports of {', '.join(REPORTS)}, results/reproduce/verdicts.md and results/README.md's "
               f"block ({total} numbers)")
         return 0
     for d in diffs:

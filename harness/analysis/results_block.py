@@ -1,4 +1,4 @@
-"""The README's results figures, generated from the committed serving CSV (never typed by hand):
+"""The results figures of results/README.md, generated from the committed serving CSV (never typed by hand):
 `python -m harness.analysis.regenerate --write` rewrites the block between the markers, and the check mode (in the
 test suite) fails when the committed block differs from what the CSV gives."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ def current(text: str) -> str:
 
 def replace(text: str, block: str) -> str:
     if START not in text:
-        raise ValueError(f"README has no {START} marker")
+        raise ValueError(f"results/README.md has no {START} marker")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{block}\n{END}{tail}"
@@ -55,7 +55,7 @@ def render(csv: Path) -> str:
     qualifying = inter.dropna(subset=["slo_tok_s"])
     lines += ["", f"Under `interactive`, {len(qualifying)} of {len(inter)} runs meet the bounds at some level "
                   f"({', '.join(sorted(qualifying['config']))}).",
-              f"Frontier under `server`, cheapest first: " + "; ".join(
+              "Frontier under `server`, cheapest first: " + "; ".join(
                   f"{r['config']} ${r['usd_per_mtok_blended']:.3f}/M ({r['capability']:.3f})"
                   for _, r in front.iterrows()) + ".",
               f"Recommendation under `server`: {by_slo['server'].recommendation}"]

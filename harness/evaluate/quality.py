@@ -12,6 +12,8 @@ vocabulary. By the log-sum inequality this is a lower bound of the full-vocabula
 (set quality.topk to the vocabulary size for the exact value)."""
 from __future__ import annotations
 
+from harness.logs import get
+
 import math
 
 import numpy as np
@@ -100,7 +102,7 @@ def quality_columns(cfg, engine, tokenizer, predictions: dict) -> dict:
         try:
             cmp = compare_predictions(base, preds)
         except ValueError as exc:  # a reference from other questions: keep the run, leave these columns empty
-            print(f"[harness] warning: {task}: {exc}; agreement columns left empty", flush=True)
+            get(__name__).warning(f"{task}: {exc}; agreement columns left empty")
             continue
         out.update({f"{task}_agree": cmp["agree"], f"{task}_mcnemar_p": cmp["mcnemar_p"]})
         if task == "mmlu":

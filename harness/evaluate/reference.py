@@ -6,6 +6,8 @@ is missing builds it first in a child process (`python -m harness.evaluate.refer
 peak memory stays its own and the sweep order does not matter."""
 from __future__ import annotations
 
+from harness.logs import get
+
 import hashlib
 import json
 import os
@@ -98,7 +100,7 @@ def build_baseline_in_child(cfg, precision: str, module: str, what: str) -> None
     base.engine = {"name": "auto"}  # the baseline scheme's own engine
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(OmegaConf.to_container(base), f)
-    print(f"[harness] {what} ...", flush=True)
+    get(__name__).info(f"{what} ...")
     try:
         subprocess.run([sys.executable, "-m", module, f.name], check=True)
     finally:

@@ -5,12 +5,13 @@ later loads take seconds. The baseline is labelled honestly: fp32 dequantised fr
 """
 from __future__ import annotations
 
+from harness.logs import get
+
 import hashlib
 import importlib
 import importlib.util
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from harness.models import LoadedModel, ModelLoadError
@@ -76,7 +77,7 @@ def _convert(path: Path, target: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"[harness] dequantising {path.name} to fp32 once (cached in {target}) ...", flush=True)
+    get(__name__).info(f"dequantising {path.name} to fp32 once (cached in {target}) ...")
     try:
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
@@ -103,8 +104,8 @@ def dequantised_folder(model_cfg) -> Path:
     target = converted_dir(model_cfg, path)
     weights = sorted(target.glob("*.safetensors"))
     if (target / "config.json").exists() and not (weights and all(cached_file_ok(w) for w in weights)):
-        print(f"[harness] cached model {target} has a weights file without a recorded size or of another size "
-              "(truncated?): converting again", file=sys.stderr, flush=True)
+        get(__name__).warning(f"cached model {target} has a weights file without a recorded size or of another size "
+                              "(truncated?): converting again")
         shutil.rmtree(target)
     if not (target / "config.json").exists():
         _convert(path, target)

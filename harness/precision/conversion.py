@@ -4,11 +4,12 @@ libraries; it records how long the conversion took, so a run that reuses it stil
 column (`convert_s`) instead of hiding a first conversion in the first run's load time."""
 from __future__ import annotations
 
+from harness.logs import get
+
 import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +41,12 @@ def converted(kind: str, source: Path, scheme: str, versions: dict[str, str],
         why = torn(target)
         if why is None:
             return Converted(target, float(json.loads((target / RECORD).read_text())["convert_s"]), True)
-        print(f"[harness] cached conversion {target} {why}: removing it and converting again", file=sys.stderr,
-              flush=True)
+        get(__name__).warning(f"cached conversion {target} {why}: removing it and converting again")
     shutil.rmtree(target, ignore_errors=True)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    print(f"[harness] converting {source.name} to {scheme} once (cached in {target}) ...", flush=True)
+    get(__name__).info(f"converting {source.name} to {scheme} once (cached in {target}) ...")
     t0 = time.perf_counter()
     try:
         convert(source, tmp)

@@ -1,11 +1,12 @@
-"""Keep the README's column table generated from the schema: `python -m harness.record.readme` rewrites it."""
+"""Keep the documentation's column table (docs/reference/columns.md) generated from the schema:
+`python -m harness.record.readme` rewrites it; a test keeps it in sync."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from harness.record.schema import markdown_table
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "reference" / "columns.md"
 START, END = "<!-- columns:start -->", "<!-- columns:end -->"
 
 

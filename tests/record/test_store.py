@@ -83,7 +83,7 @@ def test_readme_column_table_is_generated_from_the_schema():
     from harness.record.readme import README, render
 
     text = README.read_text()
-    assert render(text) == text, "run `python -m harness.record.readme` to regenerate the README's column table"
+    assert render(text) == text, "run `python -m harness.record.readme` to regenerate docs/reference/columns.md"
 
 
 def test_merge_per_worker_files_without_duplicates(tmp_path):
@@ -94,8 +94,8 @@ def test_merge_per_worker_files_without_duplicates(tmp_path):
         append_row(a, _row(i))
     for i in range(2, 5):
         append_row(b, _row(i))
-    assert merge([str(a), str(b)], str(out)) == (5, 1)
-    assert merge([str(a), str(b)], str(out)) == (0, 6)  # rerun: nothing duplicated
+    assert merge([str(a), str(b)], str(out)) == (5, 1, 0)
+    assert merge([str(a), str(b)], str(out)) == (0, 6, 0)  # rerun: nothing duplicated
     assert [r["run_id"] for r in read_rows(out)] == ["r0", "r1", "r2", "r3", "r4"]
 
 
