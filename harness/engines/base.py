@@ -6,7 +6,7 @@ beyond that is declared in `Capabilities` (flags, never probed with hasattr). Bu
 scheme) is one function per engine, registered here, returning one `BuiltEngine`.
 
 Adding an engine: one module in this package with an `Engine` subclass and a `build` function, one line in
-`_MODULES`, one `conf/engine/<name>.yaml`, and the engine's name in the `engines` of the schemes it runs."""
+`ENGINES`, one `conf/engine/<name>.yaml`, and the engine's name in the `engines` of the schemes it runs."""
 from __future__ import annotations
 
 import importlib
@@ -18,6 +18,7 @@ import torch
 
 from harness.engines.timer import StepTimer
 from harness.errors import Unavailable
+from harness.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,15 @@ def kv_bytes_per_token(config, element_size: int) -> int:
     return 2 * cfg.num_hidden_layers * kv * head_dim * element_size
 
 
-# engine name -> module in this package with `build(cfg, scheme, device) -> BuiltEngine`
-_MODULES = {"torch": "harness.engines.torch_engine", "llamacpp": "harness.engines.llamacpp",
-            "onnxruntime": "harness.engines.ort_engine", "openvino": "harness.engines.openvino_engine"}
+# engine name -> module in this package with `build(cfg, scheme, device) -> BuiltEngine` (imported when used)
+ENGINES: Registry[str] = Registry("engine", Unavailable)
+for _name, _module in (("torch", "torch_engine"), ("llamacpp", "llamacpp"), ("onnxruntime", "ort_engine"),
+                       ("openvino", "openvino_engine")):
+    ENGINES.register(_name, f"harness.engines.{_module}")
 
 
 def engine_names() -> list[str]:
-    return sorted(_MODULES)
+    return ENGINES.names()
 
 
 def resolve_engine(requested: str, scheme) -> str:
@@ -116,8 +119,7 @@ def resolve_engine(requested: str, scheme) -> str:
     load."""
     if requested == "auto":
         return scheme.engines[0]
-    if requested not in _MODULES:
-        raise Unavailable(f"unknown engine {requested!r}; choices: {', '.join(engine_names())}")
+    ENGINES.get(requested)  # an unknown engine: Unavailable with the choices
     if requested not in scheme.engines:
         raise Unavailable(f"{scheme.name} runs on the {'/'.join(scheme.engines)} engine, not {requested} "
                           f"(engine=auto picks {scheme.engines[0]})")
@@ -126,4 +128,4 @@ def resolve_engine(requested: str, scheme) -> str:
 
 def build_engine(cfg, scheme, device: str, engine: str) -> BuiltEngine:
     """Load the model, apply the scheme, prove it and wrap it in the named engine: the one place engines are built."""
-    return importlib.import_module(_MODULES[engine]).build(cfg, scheme, device)
+    return importlib.import_module(ENGINES.get(engine)).build(cfg, scheme, device)

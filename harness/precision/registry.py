@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 
 from harness.errors import UnknownScheme  # noqa: F401 - re-exported
+from harness.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -36,35 +37,27 @@ class Scheme:
     engines: tuple[str, ...] = ("torch",)  # engines that can run it; the first is engine=auto's choice
 
 
-REGISTRY: dict[str, Scheme] = {}
-_LOADED = False
-
-
-def register(scheme: Scheme) -> Scheme:
-    if scheme.name in REGISTRY:
-        raise ValueError(f"precision scheme {scheme.name!r} registered twice")
-    REGISTRY[scheme.name] = scheme
-    return scheme
+MODULES = ("dtype", "torch_dynamic", "quanto", "torchao", "bnb", "hqq", "gguf", "ort_genai", "openvino")
 
 
 def _load_all() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        for module in ("dtype", "torch_dynamic", "quanto", "torchao", "bnb", "hqq", "gguf", "ort_genai", "openvino"):
-            importlib.import_module(f"harness.precision.{module}")
+    for module in MODULES:
+        importlib.import_module(f"harness.precision.{module}")
+
+
+SCHEMES: Registry[Scheme] = Registry("precision scheme", UnknownScheme, _load_all)
+
+
+def register(scheme: Scheme) -> Scheme:
+    return SCHEMES.register(scheme.name, scheme)
 
 
 def all_schemes() -> dict[str, Scheme]:
-    _load_all()
-    return dict(REGISTRY)
+    return SCHEMES.items()
 
 
 def get_scheme(name: str) -> Scheme:
-    _load_all()
-    if name not in REGISTRY:
-        raise UnknownScheme(f"unknown precision scheme {name!r}; choices: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name]
+    return SCHEMES.get(name)
 
 
 def unavailable_reason(scheme: Scheme, device: str) -> str | None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from harness.registry import Registry
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "results" / "reproduce"
 
@@ -255,13 +257,14 @@ def not_runnable(claim, needs) -> list[Verdict]:
     return [Verdict(claim.id, "all", str(claim.published), "not measured", "not comparable", f"not runnable here: {needs}")]
 
 
-CHECKS = {f.__name__: f for f in (memory_proportional, quality_kept, ai_index_cost, gguf_kld_order,
-                                  lm_eval_mmlu, not_runnable)}
+CHECKS = Registry("check function", KeyError)
+for _check in (memory_proportional, quality_kept, ai_index_cost, gguf_kld_order, lm_eval_mmlu, not_runnable):
+    CHECKS.register(_check.__name__, _check)
 
 
 def run_claim(claim, **overrides) -> list[Verdict]:
     params = {**claim.check.get("params", {}), **overrides}
-    return CHECKS[claim.check["function"]](claim, **params)
+    return CHECKS.get(claim.check["function"])(claim, **params)
 
 
 FROM_RESULTS = ("memory-proportional", "quality-kept", "ai-index-cost", "gguf-kld-order", "gptq-opt125m",

@@ -46,18 +46,21 @@ def validate(data: dict, path: Path) -> Claim:
     from harness.reproduce.checks import CHECKS
 
     if data["check"].get("function") not in CHECKS:
-        raise ClaimError(f"{path.name}: check.function must be one of {sorted(CHECKS)}")
+        raise ClaimError(f"{path.name}: check.function must be one of {CHECKS.names()}")
     return Claim(**{k: data[k] for k in REQUIRED}, path=path)
 
 
 def load_claims(folder: Path = CLAIMS) -> dict[str, Claim]:
-    claims: dict[str, Claim] = {}
+    from harness.registry import Registry
+
+    claims: Registry[Claim] = Registry("claim", ClaimError)
     for path in sorted(folder.glob("*.yaml")):
         claim = validate(yaml.safe_load(path.read_text()), path)
-        if claim.id in claims:
-            raise ClaimError(f"{path.name}: duplicate id {claim.id!r}")
-        claims[claim.id] = claim
-    return claims
+        try:
+            claims.register(claim.id, claim)
+        except ValueError:
+            raise ClaimError(f"{path.name}: duplicate id {claim.id!r}") from None
+    return claims.items()
 
 
 def runnable_here(claim: Claim) -> tuple[bool, str]:

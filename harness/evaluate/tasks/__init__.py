@@ -15,6 +15,7 @@ from jinja2 import BaseLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from harness.paths import DATA_DIR
+from harness.registry import Registry
 
 TASK_DIR = Path(__file__).resolve().parent
 # task YAMLs are data: their templates render in Jinja's sandbox (no attribute walks to os or subprocess)
@@ -27,19 +28,23 @@ class UnknownTask(KeyError):
         return str(self.args[0])
 
 
+def _find_tasks() -> None:
+    for path in sorted(TASK_DIR.glob("*.yaml")):
+        if PLAIN_NAME.match(path.stem):
+            TASKS.register(path.stem, path)
+
+
+TASKS: Registry[Path] = Registry("evaluation task", UnknownTask, _find_tasks)  # name -> its YAML, shipped only
+
+
 def task_names() -> list[str]:
-    return sorted(p.stem for p in TASK_DIR.glob("*.yaml"))
+    return TASKS.names()
 
 
 @lru_cache(maxsize=None)
 def load_task(name: str) -> "Task":
     """A shipped task by its plain name (letters, digits, underscores): never a path."""
-    name = str(name)
-    path = TASK_DIR / f"{name}.yaml"
-    if not PLAIN_NAME.match(name) or name not in task_names():
-        raise UnknownTask(f"unknown evaluation task {name!r}; choices: {', '.join(task_names())}")
-    spec = yaml.safe_load(path.read_text())
-    return Task(spec)
+    return Task(yaml.safe_load(TASKS.get(str(name)).read_text()))
 
 
 @dataclass
