@@ -94,6 +94,8 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
             t_phase = time.perf_counter()
             columns, predictions = evaluate_tasks(cfg, engine, tokenizer, predictions_dir, run_id)
             row.update(columns, eval_s=time.perf_counter() - t_phase)
+        if real:
+            _baselines_first(cfg, engine, tokenizer)
         if real and cfg.get("capability", {}).get("enabled"):
             from harness.evaluate.capability import capability_columns
 
@@ -115,6 +117,24 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
 
         row["nvml_used_mb"] = nvml_used_mb()
     return row
+
+
+def _baselines_first(cfg, engine, tokenizer) -> None:
+    """Whatever this run compares against that is not cached yet (the quality reference, the capability baseline) is
+    built in one child per baseline scheme, with one load of that model, before the run needs it. A run that is
+    itself the baseline writes its own outputs as it measures them."""
+    from harness.evaluate.baseline_child import build, needs
+    from harness.evaluate.capability import is_baseline_run
+
+    windows = None
+    if cfg.quality.get("enabled"):
+        from harness.evaluate.windows import corpus_windows
+
+        windows = corpus_windows(tokenizer, int(cfg.quality.context), int(cfg.quality.max_tokens))
+    for precision, parts in needs(cfg, windows).items():
+        if precision == cfg.precision.name and ("capability" not in parts or is_baseline_run(cfg, engine.name)):
+            continue  # this run is the baseline: it writes them itself
+        build(cfg, precision, parts)
 
 
 def _measure(cfg, engine, tokenizer, proof) -> dict:

@@ -20,20 +20,16 @@ Paired differences have small variance because most answers agree: a scheme that
 
 The baseline run itself is exact (its full-set accuracy, interval 0). `capability_set_ci95` is the full sets' own
 binomial half-width (the question-sampling error of the benchmark itself): common to all runs of one model, it
-matters when models are compared, and the frontier adds it there (harness/analysis/frontier.py)."""
+matters when models are compared, and the frontier adds it there (harness/analysis/frontier.py).
+
+This module is the statistics and the run's columns; the baseline's cache is harness/evaluate/baseline_cache.py and
+the child process that builds it harness/evaluate/baseline_child.py."""
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-from omegaconf import OmegaConf
-
-from harness.paths import cache_dir
 
 
 @dataclass
@@ -81,26 +77,7 @@ def estimate(tasks: list[TaskSample], exact: bool = False) -> dict:
 
 
 # the cached full-set baseline ---------------------------------------------------------------------------------------
-def _task_key(task: str) -> str:
-    """The task's spec and the names and sizes of its shipped data files: a changed task is a new cache entry."""
-    from harness.evaluate.tasks import load_task
-    from harness.paths import DATA_DIR
-
-    spec = load_task(task).spec
-    data = DATA_DIR / str(spec.get("data", ""))
-    files = sorted(data.rglob("*")) if data.is_dir() else [data]
-    sizes = [(str(f.relative_to(DATA_DIR)), f.stat().st_size) for f in files if f.is_file()]
-    return hashlib.sha256(json.dumps([spec, sizes], sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def baseline_path(cfg, task: str) -> Path:
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    key = hashlib.sha256(json.dumps({"model": model, "baseline": cfg.capability.baseline, "task": task,
-                                     "data": _task_key(task)}, sort_keys=True, default=str).encode())
-    return cache_dir("capability") / f"{cfg.model.name}-{cfg.capability.baseline}-{task}-{key.hexdigest()[:16]}.json"
-
-
-def _score_full(cfg, engine, tokenizer, task: str) -> list[dict]:
+def score_full(cfg, engine, tokenizer, task: str) -> list[dict]:
     from harness.evaluate.accuracy import evaluate_task
     from harness.evaluate.run_tasks import auto_batch_size
 
@@ -111,18 +88,17 @@ def _score_full(cfg, engine, tokenizer, task: str) -> list[dict]:
 
 def ensure_baseline(cfg, engine=None, tokenizer=None) -> dict[str, list[dict]]:
     """The baseline's full-set correctness per task: from the cache, else scored by `engine` when this run is the
-    baseline, else built once in a child process (the run's own memory and time stay its own)."""
-    from harness.evaluate.reference import atomic_save, build_baseline_in_child
+    baseline, else built once in the baseline's child process (harness/evaluate/baseline_child.py)."""
+    from harness.evaluate.baseline_cache import atomic_save, baseline_path, load_capability, missing_capability
+    from harness.evaluate.baseline_child import build
 
-    missing = [t for t in cfg.capability.tasks if not baseline_path(cfg, t).exists()]
+    missing = missing_capability(cfg)
     if missing and engine is not None:
         for task in missing:
-            atomic_save(_score_full(cfg, engine, tokenizer, task), baseline_path(cfg, task), as_json=True)
+            atomic_save(score_full(cfg, engine, tokenizer, task), baseline_path(cfg, task), as_json=True)
     elif missing:
-        build_baseline_in_child(cfg, cfg.capability.baseline, "harness.evaluate.capability",
-                                f"scoring the {cfg.capability.baseline} baseline of {cfg.model.name} on the full "
-                                f"{', '.join(missing)} sets (once, cached)")
-    return {t: json.loads(baseline_path(cfg, t).read_text()) for t in cfg.capability.tasks}
+        build(cfg, str(cfg.capability.baseline), ["capability"])
+    return load_capability(cfg)
 
 
 def is_baseline_run(cfg, engine_name: str) -> bool:
@@ -188,22 +164,3 @@ def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run
             save_predictions(predictions_dir / f"{run_id}.{task}.capability.jsonl.gz", preds)
     out["capability_tasks"] = "+".join(c.tasks)
     return out
-
-
-def main(job: str) -> None:
-    """Score the baseline on the full sets with the baseline scheme's own engine and cache it."""
-    from harness.engines.base import build_engine, resolve_engine
-    from harness.environment import resolve_device
-    from harness.precision.registry import get_scheme
-
-    cfg = OmegaConf.create(json.loads(Path(job).read_text()))
-    scheme = get_scheme(cfg.precision.name)
-    built = build_engine(cfg, scheme, resolve_device(cfg.device), resolve_engine(str(cfg.engine.name), scheme))
-    try:
-        ensure_baseline(cfg, built.engine, built.tokenizer)
-    finally:
-        built.engine.close()
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])

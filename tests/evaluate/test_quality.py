@@ -109,3 +109,24 @@ def test_baseline_predictions_are_keyed_by_the_subject_subset():
     two = predictions_path(OmegaConf.create(base), "mmlu")
     base["eval"]["subjects"] = ["virology", "anatomy"]
     assert two != every and predictions_path(OmegaConf.create(base), "mmlu") == two
+
+
+def test_a_cold_run_builds_both_baselines_in_one_child(tmp_path):
+    """Quality reference and capability baseline both missing: one child process, one load of the fp32 model."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "harness", "model=tiny-random", "precision=bf16", "bench=quick",
+                           "eval=none", "quality=sweep", "capability=sweep", "capability.tasks=[openbookqa]",
+                           "capability.sample=20", f"results.path={tmp_path / 'r.csv'}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    builds = [ln for ln in proc.stdout.splitlines() if "building the fp32 baseline" in ln]
+    assert builds == ["[harness] building the fp32 baseline of tiny-random once (reference and capability; cached)"]
+    assert list((tmp_path / "cache" / "reference").glob("*-logits-*.pt"))
+    assert list((tmp_path / "cache" / "capability").glob("*openbookqa*.json"))
+    assert not list((tmp_path / "cache" / "jobs").glob("*.json"))  # the job file went with the child

@@ -1,0 +1,95 @@
+"""Where the fp32 baseline's outputs are cached, under what key, and how they are saved: the quality reference
+(top-k log-probs on the WikiText-2 windows, per-question predictions per task) and the capability baseline (full-set
+correctness per task). Keys hold the model's config, the baseline scheme and what was scored, so a change to any of
+them is a new entry. Written atomically; read by the run that needs them."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from harness.paths import cache_dir
+
+
+def _model_key(cfg) -> dict:
+    return {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()}
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def atomic_save(obj, path: Path, as_json: bool = False) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    if as_json:
+        tmp.write_text(json.dumps(obj))
+    else:
+        torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# -- the quality reference ---------------------------------------------------------------------------------------------
+def logits_path(cfg, windows) -> Path:
+    q = cfg.quality
+    tokens = hashlib.sha256(str(windows).encode()).hexdigest()[:16]
+    key = _hash({"model": _model_key(cfg), "baseline": q.baseline, "topk": int(q.topk), "tokens": tokens})
+    return cache_dir("reference") / f"{cfg.model.name}-{q.baseline}-logits-{key}.pt"
+
+
+def predictions_path(cfg, task: str) -> Path:
+    e = cfg.eval
+    subjects = sorted(e.get("subjects") or [])
+    key = _hash({"model": _model_key(cfg), "baseline": cfg.quality.baseline, "task": task, "shots": int(e.shots),
+                 "per_subject": e.per_subject, "limit": e.get("limit"), **({"subjects": subjects} if subjects else {})})
+    return cache_dir("reference") / f"{cfg.model.name}-{cfg.quality.baseline}-{task}-{key}.json"
+
+
+def reference_label(cfg) -> str:
+    q = cfg.quality
+    return f"{cfg.model.name}/{q.baseline}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, top-{q.topk}"
+
+
+def load_reference(cfg, windows) -> dict | None:
+    """The cached reference, or None when any part of it is missing."""
+    lp = logits_path(cfg, windows)
+    if not lp.exists():
+        return None
+    preds = {}
+    for task in cfg.eval.tasks:
+        pp = predictions_path(cfg, task)
+        if not pp.exists():
+            return None
+        preds[task] = json.loads(pp.read_text())
+    return {"logits": torch.load(lp), "predictions": preds}
+
+
+# -- the capability baseline -------------------------------------------------------------------------------------------
+def _task_key(task: str) -> str:
+    """The task's spec and the names and sizes of its shipped data files: a changed task is a new cache entry."""
+    from harness.evaluate.tasks import load_task
+    from harness.paths import DATA_DIR
+
+    spec = load_task(task).spec
+    data = DATA_DIR / str(spec.get("data", ""))
+    files = sorted(data.rglob("*")) if data.is_dir() else [data]
+    sizes = [(str(f.relative_to(DATA_DIR)), f.stat().st_size) for f in files if f.is_file()]
+    return hashlib.sha256(json.dumps([spec, sizes], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def baseline_path(cfg, task: str) -> Path:
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    key = hashlib.sha256(json.dumps({"model": model, "baseline": cfg.capability.baseline, "task": task,
+                                     "data": _task_key(task)}, sort_keys=True, default=str).encode())
+    return cache_dir("capability") / f"{cfg.model.name}-{cfg.capability.baseline}-{task}-{key.hexdigest()[:16]}.json"
+
+
+def missing_capability(cfg) -> list[str]:
+    return [t for t in cfg.capability.tasks if not baseline_path(cfg, t).exists()]
+
+
+def load_capability(cfg) -> dict[str, list[dict]]:
+    return {t: json.loads(baseline_path(cfg, t).read_text()) for t in cfg.capability.tasks}
