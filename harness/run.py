@@ -13,6 +13,7 @@ from harness.engines.base import build_engine, resolve_engine
 from harness.environment import device_facts, resolve_device
 from harness.errors import Unavailable
 from harness.precision.registry import get_scheme, unavailable_reason
+from harness.record.schema import Record
 
 
 def _library_version(library: str) -> str:
@@ -63,7 +64,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(int(cfg.seed))
-    row: dict = {"device": device, "library": _library_version(scheme.library), **device_facts(device)}
+    row = Record(device=device, library=_library_version(scheme.library), **device_facts(device))
 
     if device == "cuda":  # measured (or read from the cache) before the load: its buffers are in no reported peak
         from harness.measure.roofline import bandwidth_gbs

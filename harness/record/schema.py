@@ -171,3 +171,50 @@ def markdown_table() -> str:
 
 if __name__ == "__main__":
     print(markdown_table())
+
+
+TEXT = {"concurrency", "concurrency_levels"}  # lists written as text, though counted in sequences
+INTERNAL = {"load_curve"}  # carried from the run to the launcher, written to the side table, never a column
+_BY_NAME = {c.name: c for c in COLUMNS}
+
+
+def numeric(name: str) -> bool:
+    """A column that holds a number: one with a unit (bytes, ms, ratio, ...), except time stamps and level lists."""
+    c = _BY_NAME[name]
+    return bool(c.unit) and c.unit != "ISO 8601 UTC" and name not in TEXT
+
+
+class Record(dict):
+    """The row as each stage fills it: a column must be declared above, and a numeric column gets a number (or None),
+    checked when the stage fills it rather than when the row is appended, so a stage that writes a wrong value is
+    named at once."""
+
+    def __init__(self, other=(), **kwargs) -> None:
+        super().__init__()
+        self.update(other, **kwargs)
+
+    def __setitem__(self, key: str, value) -> None:
+        super().__setitem__(key, _checked(key, value))
+
+    def update(self, other=(), **kwargs) -> None:
+        for key, value in dict(other, **kwargs).items():
+            self[key] = value
+
+
+def _checked(key: str, value):
+    if key in INTERNAL:
+        return value
+    if key not in _BY_NAME:
+        raise KeyError(f"column {key!r} is not declared in harness/record/schema.py")
+    if value is None or not numeric(key):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.number):
+                return value.item()
+        except ImportError:
+            pass
+        raise TypeError(f"column {key!r} ({_BY_NAME[key].unit}) takes a number, not {type(value).__name__} {value!r}")
+    return value

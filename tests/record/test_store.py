@@ -122,3 +122,15 @@ def test_a_file_that_names_the_engine_column_backend_reads_and_appends_as_engine
     assert path.read_text().splitlines()[0] == ",".join(header)  # the file keeps its layout
     assert [r["engine"] for r in read_rows(path)] == ["torch", "llamacpp", "torch"]
     assert "backend" not in read_rows(path)[0]
+
+
+def test_the_record_checks_each_column_as_a_stage_fills_it():
+    from harness.record.schema import Record
+
+    row = Record(model="m", decode_tok_s=12.5)
+    row.update(weight_bytes=1000, concurrency="1,4,16")
+    with pytest.raises(KeyError, match="'decode_tokens' is not declared"):
+        row["decode_tokens"] = 1.0
+    with pytest.raises(TypeError, match="'weight_bytes' .* takes a number, not str"):
+        row.update(weight_bytes="1000 B")
+    assert row == {"model": "m", "decode_tok_s": 12.5, "weight_bytes": 1000, "concurrency": "1,4,16"}
