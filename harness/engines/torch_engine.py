@@ -16,7 +16,7 @@ from harness.errors import Unavailable
 
 class TorchEngine(Engine):
     name = "torch"
-    capabilities = Capabilities(prefix_cache=True, batched_logprobs=True, shared_context=True)
+    capabilities = Capabilities(prefix_cache=True, batched_logprobs=True, shared_context=True, continuous_batching=True)
 
     def __init__(self, model, device: str = "cpu", pad_id: int = 0):
         self.model = model.eval()
@@ -32,6 +32,12 @@ class TorchEngine(Engine):
 
     def close(self) -> None:
         self.model = None
+
+    def server(self, **options):
+        """transformers' continuous batching behind the serving interface (harness/engines/torch_serving.py)."""
+        from harness.engines.torch_serving import TorchServer
+
+        return TorchServer(self.model, pad_id=self.pad_id, **options)
 
     def kv_bytes_per_token(self) -> int:
         """In the model's activation dtype (that of its input embedding)."""

@@ -163,3 +163,34 @@ def test_an_impossible_engine_and_scheme_pair_is_unavailable_before_loading(tmp_
     (row,) = read_rows(out)
     assert row["status"] == "unavailable" and "engine" in row["error"] and row["engine"] == engine
     assert row["load_s"] == ""  # nothing was loaded
+
+
+def test_continuous_batching_gives_each_request_its_tokens_alone(built):
+    """Every engine that declares continuous batching: requests submitted together, and one arriving mid-decode, each
+    get the greedy tokens of decoding it alone; the late short request finishes before the long running one."""
+    import threading
+
+    name, b, _, _ = built
+    if not b.engine.capabilities.continuous_batching:
+        pytest.skip(f"the {name} engine does not declare continuous batching")
+    engine = b.engine
+    prompts = [[1, 5, 9, 33, 100, 7], [7, 8, 9], [200, 300, 400, 500, 600, 700, 12]]
+    alone = [engine.generate(torch.tensor([p]), 6)[0].tolist() for p in prompts]
+    server = engine.server()
+    done, order, first = {}, [], threading.Event()
+    try:
+        def submit(i, p, n, on_first=lambda: None):
+            server.submit(i, p, n, on_first, lambda n_tokens, i=i: (order.append(i), done.setdefault(i, n_tokens)))
+
+        for i, p in enumerate(prompts):
+            submit(i, p, 6)
+        server.wait_idle()
+        got = [server.tokens[f"r{i}"] for i in range(3)]
+        submit(10, prompts[0], 40, on_first=first.set)  # a long request is decoding ...
+        assert first.wait(60)
+        submit(11, prompts[1], 3)  # ... when a short one arrives: it joins and leaves first
+        server.wait_idle()
+    finally:
+        server.close()
+    assert got == alone
+    assert server.tokens["r11"] == alone[1][:3] and order.index(11) < order.index(10)

@@ -1,0 +1,150 @@
+"""MLPerf LoadGen drives a serving engine: its Server scenario (Poisson arrivals at a target QPS) and Offline scenario
+issue the queries, token latencies on (first token reported with FirstTokenComplete), and LoadGen's own summary
+decides VALID or INVALID. The highest VALID QPS is found by a bounded search: geometric steps up from a start until a
+run is INVALID, then bisection.
+
+Query counts and durations are reduced from MLPerf's compliance minimums to fit the machine: a result here is a
+performance run, not a compliant MLPerf submission, and says so with the counts actually used.
+
+A serving engine is any object with `submit(request_id, prompt_ids, new_tokens, on_first_token, on_done)` that
+admits a request as it arrives (continuous batching) and calls `on_first_token()` when the request's first token
+exists and `on_done(n_tokens)` when it has all of them. This module is issue 27's driver; the engines' continuous
+batching and the sweep that uses it are still to come (see docs/limits.md)."""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NOTICE = "performance run, not a compliant MLPerf submission"
+
+
+@dataclass
+class LoadgenResult:
+    scenario: str
+    target_qps: float
+    valid: bool
+    samples_per_s: float | None
+    tokens_per_s: float | None
+    ttft_p99_ms: float | None
+    tpot_p99_ms: float | None
+    queries: int  # queries LoadGen issued
+    min_query_count: int
+    min_duration_ms: int
+    why_invalid: list[str] = field(default_factory=list)
+    note: str = NOTICE
+
+
+_FIELDS = {
+    "samples_per_s": r"Completed samples per second\s*:\s*([\d.eE+-]+)",
+    "tokens_per_s": r"Completed tokens per second\s*:\s*([\d.eE+-]+)",
+    "ttft_p99_ns": r"99\.00 percentile first token latency \(ns\)\s*:\s*(\d+)",
+    "tpot_p99_ns": r"99\.00 percentile time to output token \(ns\)\s*:\s*(\d+)",
+    "samples_offline": r"Samples per second\s*:\s*([\d.eE+-]+)",
+    "tokens_offline": r"Tokens per second\s*:\s*([\d.eE+-]+)",
+}
+
+
+def parse_summary(text: str) -> dict:
+    """What LoadGen's mlperf_log_summary.txt says: its verdict, throughputs and p99 token latencies."""
+    out: dict = {"valid": bool(re.search(r"Result is\s*:\s*VALID", text))}
+    for key, pattern in _FIELDS.items():
+        m = re.search(pattern, text)
+        out[key] = float(m.group(1)) if m else None
+    out["why_invalid"] = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("*") and "NOT" in ln]
+    return out
+
+
+def run_scenario(server, prompts: list[list[int]], new_tokens: int, scenario: str, target_qps: float,
+                 ttft_ms: float | None, tpot_ms: float | None, min_query_count: int, min_duration_ms: int,
+                 log_dir: Path, seed: int = 0) -> LoadgenResult:
+    """One LoadGen run against `server` (Server: Poisson arrivals at `target_qps`; Offline: all queries at once)."""
+    import mlperf_loadgen as lg
+    import numpy as np
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    settings = lg.TestSettings()
+    settings.scenario = lg.TestScenario.Server if scenario == "server" else lg.TestScenario.Offline
+    settings.mode = lg.TestMode.PerformanceOnly
+    settings.use_token_latencies = True
+    if scenario == "server":
+        settings.server_target_qps = float(target_qps)
+        if ttft_ms is not None:
+            settings.ttft_latency = int(ttft_ms * 1e6)
+        if tpot_ms is not None:
+            settings.tpot_latency = int(tpot_ms * 1e6)
+        settings.server_target_latency_ns = int((ttft_ms or 2000) * 1e6 + (tpot_ms or 200) * 1e6 * new_tokens)
+    else:
+        settings.offline_expected_qps = float(target_qps)
+    settings.min_query_count = settings.max_query_count = int(min_query_count)
+    settings.min_duration_ms = int(min_duration_ms)
+    settings.schedule_rng_seed = settings.sample_index_rng_seed = settings.qsl_rng_seed = seed
+    settings.performance_sample_count_override = len(prompts)
+
+    issued = [0]
+    token_buf = np.zeros(max(1, new_tokens), dtype=np.int32)  # LoadGen reads the response bytes it is pointed to
+    ptr, size = token_buf.__array_interface__["data"][0], token_buf.nbytes
+    lock = threading.Lock()
+
+    def issue(queries) -> None:
+        for q in queries:
+            with lock:
+                issued[0] += 1
+
+            def first(qid=q.id) -> None:
+                lg.FirstTokenComplete([lg.QuerySampleResponse(qid, ptr, 4)])
+
+            def done(n_tokens: int, qid=q.id) -> None:
+                lg.QuerySamplesComplete([lg.QuerySampleResponse(qid, ptr, size, int(n_tokens))])
+
+            server.submit(q.id, prompts[q.index], new_tokens, first, done)
+
+    sut = lg.ConstructSUT(issue, lambda: None)
+    qsl = lg.ConstructQSL(len(prompts), len(prompts), lambda idx: None, lambda idx: None)
+    log = lg.LogSettings()
+    log.log_output.outdir = str(log_dir)
+    log.log_output.copy_summary_to_stdout = False
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, settings, log)
+    finally:
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+    s = parse_summary((log_dir / "mlperf_log_summary.txt").read_text())
+    per_s = s["samples_per_s"] if scenario == "server" else s["samples_offline"]
+    tok_s = s["tokens_per_s"] if scenario == "server" else s["tokens_offline"]
+    return LoadgenResult(scenario, float(target_qps), s["valid"], per_s, tok_s,
+                         None if s["ttft_p99_ns"] is None else s["ttft_p99_ns"] / 1e6,
+                         None if s["tpot_p99_ns"] is None else s["tpot_p99_ns"] / 1e6, issued[0], int(min_query_count),
+                         int(min_duration_ms), s["why_invalid"])
+
+
+def find_max_valid_qps(run_at, start_qps: float, factor: float = 2.0, bisections: int = 3, max_runs: int = 10
+                       ) -> tuple[float | None, list[LoadgenResult]]:
+    """The highest QPS `run_at(qps) -> LoadgenResult` judges VALID: geometric steps from `start_qps` (up while VALID,
+    down while INVALID) until the boundary is bracketed, then `bisections` halvings of the bracket; at most `max_runs`
+    runs in all. Returns (the highest VALID QPS found or None, every run made)."""
+    runs: list[LoadgenResult] = []
+
+    def at(qps: float) -> bool:
+        runs.append(run_at(qps))
+        return runs[-1].valid
+
+    lo = hi = None
+    qps = start_qps
+    while len(runs) < max_runs and (lo is None or hi is None):
+        if at(qps):
+            lo = qps
+            qps *= factor
+        else:
+            hi = qps
+            qps /= factor
+    for _ in range(bisections):
+        if lo is None or hi is None or len(runs) >= max_runs:
+            break
+        mid = (lo + hi) / 2
+        if at(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, runs

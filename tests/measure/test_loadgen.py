@@ -1,0 +1,87 @@
+"""MLPerf LoadGen drives a serving engine: with a fake engine of known capacity (2 slots, 2 ms prefill, 2 ms a token,
+4 tokens: 8 ms a request, so at most 250 queries/s), LoadGen's own verdict is VALID well below that capacity and
+INVALID above it (the queue grows without bound), and the search brackets the boundary to one bisection step. A p99 needs enough
+queries: LoadGen's early stopping refuses one from too few (about 460 for a p99 with no sample over the bound)."""
+import threading
+import time
+
+import pytest
+
+lg = pytest.importorskip("mlperf_loadgen", reason="mlcommons-loadgen not installed (pip install -e '.[serving]')")
+
+from harness.measure.loadgen import NOTICE, find_max_valid_qps, parse_summary, run_scenario  # noqa: E402
+
+SLOTS, PREFILL_S, STEP_S, TOKENS = 2, 0.002, 0.002, 4
+CAPACITY_QPS = SLOTS / (PREFILL_S + (TOKENS - 1) * STEP_S)  # 250
+
+
+class FakeServer:
+    """Continuous batching in miniature: a request takes a free slot as soon as one exists (else it queues)."""
+
+    def __init__(self):
+        self.slots = threading.Semaphore(SLOTS)
+
+    def submit(self, request_id, prompt_ids, new_tokens, on_first_token, on_done):
+        def serve():
+            with self.slots:
+                time.sleep(PREFILL_S)
+                on_first_token()
+                time.sleep(STEP_S * (new_tokens - 1))
+                on_done(new_tokens)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+
+def _run(qps, tmp_path, scenario="server"):
+    return run_scenario(FakeServer(), [[1, 2, 3]] * 8, TOKENS, scenario, qps, ttft_ms=20, tpot_ms=10,
+                        min_query_count=500, min_duration_ms=500, log_dir=tmp_path / f"{scenario}-{qps:g}")
+
+
+def test_valid_below_capacity_and_invalid_above(tmp_path):
+    low = _run(0.4 * CAPACITY_QPS, tmp_path)
+    assert low.valid and low.queries >= 500 and low.ttft_p99_ms < 20 and low.note == NOTICE, low
+    assert low.samples_per_s == pytest.approx(0.4 * CAPACITY_QPS, rel=0.25)
+    high = _run(2.0 * CAPACITY_QPS, tmp_path)
+    assert not high.valid and high.ttft_p99_ms > 20
+
+
+def test_the_search_brackets_the_boundary(tmp_path):
+    best, runs = find_max_valid_qps(lambda q: _run(q, tmp_path), start_qps=100, factor=2, bisections=2, max_runs=8)
+    invalid = min(r.target_qps for r in runs if not r.valid)
+    assert best is not None and best < CAPACITY_QPS and invalid <= 2 * CAPACITY_QPS  # never VALID past capacity
+    last_step = max(r.target_qps for r in runs) / 2  # the geometric step that crossed the boundary
+    assert 0 < invalid - best <= last_step / 4 + 1e-9  # two bisections: a quarter of that step
+
+
+def test_offline_reports_its_throughput(tmp_path):
+    off = _run(CAPACITY_QPS, tmp_path, scenario="offline")
+    assert off.samples_per_s == pytest.approx(CAPACITY_QPS, rel=0.4)
+
+
+def test_summary_parsing():
+    text = ("Result is : INVALID\n  Performance constraints satisfied : NO\n"
+            "Completed samples per second    : 12.5\nCompleted tokens per second: 400.0\n"
+            "99.00 percentile first token latency (ns)   : 250000000\n"
+            "99.00 percentile time to output token (ns) : 30000000\n * TTFT constraint NOT met\n")
+    s = parse_summary(text)
+    assert not s["valid"] and s["samples_per_s"] == 12.5 and s["ttft_p99_ns"] == 250000000
+    assert s["why_invalid"] == ["* TTFT constraint NOT met"]
+
+
+def test_loadgen_drives_the_torch_engine_through_continuous_batching(tmp_path):
+    """LoadGen's Offline scenario over the torch engine's continuous batching, on the tiny model: every query is
+    answered with its tokens and LoadGen reports the throughput."""
+    from harness.engines.base import build_engine
+    from harness.precision.registry import get_scheme
+    from tests.engines.test_contract import _cfg
+
+    built = build_engine(_cfg("tiny-random", "fp32", "torch"), get_scheme("fp32"), "cpu", "torch")
+    server = built.engine.server()
+    try:
+        out = run_scenario(server, [[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12]] * 4, 8, "offline", 50.0, None, None,
+                           min_query_count=64, min_duration_ms=200, log_dir=tmp_path / "offline")
+    finally:
+        server.close()
+        built.engine.close()
+    assert out.queries >= 64 and out.samples_per_s > 0 and out.tokens_per_s == pytest.approx(8 * out.samples_per_s,
+                                                                                               rel=0.05)
