@@ -37,7 +37,22 @@ def render(csv: Path) -> str:
     by_slo = {p.slo.name: p for p in a.priced}
     server, inter = by_slo["server"].rows.set_index("run_id"), by_slo["interactive"].rows.set_index("run_id")
     hw = by_slo["server"].hw
-    lines = [f"Generated from `{csv.name}` ({len(a.df)} rows, {len(a.ok)} ok) by `python -m harness.analysis."
+    ok_all = a.ok
+    capn = pd.to_numeric(ok_all["capability_n"], errors="coerce")
+    ci = pd.to_numeric(ok_all["capability_ci95"], errors="coerce")
+    sampled = ci > 0
+    curves = a.curves.groupby("run_id")["concurrency"].apply(lambda c: ",".join(str(int(x)) for x in sorted(c)))
+    run_s = pd.to_numeric(a.df["run_s"], errors="coerce")
+    cap_s = pd.to_numeric(a.df.get("capability_s"), errors="coerce")
+    conv = pd.to_numeric(ok_all.get("convert_s"), errors="coerce").dropna()
+    facts = [f"The sweep: {len(a.df)} runs, {int(run_s.notna().sum())} timed, {run_s.sum() / 60:.1f} min of run time in "
+             f"all (capability {cap_s.sum() / 60:.1f} min of it)"
+             + (f"; conversions {conv.min():.0f}-{conv.max():.0f} s each, once (cached)" if len(conv) else "") + ". "
+             f"Load-curve levels measured: {' or '.join(sorted(set(curves)))}. Capability: the sampled runs scored "
+             f"{int(capn[sampled].min())} to {int(capn[sampled].max())} questions and ended at ±"
+             f"{ci[sampled].min():.3f} to ±{ci[sampled].max():.3f} (95%); the baselines "
+             f"{int(capn[~sampled].max())} questions each (exact).", ""]
+    lines = facts + [f"Generated from `{csv.name}` ({len(a.df)} rows, {len(a.ok)} ok) by `python -m harness.analysis."
              f"regenerate --write`; prices: `{hw.name}` at ${hw.usd_per_hour:g}/hour. Decode tok/s at batch 1, the "
              "best the load curve reaches under each SLO profile (tok/s @ sequences; `-`: no level meets it), "
              "blended $/M tokens under `server`, capability with its 95% half-width:", "",
