@@ -75,6 +75,15 @@ CAPABILITY_RULES = {
     "capability.target_ci95": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1),
                                "null (a fixed sample) or a half-width between 0 and 1, e.g. 0.02"),
 }
+LOADGEN_RULES = {
+    "bench.loadgen.prompts": _int(1),
+    "bench.loadgen.min_query_count": _int(1),
+    "bench.loadgen.min_duration_ms": _int(0),
+    "bench.loadgen.start_qps": _POSITIVE,
+    "bench.loadgen.bisections": _int(0),
+    "bench.loadgen.max_runs": _int(1),
+    "bench.loadgen.profiles": _NAMES,
+}
 QUALITY_RULES = {
     "quality.baseline": _NAME,
     "quality.context": _int(2),
@@ -100,7 +109,8 @@ def check_values(cfg) -> None:
 
     data = OmegaConf.to_container(cfg, resolve=True)
     rules = {**RULES, **(QUALITY_RULES if _get(data, "quality.enabled", False) else {}),
-             **(CAPABILITY_RULES if _get(data, "capability.enabled", False) else {})}
+             **(CAPABILITY_RULES if _get(data, "capability.enabled", False) else {}),
+             **(LOADGEN_RULES if _get(data, "bench.loadgen.enabled", False) else {})}
     if not _get(data, "capability.enabled", False):
         set_keys = [k for k in CAPABILITY_RULES if _get(data, k, None) is not None]
         if set_keys:
@@ -115,6 +125,13 @@ def check_values(cfg) -> None:
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
     _check_results_path(str(data["results"]["path"]))
     _check_prompt_text(data["bench"])
+    if _get(data, "bench.loadgen.enabled", False):
+        from harness.analysis.slo import slo_names
+
+        bad = [p for p in data["bench"]["loadgen"]["profiles"] if p not in slo_names()]
+        if bad:
+            raise ConfigError(f"bench.loadgen.profiles={bad!r} is not allowed: expected names of conf/slo/ "
+                              f"({', '.join(slo_names())})")
 
 
 def _check_prompt_text(bench: dict) -> None:

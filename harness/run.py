@@ -82,7 +82,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
                    weight_bytes=proof.weight_bytes, bits_per_weight=proof.bits_per_weight,
                    linear_bits_per_weight=proof.linear_bits_per_weight, quantized_fraction=proof.quantized_fraction,
                    quantized_types=proof.types)
-        row.update(_measure(cfg, engine, tokenizer, proof))
+        row.update(_measure(cfg, engine, tokenizer, proof, run_id))
         from harness.measure.memory import cuda_peaks_mb
 
         row["cuda_peak_alloc_mb"], row["cuda_peak_reserved_mb"] = cuda_peaks_mb()
@@ -138,7 +138,7 @@ def _baselines_first(cfg, engine, tokenizer) -> None:
         build(cfg, precision, parts)
 
 
-def _measure(cfg, engine, tokenizer, proof) -> dict:
+def _measure(cfg, engine, tokenizer, proof, run_id: str = "") -> dict:
     """Speed at bench.batch_size (warm-up, timed repeats), the memory roofline, then the load curve over
     bench.concurrency (its batch-1 level is the measurement above when batch_size is 1: same prompt, not rerun)."""
     from harness.measure.load_curve import curve_columns, level, levels_of, load_curve
@@ -162,4 +162,13 @@ def _measure(cfg, engine, tokenizer, proof) -> dict:
     else:  # a batch measured above with one prompt copied, and no curve asked for
         levels, why = [], ""
     out.update(curve_columns(levels, why), load_curve=levels, curve_s=time.perf_counter() - t_phase)
+    if b.get("loadgen", {}).get("enabled"):
+        from harness.analysis.slo import load_slo
+        from harness.measure.loadgen import loadgen_columns
+
+        t_phase = time.perf_counter()
+        logs = Path(str(cfg.results.path).removesuffix(".csv") + ".loadgen")
+        logs.mkdir(parents=True, exist_ok=True)
+        out.update(loadgen_columns(cfg, engine, tokenizer, [load_slo(n) for n in b.loadgen.profiles], logs,
+                                   run_id), loadgen_s=time.perf_counter() - t_phase)
     return out

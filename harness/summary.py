@@ -34,6 +34,13 @@ def summary_lines(label: str, row: dict) -> list[str]:
         lines.append(f"  load      max decode {g('max_decode_tok_s'):.1f} tok/s at concurrency "
                      f"{g('max_decode_concurrency'):.0f} (levels {row.get('concurrency_levels')}; "
                      f"{row.get('curve_stop')})")
+    if row.get("loadgen_note"):
+        qps = [f"{p} {g(f'loadgen_{p}_qps'):g} q/s ({g(f'loadgen_{p}_tok_s'):.0f} tok/s, n={g(f'loadgen_{p}_n'):.0f})"
+               if g(f"loadgen_{p}_qps") is not None else f"{p} none VALID" for p in ("server", "interactive")
+               if g(f"loadgen_{p}_runs") is not None]
+        offline = f"Offline {g('loadgen_offline_tok_s'):.0f} tok/s; " if g("loadgen_offline_tok_s") is not None else ""
+        lines.append(f"  loadgen   {offline}highest VALID Server QPS: {'; '.join(qps) or '-'} "
+                     f"({row['loadgen_note']})")
     if g("weight_bytes") is not None:
         lines.append(f"  memory    weights {g('weight_bytes') / 1e6:.1f} MB ({g('bits_per_weight'):.2f} bits/weight), "
                      f"peak RSS {g('peak_rss_mb'):.0f} MiB")

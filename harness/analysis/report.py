@@ -20,7 +20,8 @@ NUMERIC = ["decode_tok_s", "prefill_tok_s", "ttft_ms_p50", "ttft_ms_p90", "tpot_
            "bits_per_weight", "mmlu_acc", "mmlu_stderr", "mmlu_n", "kld_mean", "top1_agree", "ppl",
            "mem_bandwidth_gbs", "prompt_tokens", "peak_rss_mb", "roofline_frac", "mmlu_mcnemar_p", "ttft_ms_p99",
            "max_decode_tok_s", "kv_bytes_per_token", "capability", "capability_ci95", "capability_set_ci95",
-           "capability_n", "model_params", "max_decode_concurrency", "cuda_weights_mb", "cuda_peak_alloc_mb"]
+           "capability_n", "model_params", "loadgen_offline_tok_s", "loadgen_server_tok_s", "loadgen_server_qps",
+           "loadgen_interactive_tok_s", "loadgen_interactive_qps", "max_decode_concurrency", "cuda_weights_mb", "cuda_peak_alloc_mb"]
 
 
 def load_results(path: str | Path) -> pd.DataFrame:

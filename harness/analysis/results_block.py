@@ -62,7 +62,8 @@ def render(csv: Path) -> str:
                                                                     ascending=[True, False])
     for _, r in ok.iterrows():
         s, i = server.loc[r["run_id"]], inter.loc[r["run_id"]]
-        at = lambda d: "-" if pd.isna(d["slo_tok_s"]) else f"{d['slo_tok_s']:.1f} @ {int(d['slo_concurrency'])}"  # noqa: E731
+        at = lambda d: "-" if pd.isna(d["slo_tok_s"]) else f"{d['slo_tok_s']:.1f} @ " + (  # noqa: E731
+            "LoadGen" if pd.isna(d["slo_concurrency"]) else f"{int(d['slo_concurrency'])}")
         cap = "" if pd.isna(r["capability"]) else f"{r['capability']:.3f} ± {_fmt(r['capability_ci95'], '.3f')}"
         lines.append(f"| {r['model']} | {r['precision']} | {r['engine']} | {_fmt(r['decode_tok_s'], '.1f')} | "
                      f"{at(s)} | {at(i)} | {_fmt(s['usd_per_mtok_blended'], '.3f')} | {cap} |")

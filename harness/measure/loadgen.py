@@ -8,8 +8,7 @@ performance run, not a compliant MLPerf submission, and says so with the counts 
 
 A serving engine is any object with `submit(request_id, prompt_ids, new_tokens, on_first_token, on_done)` that
 admits a request as it arrives (continuous batching) and calls `on_first_token()` when the request's first token
-exists and `on_done(n_tokens)` when it has all of them. This module is issue 27's driver; the engines' continuous
-batching and the sweep that uses it are still to come (see docs/limits.md)."""
+exists and `on_done(n_tokens)` when it has all of them. `bench.loadgen` (conf/bench/loadgen.yaml) runs it in a run."""
 from __future__ import annotations
 
 import re
@@ -148,3 +147,54 @@ def find_max_valid_qps(run_at, start_qps: float, factor: float = 2.0, bisections
         else:
             hi = mid
     return lo, runs
+
+
+def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None, run_id: str) -> dict:
+    """`bench.loadgen`: Offline, then for each SLO profile the highest QPS LoadGen judges VALID in its Server scenario,
+    on the engine's continuous batching; the row's loadgen_* columns. `profiles`: objects with name, ttft_ms and
+    tpot_ms (the analysis's SLO profiles, loaded by the caller). Each LoadGen run's summary and detail logs are
+    kept gzipped in `log_dir` (<csv stem>.loadgen/). An engine without continuous batching gets no LoadGen run and
+    says why in loadgen_note."""
+    from harness.measure.speed import distinct_prompts
+    from harness.paths import write_gzip
+
+    lc, b = cfg.bench.loadgen, cfg.bench
+    note = f"{NOTICE}: min_query_count {int(lc.min_query_count)}, min_duration {int(lc.min_duration_ms)} ms"
+    if not engine.capabilities.continuous_batching:
+        return {"loadgen_note": f"the {engine.name} engine does not batch continuously: no LoadGen run"}
+    prompts = distinct_prompts(tokenizer, int(b.prompt_tokens), int(lc.prompts), engine.vocab_size).tolist()
+    out: dict = {"loadgen_note": note}
+    server = engine.server(max_memory_percent=float(lc.get("cache_memory_percent", 0.05)))
+    tmp = Path(log_dir or ".") / f"{run_id}.tmp"
+    kept = []
+
+    def run(scenario: str, qps: float, slo=None) -> LoadgenResult:
+        folder = tmp / f"{scenario}-{slo.name if slo else 'offline'}-{qps:.4g}"
+        r = run_scenario(server, prompts, int(b.new_tokens), scenario, qps, slo.ttft_ms if slo else None,
+                         slo.tpot_ms if slo else None, int(lc.min_query_count), int(lc.min_duration_ms), folder)
+        if log_dir is not None:
+            for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt"):
+                if (folder / name).exists():
+                    target = Path(log_dir) / f"{run_id}.{folder.name}.{name}.gz"
+                    write_gzip(target, (folder / name).read_bytes())
+                    kept.append(target.name)
+        return r
+
+    try:
+        off = run("offline", float(lc.start_qps))
+        out.update(loadgen_offline_tok_s=off.tokens_per_s, loadgen_offline_queries=off.queries)
+        for slo in profiles:
+            name = slo.name
+            best, runs = find_max_valid_qps(lambda q, slo=slo: run("server", q, slo), float(lc.start_qps),
+                                            bisections=int(lc.bisections), max_runs=int(lc.max_runs))
+            at = next((r for r in runs if r.valid and r.target_qps == best), None)
+            out.update({f"loadgen_{name}_qps": best, f"loadgen_{name}_tok_s": at.tokens_per_s if at else None,
+                        f"loadgen_{name}_ttft_p99_ms": at.ttft_p99_ms if at else None,
+                        f"loadgen_{name}_tpot_p99_ms": at.tpot_p99_ms if at else None,
+                        f"loadgen_{name}_n": at.queries if at else None, f"loadgen_{name}_runs": len(runs)})
+    finally:
+        server.close()
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

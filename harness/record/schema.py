@@ -63,6 +63,24 @@ COLUMNS: tuple[Column, ...] = (
     _c("max_decode_concurrency", "sequences", "the concurrency level that reached max_decode_tok_s"),
     _c("concurrency_levels", "sequences", "levels the load curve measured, comma-separated"),
     _c("curve_stop", "", "why the load curve ended: all levels measured, throughput stopped rising, memory, time"),
+    # MLPerf LoadGen over continuous batching (bench.loadgen; harness/measure/loadgen.py)
+    _c("loadgen_note", "", "what the LoadGen figures are (a performance run, not a compliant MLPerf submission) and the "
+       "reduced query count and duration, or why there are none"),
+    _c("loadgen_offline_tok_s", "tokens/s", "LoadGen Offline: completed tokens per second"),
+    _c("loadgen_offline_queries", "queries", "queries LoadGen issued in the Offline run"),
+    _c("loadgen_server_qps", "queries/s", "highest Server target QPS LoadGen judged VALID under the `server` profile"),
+    _c("loadgen_server_tok_s", "tokens/s", "completed tokens per second at loadgen_server_qps"),
+    _c("loadgen_server_ttft_p99_ms", "ms", "LoadGen's p99 time to first token at loadgen_server_qps"),
+    _c("loadgen_server_tpot_p99_ms", "ms", "LoadGen's p99 time per output token at loadgen_server_qps"),
+    _c("loadgen_server_n", "queries", "queries behind those percentiles"),
+    _c("loadgen_server_runs", "count", "LoadGen runs the search made under `server`"),
+    _c("loadgen_interactive_qps", "queries/s", "highest Server QPS judged VALID under the `interactive` profile"),
+    _c("loadgen_interactive_tok_s", "tokens/s", "completed tokens per second at loadgen_interactive_qps"),
+    _c("loadgen_interactive_ttft_p99_ms", "ms", "p99 time to first token at loadgen_interactive_qps"),
+    _c("loadgen_interactive_tpot_p99_ms", "ms", "p99 time per output token at loadgen_interactive_qps"),
+    _c("loadgen_interactive_n", "queries", "queries behind those percentiles"),
+    _c("loadgen_interactive_runs", "count", "LoadGen runs the search made under `interactive`"),
+    _c("loadgen_s", "s", "wall seconds of the LoadGen runs"),
     _c("load_s", "s", "seconds to load the weights (from the cache), apply the scheme and prove it; module imports "
                       "excluded (a per-process cost, counted in run_s)"),
     _c("convert_s", "s", "seconds the engine's one-off model conversion took (ONNX Runtime, OpenVINO): measured when "

@@ -83,3 +83,18 @@ def test_few_sample_percentiles_are_flagged(tmp_path):
     assert out["slo_n"] == 400 and out["slo_note"] == ""
     out = serving(ok, curves.iloc[:1], [SLO("s", 100.0, 50.0)]).iloc[0]
     assert out["slo_n"] == 3 and "from 3 samples: indicative only" in out["slo_note"]
+
+
+def test_loadgen_figures_take_precedence_and_sit_beside_the_static_curve():
+    import pandas as pd
+
+    from harness.analysis.slo import SLO, serving
+
+    ok = pd.DataFrame([{"run_id": "r", "batch_size": 1, "repeats": 3, "new_tokens": 32, "loadgen_server_tok_s": 80.0,
+                        "loadgen_server_qps": 2.5, "loadgen_server_n": 500}])
+    curves = pd.DataFrame([{"run_id": "r", "concurrency": 4, "ttft_ms_p99": 20.0, "tpot_ms_p99": 6.0,
+                            "decode_tok_s": 300.0, "prefill_tok_s": 2000.0, "ttft_n": 400, "tpot_n": 12400}])
+    got = serving(ok, curves, [SLO("server", 2000.0, 200.0), SLO("interactive", 450.0, 40.0)]).set_index("slo")
+    assert got.loc["server", "slo_tok_s"] == 80.0 and got.loc["server", "slo_static_tok_s"] == 300.0
+    assert got.loc["server", "slo_source"] == "loadgen" and "VALID at 2.5 q/s" in got.loc["server", "slo_note"]
+    assert got.loc["interactive", "slo_source"] == "static curve" and got.loc["interactive", "slo_tok_s"] == 300.0
