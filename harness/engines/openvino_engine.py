@@ -21,7 +21,8 @@ _ELEMENT_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "u8": 1, "i8": 1}
 
 class OpenVinoEngine(Engine):
     name = "openvino"
-    capabilities = Capabilities()
+    capabilities = Capabilities(continuous_batching=True)
+    folder = None  # the exported folder, for the serving front (set by build)
 
     def __init__(self, model, threads: int, options: dict, hf_config, max_length: int):
         import openvino as ov
@@ -29,6 +30,7 @@ class OpenVinoEngine(Engine):
         from harness.precision.openvino import lookup_only_bytes
 
         self.hf_config, self.max_length = hf_config, max_length
+        self.options, self.threads = options, threads
         self._lookup = lookup_only_bytes(model)
         self.compiled = ov.Core().compile_model(model, "CPU", {
             "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", **options})
@@ -51,6 +53,15 @@ class OpenVinoEngine(Engine):
 
     def close(self) -> None:
         self.request = self.compiled = None
+
+    def server(self, max_memory_percent: float = 0.05, **_):
+        """openvino-genai's continuous batching on the same folder and knobs (harness/engines/openvino_serving.py)."""
+        import psutil
+
+        from harness.engines.openvino_serving import OpenVinoServer
+
+        cache_gb = max_memory_percent * psutil.virtual_memory().available / 1e9
+        return OpenVinoServer(self.folder, self.options, self.threads, cache_gb)
 
     def _infer(self, ids: np.ndarray, past: int) -> np.ndarray:
         """One call on the stateful model: `ids` [B, T] after `past` cached tokens; logits [B, T, vocab] (a view of
@@ -116,6 +127,7 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
                "KV_CACHE_PRECISION": str(knobs.get("kv_cache_precision", "f32"))}
     threads = int(cfg.threads or torch.get_num_threads())
     engine = OpenVinoEngine(model, threads, options, hf_config, int(knobs.get("max_length", 4096)))
+    engine.folder = conv.folder
     proof = ov_proof(model, scheme, config_param_count(hf_config), engine.runtime())
     baseline = f"{ckpt.baseline}, exported by optimum-intel"
     return BuiltEngine(engine, ckpt.tokenizer, proof, baseline, ckpt.weights, time.perf_counter() - t0,
