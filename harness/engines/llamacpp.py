@@ -28,7 +28,7 @@ class _MultiContext:
 
 class LlamaCppEngine(Engine):
     name = "llamacpp"
-    capabilities = Capabilities(max_batch=256)  # llama.cpp's LLAMA_MAX_SEQ: distinct sequences in one context
+    capabilities = Capabilities(max_batch=256, continuous_batching=True)  # 256: llama.cpp's LLAMA_MAX_SEQ
 
     def __init__(self, path: Path, threads: int, n_ctx: int, hf_config, pad_id: int = 0):
         from llama_cpp import Llama
@@ -82,6 +82,12 @@ class LlamaCppEngine(Engine):
             if on_token:
                 on_token()
         return torch.tensor([out])
+
+    def server(self, slots: int = 16, **_):
+        """Sequence slots that free and refill, as llama.cpp's server (harness/engines/llamacpp_serving.py)."""
+        from harness.engines.llamacpp_serving import LlamaCppServer
+
+        return LlamaCppServer(self, slots)
 
     def _context_for(self, n_seq: int, n_tokens: int):
         """A llama.cpp context (and batch) with `n_seq` sequence ids and room for `n_tokens` tokens in all; kept
