@@ -163,7 +163,12 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
     if not engine.capabilities.continuous_batching:
         return {"loadgen_note": f"the {engine.name} engine does not batch continuously: no LoadGen run"}
     prompts = distinct_prompts(tokenizer, int(b.prompt_tokens), int(lc.prompts), engine.vocab_size).tolist()
-    out: dict = {"loadgen_note": note}
+    if lc.get("mixed"):  # a mixed-length set: the same windows cut to 1/4, 1/2, 3/4 and the whole prompt length
+        prompts = [p[: max(1, len(p) * (1 + i % 4) // 4)] for i, p in enumerate(prompts)]
+        note_len = f"prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens"
+    else:
+        note_len = f"prompts of {int(b.prompt_tokens)} tokens"
+    out: dict = {"loadgen_note": f"{note}; {note_len}, {int(b.new_tokens)} new tokens each (EOS ignored)"}
     server = engine.server(max_memory_percent=float(lc.get("cache_memory_percent", 0.05)))
     tmp = Path(log_dir or ".") / f"{run_id}.tmp"
     kept = []

@@ -95,9 +95,10 @@ def test_bench_loadgen_fills_the_row_and_keeps_loadgens_logs(tmp_path):
     proc = run_harness("model=tiny-random", "bench=loadgen", "eval=none", "quality=none", "bench.new_tokens=4",
                        "bench.prompt_tokens=16", "bench.loadgen.start_qps=50", "bench.loadgen.max_runs=1",
                        "bench.loadgen.bisections=0", "bench.loadgen.min_duration_ms=500", "bench.loadgen.prompts=8",
-                       "bench.loadgen.profiles=[server]", f"results.path={out}")
+                       "bench.loadgen.profiles=[server]", "bench.loadgen.mixed=true", f"results.path={out}")
     (row,) = read_rows(out)
     assert row["status"] == "ok" and "not a compliant MLPerf submission" in row["loadgen_note"]
+    assert "prompts of 4-16 tokens, 4 new tokens each" in row["loadgen_note"]  # the mixed-length set
     assert float(row["loadgen_offline_tok_s"]) > 0 and row["loadgen_server_runs"] == "1"
     logs = sorted(p.name for p in (tmp_path / "r.loadgen").iterdir())
     assert any(n.endswith("offline-offline-50.mlperf_log_summary.txt.gz") for n in logs)
