@@ -2,8 +2,6 @@
 an out-of-memory kill or a hang ends that run only), turn whatever happened into a row, and append it to the CSV."""
 from __future__ import annotations
 
-from harness.logs import get
-
 import datetime as dt
 import json
 import os
@@ -17,6 +15,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from harness.config_key import config_hash, run_config
+from harness.logs import get
 from harness.record.curves import append_curve, curves_path
 from harness.record.files import side_dirs, write_bundle
 from harness.record.schema import NAMES

@@ -1,10 +1,10 @@
 """Where the harness keeps things outside the repository (converted models, reference logits, bandwidth)."""
 from __future__ import annotations
 
-from harness.logs import get
-
 import os
 from pathlib import Path
+
+from harness.logs import get
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "evaluate" / "data"

@@ -53,6 +53,11 @@ def reference_label(cfg) -> str:
     return f"{cfg.model.name}/{q.baseline}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, top-{q.topk}"
 
 
+def reference_missing(cfg, windows) -> bool:
+    """Whether any file of the reference is absent (checked without loading it)."""
+    return not logits_path(cfg, windows).exists() or any(not predictions_path(cfg, t).exists() for t in cfg.eval.tasks)
+
+
 def load_reference(cfg, windows) -> dict | None:
     """The cached reference, or None when any part of it is missing."""
     lp = logits_path(cfg, windows)

@@ -19,7 +19,7 @@ from harness.paths import cache_dir, die_with_parent_preexec
 def needs(cfg, windows) -> dict[str, list[str]]:
     """Baseline scheme -> what is missing for this run: 'reference' (quality) and/or 'capability'."""
     out: dict[str, list[str]] = {}
-    if cfg.quality.get("enabled") and cache.load_reference(cfg, windows) is None:
+    if cfg.quality.get("enabled") and cache.reference_missing(cfg, windows):
         out.setdefault(str(cfg.quality.baseline), []).append("reference")
     if cfg.get("capability", {}).get("enabled") and cache.missing_capability(cfg):
         out.setdefault(str(cfg.capability.baseline), []).append("capability")

@@ -12,14 +12,13 @@ vocabulary. By the log-sum inequality this is a lower bound of the full-vocabula
 (set quality.topk to the vocabulary size for the exact value)."""
 from __future__ import annotations
 
-from harness.logs import get
-
 import math
 
 import numpy as np
 import torch
 
 from harness.evaluate.windows import corpus_windows, window_logprobs
+from harness.logs import get
 
 
 def kl_topk(ref_idx, ref_logp, logp) -> torch.Tensor:

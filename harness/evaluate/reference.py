@@ -8,7 +8,7 @@ the capability baseline when that is missing too."""
 from __future__ import annotations
 
 from harness.evaluate.baseline_cache import (atomic_save, load_reference, logits_path, predictions_path,  # noqa: F401
-                                             reference_label)
+                                             reference_label, reference_missing)
 
 
 def write_reference(cfg, engine, tokenizer, windows, predictions: dict) -> None:
@@ -24,7 +24,7 @@ def ensure_reference(cfg, windows, engine=None, tokenizer=None, predictions: dic
 
     if cfg.precision.name == cfg.quality.baseline and engine is not None:
         write_reference(cfg, engine, tokenizer, windows, predictions or {})  # the baseline run is the authority
-    elif load_reference(cfg, windows) is None:
+    elif reference_missing(cfg, windows):
         build(cfg, str(cfg.quality.baseline), ["reference"])
     ref = load_reference(cfg, windows)
     if ref is None:

@@ -5,8 +5,6 @@ later loads take seconds. The baseline is labelled honestly: fp32 dequantised fr
 """
 from __future__ import annotations
 
-from harness.logs import get
-
 import hashlib
 import importlib
 import importlib.util
@@ -14,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+from harness.logs import get
 from harness.models import LoadedModel, ModelLoadError
 from harness.paths import cache_dir, cached_file_ok, discard, record_size
 

@@ -4,8 +4,6 @@ libraries; it records how long the conversion took, so a run that reuses it stil
 column (`convert_s`) instead of hiding a first conversion in the first run's load time."""
 from __future__ import annotations
 
-from harness.logs import get
-
 import hashlib
 import json
 import os
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import ConversionError
+from harness.logs import get
 from harness.models.checkpoint import fingerprint
 from harness.paths import cache_dir, die_with_parent_preexec, remove_stale_tmp
 
