@@ -1,15 +1,15 @@
 """The torch engine's serving front: transformers' own continuous batching (ContinuousBatchingManager, a paged KV
 cache). A request joins the running batch as soon as it is submitted and leaves when it has its tokens; decoding is
-greedy and of fixed length (EOS ignored), as in every other measurement of the harness. A pump thread turns the
-manager's streamed results into the callbacks LoadGen needs (first token, done)."""
+greedy and of fixed length (EOS ignored), as in every other measurement of the harness. The manager runs its own
+thread; the loop's thread hands it the submitted requests and turns its streamed results into the callbacks LoadGen
+needs (first token, done)."""
 from __future__ import annotations
 
-import threading
-import time
+from harness.engines.serving import ServingLoop
 
 
-class TorchServer:
-    def __init__(self, model, max_memory_percent: float = 0.2, pad_id: int = 0):
+class TorchServer(ServingLoop):
+    def __init__(self, model, max_memory_percent: float = 0.05, pad_id: int = 0):
         from transformers import GenerationConfig
 
         config = GenerationConfig(do_sample=False, eos_token_id=-1, pad_token_id=pad_id, max_new_tokens=64)
@@ -22,44 +22,27 @@ class TorchServer:
             pass
         self.manager = model.init_continuous_batching(generation_config=config, **kwargs)
         self.manager.start()
-        self.callbacks: dict[str, list] = {}
-        self.tokens: dict[str, list[int]] = {}
-        self.lock = threading.Lock()
-        self.running = True
-        self.pump = threading.Thread(target=self._pump, daemon=True)
-        self.pump.start()
+        super().__init__()
 
-    def submit(self, request_id, prompt_ids, new_tokens: int, on_first_token, on_done) -> None:
-        rid = f"r{request_id}"
-        with self.lock:
-            self.callbacks[rid] = [on_first_token, on_done, False]
-        self.manager.add_request(list(map(int, prompt_ids)), request_id=rid, max_new_tokens=int(new_tokens),
-                                 streaming=True)
-
-    def _pump(self) -> None:
-        while self.running:
-            result = self.manager.get_result(timeout=0.05)
-            if result is None:
-                continue
-            with self.lock:
-                cb = self.callbacks.get(result.request_id)
-            if cb is None:
-                continue
-            if not cb[2] and result.generated_tokens:
-                cb[2] = True
-                cb[0]()
-            if str(getattr(result.status, "name", result.status)) == "FINISHED":
-                self.tokens[result.request_id] = list(result.generated_tokens)
-                with self.lock:
-                    self.callbacks.pop(result.request_id, None)
-                cb[1](len(result.generated_tokens))
-
-    def wait_idle(self, timeout_s: float = 120) -> None:
-        deadline = time.time() + timeout_s
-        while self.callbacks and time.time() < deadline:
-            time.sleep(0.01)
+    def _step(self) -> bool:
+        while not self.incoming.empty():
+            r = self.incoming.get()
+            self.active[r["rid"]] = r
+            self.manager.add_request(r["prompt"], request_id=r["rid"], max_new_tokens=r["new"], streaming=True)
+        if not self.active:
+            return False
+        result = self.manager.get_result(timeout=0.05)
+        r = self.active.get(result.request_id) if result is not None else None
+        if r is None:
+            return True
+        if not r["out"] and result.generated_tokens:
+            r["first"]()
+        r["out"] = list(result.generated_tokens)
+        if str(getattr(result.status, "name", result.status)) == "FINISHED":
+            del self.active[result.request_id]
+            self._finish(r)
+        return True
 
     def close(self) -> None:
-        self.running = False
+        super().close()
         self.manager.stop(block=True)
-        self.pump.join(5)
