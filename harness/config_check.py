@@ -66,7 +66,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "engine.max_length": _int(16),
 }
 MAY_BE_ABSENT = ("threads", "results.bundle", "log_level", "llamacpp.n_ctx", "engine.max_length", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
-                 "bench.level_time_s", "capability.target_ci95")  # absent or null: the library's default
+                 "bench.level_time_s", "capability.target_ci95", "bench.loadgen.offline_query_count",
+                 "bench.loadgen.max_run_s", "bench.loadgen.search_budget_s")  # absent or null: the library's default
 CAPABILITY_RULES = {
     "capability.tasks": _NAMES,
     "capability.sample": _int(2),
@@ -79,7 +80,11 @@ LOADGEN_RULES = {
     "bench.loadgen.prompts": _int(1),
     "bench.loadgen.min_query_count": _int(1),
     "bench.loadgen.min_duration_ms": _int(0),
-    "bench.loadgen.start_qps": _POSITIVE,
+    "bench.loadgen.start_qps": ((lambda v: v == "auto" or _POSITIVE[0](v)),
+                                "auto (half the Offline throughput) or a number > 0"),
+    "bench.loadgen.offline_query_count": _int(1),
+    "bench.loadgen.max_run_s": _optional(_POSITIVE),
+    "bench.loadgen.search_budget_s": _optional(_POSITIVE),
     "bench.loadgen.bisections": _int(0),
     "bench.loadgen.max_runs": _int(1),
     "bench.loadgen.profiles": _NAMES,

@@ -170,5 +170,5 @@ def _measure(cfg, engine, tokenizer, proof, run_id: str = "") -> dict:
         logs = Path(str(cfg.results.path).removesuffix(".csv") + ".loadgen")
         logs.mkdir(parents=True, exist_ok=True)
         out.update(loadgen_columns(cfg, engine, tokenizer, [load_slo(n) for n in b.loadgen.profiles], logs,
-                                   run_id), loadgen_s=time.perf_counter() - t_phase)
+                                   run_id, speed=out), loadgen_s=time.perf_counter() - t_phase)
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +105,7 @@ def run_scenario(server, prompts: list[list[int]], new_tokens: int, scenario: st
     log = lg.LogSettings()
     log.log_output.outdir = str(log_dir)
     log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = False  # a trace of every event (10 MB a run): I/O beside the timed work, and never read
     try:
         lg.StartTestWithLogSettings(sut, qsl, settings, log)
     finally:
@@ -118,20 +120,40 @@ def run_scenario(server, prompts: list[list[int]], new_tokens: int, scenario: st
                          int(min_duration_ms), s["why_invalid"])
 
 
-def find_max_valid_qps(run_at, start_qps: float, factor: float = 2.0, bisections: int = 3, max_runs: int = 10
-                       ) -> tuple[float | None, list[LoadgenResult]]:
+class OutOfTime(Exception):
+    """A search's next run would not finish within the time left to it (its message says so)."""
+
+
+def find_max_valid_qps(run_at, start_qps: float, factor: float = 2.0, bisections: int = 3, max_runs: int = 10,
+                       floor_qps: float = 0.0, ceiling_invalid: float | None = None
+                       ) -> tuple[float | None, list[LoadgenResult], str]:
     """The highest QPS `run_at(qps) -> LoadgenResult` judges VALID: geometric steps from `start_qps` (up while VALID,
     down while INVALID) until the boundary is bracketed, then `bisections` halvings of the bracket; at most `max_runs`
-    runs in all. Returns (the highest VALID QPS found or None, every run made)."""
+    runs in all, never below `floor_qps` (a run there would outlast the time allowed to one run). `ceiling_invalid`:
+    a QPS already known INVALID for this profile (a looser profile's INVALID run at the same arrivals), taken as the
+    bracket's top without a run. `run_at` may raise OutOfTime instead of running: the search ends there. Returns (the
+    highest VALID QPS found or None, every run made, why the search stopped short or "")."""
     runs: list[LoadgenResult] = []
 
     def at(qps: float) -> bool:
         runs.append(run_at(qps))
         return runs[-1].valid
 
-    lo = hi = None
-    qps = start_qps
+    try:
+        return _search(at, runs, start_qps, factor, bisections, max_runs, floor_qps, ceiling_invalid)
+    except OutOfTime as stop:
+        valid = [r.target_qps for r in runs if r.valid]
+        return (max(valid) if valid else None), runs, str(stop)
+
+
+def _search(at, runs, start_qps, factor, bisections, max_runs, floor_qps, ceiling_invalid):
+    lo, hi = None, ceiling_invalid
+    qps = min(start_qps, ceiling_invalid / factor) if ceiling_invalid else start_qps
+    why = ""
     while len(runs) < max_runs and (lo is None or hi is None):
+        if qps < floor_qps:
+            why = f"not searched below {floor_qps:.3g} QPS (a run there would outlast max_run_s)"
+            break
         if at(qps):
             lo = qps
             qps *= factor
@@ -146,20 +168,41 @@ def find_max_valid_qps(run_at, start_qps: float, factor: float = 2.0, bisections
             lo = mid
         else:
             hi = mid
-    return lo, runs
+    if not why and (lo is None or hi is None):
+        why = f"the search's {max_runs} runs did not bracket the boundary"
+    return lo, runs, why
 
 
-def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None, run_id: str) -> dict:
+def unloaded_bound_miss(slo, speed: dict | None) -> str:
+    """Why no load can meet `slo`, from the run's own batch-1 measurement: continuous batching only adds work to each
+    step and queueing only adds to the first token, so an unloaded median already over a bound is over it under any
+    load. "" when the bounds are within reach (or nothing was measured)."""
+    for key, bound, what in (("tpot_ms_p50", slo.tpot_ms, "TPOT"), ("ttft_ms_p50", slo.ttft_ms, "TTFT")):
+        v = (speed or {}).get(key)
+        if bound is not None and v is not None and v == v and float(v) > float(bound):
+            return f"not searched: the unloaded batch-1 {what} median {float(v):.1f} ms is over its {bound:g} ms bound"
+    return ""
+
+
+def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None, run_id: str,
+                    speed: dict | None = None) -> dict:
     """`bench.loadgen`: Offline, then for each SLO profile the highest QPS LoadGen judges VALID in its Server scenario,
     on the engine's continuous batching; the row's loadgen_* columns. `profiles`: objects with name, ttft_ms and
-    tpot_ms (the analysis's SLO profiles, loaded by the caller). Each LoadGen run's summary and detail logs are
-    kept gzipped in `log_dir` (<csv stem>.loadgen/). An engine without continuous batching gets no LoadGen run and
-    says why in loadgen_note."""
+    tpot_ms (the analysis's SLO profiles, loaded by the caller). `speed`: the run's batch-1 measurement, whose medians
+    rule out a profile no load can meet (unloaded_bound_miss). The Server search starts at half the Offline
+    throughput (`start_qps: auto`) or at `start_qps`; a tighter profile starts below the looser profile's first
+    INVALID QPS. No run is started whose `min_query_count` queries would take longer than `max_run_s` at its QPS. Each
+    LoadGen run's summary and detail logs are kept gzipped in `log_dir` (<csv stem>.loadgen/), named by scenario,
+    profile and target QPS (the analysis draws QPS-latency curves from them). An engine without continuous batching
+    gets no LoadGen run and says why in loadgen_note."""
     from harness.measure.speed import distinct_prompts
     from harness.paths import write_gzip
 
     lc, b = cfg.bench.loadgen, cfg.bench
-    note = f"{NOTICE}: min_query_count {int(lc.min_query_count)}, min_duration {int(lc.min_duration_ms)} ms"
+    offline_n = int(lc.get("offline_query_count", lc.min_query_count))
+    max_run_s = float(lc.get("max_run_s", 0) or 0)
+    note = (f"{NOTICE}: Server min_query_count {int(lc.min_query_count)}, min_duration {int(lc.min_duration_ms)} ms; "
+            f"Offline {offline_n} queries")
     if not engine.capabilities.continuous_batching:
         return {"loadgen_note": f"the {engine.name} engine does not batch continuously: no LoadGen run"}
     prompts = distinct_prompts(tokenizer, int(b.prompt_tokens), int(lc.prompts), engine.vocab_size).tolist()
@@ -168,32 +211,65 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
         note_len = f"prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens"
     else:
         note_len = f"prompts of {int(b.prompt_tokens)} tokens"
-    out: dict = {"loadgen_note": f"{note}; {note_len}, {int(b.new_tokens)} new tokens each (EOS ignored)"}
+    notes = [f"{note}; {note_len}, {int(b.new_tokens)} new tokens each (EOS ignored)"]
+    out: dict = {}
     server = engine.server(max_memory_percent=float(lc.get("cache_memory_percent", 0.05)))
     tmp = Path(log_dir or ".") / f"{run_id}.tmp"
-    kept = []
 
-    def run(scenario: str, qps: float, slo=None) -> LoadgenResult:
+    def run(scenario: str, qps: float, slo=None, queries: int | None = None) -> LoadgenResult:
         folder = tmp / f"{scenario}-{slo.name if slo else 'offline'}-{qps:.4g}"
         r = run_scenario(server, prompts, int(b.new_tokens), scenario, qps, slo.ttft_ms if slo else None,
-                         slo.tpot_ms if slo else None, int(lc.min_query_count), int(lc.min_duration_ms), folder)
+                         slo.tpot_ms if slo else None, int(queries or lc.min_query_count), int(lc.min_duration_ms),
+                         folder)
         if log_dir is not None:
             for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt"):
                 if (folder / name).exists():
-                    target = Path(log_dir) / f"{run_id}.{folder.name}.{name}.gz"
-                    write_gzip(target, (folder / name).read_bytes())
-                    kept.append(target.name)
+                    write_gzip(Path(log_dir) / f"{run_id}.{folder.name}.{name}.gz", (folder / name).read_bytes())
         return r
 
     try:
-        off = run("offline", float(lc.start_qps))
+        auto = str(lc.start_qps) == "auto"
+        off = run("offline", float(lc.get("offline_expected_qps", 1.0) if auto else lc.start_qps), queries=offline_n)
         out.update(loadgen_offline_tok_s=off.tokens_per_s, loadgen_offline_queries=off.queries)
+        start = (off.samples_per_s or 1.0) / 2 if auto else float(lc.start_qps)
+        floor = int(lc.min_query_count) / max_run_s if max_run_s else 0.0
+        budget = float(lc.get("search_budget_s", 0) or 0)
+        searched: list[tuple] = []  # (slo, first INVALID QPS) of the profiles searched so far
+        live = []
         for slo in profiles:
+            miss = unloaded_bound_miss(slo, speed)
+            if miss:
+                notes.append(f"{slo.name}: {miss}")
+                out[f"loadgen_{slo.name}_runs"] = 0
+            else:
+                live.append(slo)
+        t_search = time.perf_counter()
+        for i, slo in enumerate(live):
             name = slo.name
-            best, runs = find_max_valid_qps(lambda q, slo=slo: run("server", q, slo), float(lc.start_qps),
-                                            bisections=int(lc.bisections), max_runs=int(lc.max_runs))
+            # this profile's share of what is left of the budget; its first run is always made
+            share = (budget - (time.perf_counter() - t_search)) / (len(live) - i) if budget else None
+            t_profile, made = time.perf_counter(), [0]
+
+            def run_at(q, slo=slo, share=share, t_profile=t_profile, made=made):
+                expected = int(lc.min_query_count) / q
+                spent = time.perf_counter() - t_profile
+                if made[0] and share is not None and spent + expected > share:
+                    raise OutOfTime(f"search_budget_s ended the search after {made[0]} runs (a run at {q:.3g} QPS "
+                                    f"takes >= {expected:.0f} s; {max(0.0, share - spent):.0f} s were left)")
+                made[0] += 1
+                return run("server", q, slo)
+
+            looser = [q for s_, q in searched if q is not None and _at_least_as_loose(s_, slo)]
+            best, runs, why = find_max_valid_qps(run_at, start, bisections=int(lc.bisections),
+                                                 max_runs=int(lc.max_runs), floor_qps=floor,
+                                                 ceiling_invalid=min(looser) if looser else None)
+            invalid = min((r.target_qps for r in runs if not r.valid), default=None)
+            searched.append((slo, invalid if invalid is not None else min(looser, default=None)))
+            if why:
+                notes.append(f"{name}: {why}")
             at = next((r for r in runs if r.valid and r.target_qps == best), None)
-            out.update({f"loadgen_{name}_qps": best, f"loadgen_{name}_tok_s": at.tokens_per_s if at else None,
+            out.update({f"loadgen_{name}_qps": best, f"loadgen_{name}_invalid_qps": invalid,
+                        f"loadgen_{name}_tok_s": at.tokens_per_s if at else None,
                         f"loadgen_{name}_ttft_p99_ms": at.ttft_p99_ms if at else None,
                         f"loadgen_{name}_tpot_p99_ms": at.tpot_p99_ms if at else None,
                         f"loadgen_{name}_n": at.queries if at else None, f"loadgen_{name}_runs": len(runs)})
@@ -202,4 +278,10 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return {"loadgen_note": "; ".join(notes), **out}
+
+
+def _at_least_as_loose(a, b) -> bool:
+    """Profile `a` bounds nothing that `b` leaves free and each of its bounds is at least `b`'s: a QPS INVALID under
+    `a` is INVALID under `b`."""
+    return all(x is None or (y is not None and x >= y) for x, y in ((a.ttft_ms, b.ttft_ms), (a.tpot_ms, b.tpot_ms)))

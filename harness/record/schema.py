@@ -71,6 +71,8 @@ COLUMNS: tuple[Column, ...] = (
     *(c for profile in ("server", "interactive") for c in (
         _c(f"loadgen_{profile}_qps", "queries/s", f"highest Server target QPS LoadGen judged VALID under the "
            f"`{profile}` profile"),
+        _c(f"loadgen_{profile}_invalid_qps", "queries/s", f"lowest Server target QPS LoadGen judged INVALID under "
+           f"`{profile}` (the bracket's top; empty when none was run)"),
         _c(f"loadgen_{profile}_tok_s", "tokens/s", f"completed tokens per second at loadgen_{profile}_qps"),
         _c(f"loadgen_{profile}_ttft_p99_ms", "ms", f"LoadGen's p99 time to first token at loadgen_{profile}_qps"),
         _c(f"loadgen_{profile}_tpot_p99_ms", "ms", f"LoadGen's p99 time per output token at loadgen_{profile}_qps"),

@@ -46,11 +46,41 @@ def test_valid_below_capacity_and_invalid_above(tmp_path):
 
 
 def test_the_search_brackets_the_boundary(tmp_path):
-    best, runs = find_max_valid_qps(lambda q: _run(q, tmp_path), start_qps=60, factor=2, bisections=2, max_runs=8)
+    best, runs, why = find_max_valid_qps(lambda q: _run(q, tmp_path), start_qps=60, factor=2, bisections=2, max_runs=8)
     invalid = min(r.target_qps for r in runs if not r.valid)
     assert best is not None and best < CAPACITY_QPS and invalid <= 2 * CAPACITY_QPS  # never VALID past capacity
     last_step = max(r.target_qps for r in runs) / 2  # the geometric step that crossed the boundary
-    assert 0 < invalid - best <= last_step / 4 + 1e-9  # two bisections: a quarter of that step
+    assert 0 < invalid - best <= last_step / 4 + 1e-9 and why == ""  # two bisections: a quarter of that step
+
+
+def _judge(boundary):
+    """A stand-in for LoadGen with a sharp boundary: VALID strictly below `boundary` QPS."""
+    from harness.measure.loadgen import LoadgenResult
+
+    return lambda q: LoadgenResult("server", q, q < boundary, q, 4 * q, 1.0, 1.0, 500, 500, 0)
+
+
+def test_the_search_stops_at_its_floor_and_says_so():
+    best, runs, why = find_max_valid_qps(_judge(1.0), start_qps=10, bisections=2, max_runs=10, floor_qps=2.0)
+    assert best is None and [r.target_qps for r in runs] == [10, 5, 2.5] and "below 2 QPS" in why
+
+
+def test_a_looser_profiles_invalid_qps_caps_a_tighter_search():
+    best, runs, why = find_max_valid_qps(_judge(30.0), start_qps=100, bisections=2, max_runs=10, ceiling_invalid=80)
+    qs = [r.target_qps for r in runs]
+    assert qs[0] == 40 and max(qs) < 80 and 20 <= best < 30 and why == ""  # never ran at or above the known INVALID
+
+
+def test_an_unloaded_median_over_a_bound_rules_the_profile_out():
+    from types import SimpleNamespace
+
+    from harness.measure.loadgen import unloaded_bound_miss
+
+    interactive = SimpleNamespace(name="interactive", ttft_ms=450, tpot_ms=40)
+    assert "TPOT median 58.0 ms is over its 40 ms bound" in unloaded_bound_miss(
+        interactive, {"tpot_ms_p50": 58.0, "ttft_ms_p50": 100.0})
+    assert unloaded_bound_miss(interactive, {"tpot_ms_p50": 20.0, "ttft_ms_p50": 100.0}) == ""
+    assert "TTFT" in unloaded_bound_miss(interactive, {"tpot_ms_p50": 20.0, "ttft_ms_p50": 900.0})
 
 
 def test_offline_reports_its_throughput(tmp_path):
