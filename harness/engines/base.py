@@ -28,6 +28,7 @@ class Capabilities:
     max_batch: int | None = None  # largest batch `generate` takes (None: any)
     shared_context: bool = False  # `continuation_logprobs` computes each context once for all its continuations
     continuous_batching: bool = False  # `server()` admits requests as they arrive and lets them leave when done
+    full_logprobs: bool = True  # `logprobs` rows are whole distributions (False: the actual next token and top-1 only)
 
 
 class Engine(ABC):
@@ -113,7 +114,7 @@ def kv_bytes_per_token(config, element_size: int) -> int:
 # engine name -> module in this package with `build(cfg, scheme, device) -> BuiltEngine` (imported when used)
 ENGINES: Registry[str] = Registry("engine", Unavailable)
 for _name, _module in (("torch", "torch_engine"), ("llamacpp", "llamacpp"), ("onnxruntime", "ort_engine"),
-                       ("openvino", "openvino_engine")):
+                       ("openvino", "openvino_engine"), ("vllm", "vllm_engine")):
     ENGINES.register(_name, f"harness.engines.{_module}")
 
 

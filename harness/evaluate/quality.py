@@ -34,21 +34,29 @@ def kl_topk(ref_idx, ref_logp, logp) -> torch.Tensor:
 
 
 def compare_logits(reference: dict, engine, windows) -> dict:
+    """KLD (on the reference's top-k), top-1 agreement and perplexity against the reference. An engine whose log-probs
+    are not whole distributions (capabilities.full_logprobs false) gets no KLD, and the row says why."""
     kls, agree, nll = [], [], []
+    full = engine.capabilities.full_logprobs
     offset = 0
     for lp, target in window_logprobs(engine, windows):
         n = lp.shape[0]
         sl = slice(offset, offset + n)
-        kls.append(kl_topk(reference["topk_idx"][sl], reference["topk_logp"][sl], lp))
+        if full:
+            kls.append(kl_topk(reference["topk_idx"][sl], reference["topk_logp"][sl], lp))
         agree.append(lp.argmax(-1) == reference["top1"][sl])
         nll.append(-lp.gather(1, target[:, None])[:, 0])
         offset += n
-    kl = torch.cat(kls).double().numpy()
     nll_q = torch.cat(nll).double().numpy()
     nll_p = reference["nll"].double().numpy()[: len(nll_q)]
     ppl_q, ppl_p = math.exp(nll_q.mean()), math.exp(nll_p.mean())
-    return {"quality_tokens": len(kl), "kld_mean": float(kl.mean()), "kld_p99": float(np.percentile(kl, 99)),
-            "top1_agree": float(torch.cat(agree).float().mean()), "ppl": ppl_q, "ppl_delta": ppl_q - ppl_p,
+    kld = {"kld_mean": None, "kld_p99": None,
+           "quality_note": f"no KLD: the {engine.name} engine returns the log-probability of the actual next token and "
+                           "of its top-1 only, not the distribution KLD needs"}
+    if full:
+        kl = torch.cat(kls).double().numpy()
+        kld = {"kld_mean": float(kl.mean()), "kld_p99": float(np.percentile(kl, 99))}
+    return {"quality_tokens": len(nll_q), **kld, "top1_agree": float(torch.cat(agree).float().mean()), "ppl": ppl_q, "ppl_delta": ppl_q - ppl_p,
             "ppl_delta_stderr": ppl_delta_stderr(nll_q, nll_p)}
 
 

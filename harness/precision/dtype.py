@@ -15,4 +15,4 @@ def _cast(dtype_name: str):
 
 for _name, _bits, _dtype in (("fp32", 32, "float32"), ("bf16", 16, "bfloat16"), ("fp16", 16, "float16")):
     register(Scheme(name=_name, bits=_bits, library="torch", devices=("cpu", "cuda"), how="dtype", quantizes=False,
-                    dtype=_dtype, apply=_cast(_dtype)))
+                    dtype=_dtype, apply=_cast(_dtype), engines=("torch", "vllm")))

@@ -23,7 +23,7 @@ class Scheme:
     bits: float
     library: str  # pip distribution that does the work, e.g. "optimum-quanto"
     devices: tuple[str, ...]
-    how: str  # "dtype" | "direct" | "transformers-config" | "gguf"
+    how: str  # "dtype" | "direct" | "transformers-config" | "gguf" | "calibrated" (llm-compressor, precision/calibrated.py)
     quantizes: bool = True  # False for plain float casts (fp32, bf16, fp16)
     dtype: str = "float32"  # dtype of non-quantised tensors and activations
     apply: Callable[[Any, str], Any] | None = None  # (model, device) -> model, after loading
@@ -37,7 +37,7 @@ class Scheme:
     engines: tuple[str, ...] = ("torch",)  # engines that can run it; the first is engine=auto's choice
 
 
-MODULES = ("dtype", "torch_dynamic", "quanto", "torchao", "bnb", "hqq", "gguf", "ort_genai", "openvino")
+MODULES = ("dtype", "torch_dynamic", "quanto", "torchao", "bnb", "hqq", "gguf", "ort_genai", "openvino", "calibrated")
 
 
 def _load_all() -> None:

@@ -139,6 +139,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("quality_tokens", "tokens", "scored token positions of the WikiText-2 test windows"),
     _c("kld_mean", "nats", "mean KL(baseline || this run) over token positions"),
     _c("kld_p99", "nats", "99th percentile of per-position KL"),
+    _c("quality_note", "", "why a quality column is empty (an engine whose log-probs are not whole distributions: no KLD)"),
     _c("top1_agree", "ratio", "share of positions whose argmax token matches the baseline's"),
     _c("ppl", "", "token perplexity on the WikiText-2 windows"),
     _c("ppl_delta", "", "ppl - baseline ppl"),

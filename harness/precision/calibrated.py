@@ -1,0 +1,143 @@
+"""Calibrated schemes made by llm-compressor (GPTQ, AWQ, SmoothQuant + GPTQ W8A8, FP8 dynamic), saved as
+compressed-tensors checkpoints and served by the `vllm` engine.
+
+Each is produced once per model by llm-compressor's `oneshot` (llmcompressor_oneshot.py beside this file) in the
+calibrating environment (`make llmcompressor` builds .venv-llmcompressor from llmcompressor-requirements.txt:
+llm-compressor needs transformers <= 5.17, this project pins 5.24), from the model's full-precision checkpoint folder,
+on a stated calibration set (OpenBookQA train, CALIBRATION below), and cached like every conversion (files verified,
+rebuilt when torn: harness/precision/conversion.py). The proof is read from the checkpoint's own tensors: packed
+weight dtypes and bytes, scales, group size (`ct_proof`)."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections import Counter
+from pathlib import Path
+
+from harness.errors import ProofError, Unavailable
+from harness.precision.proof import Proof
+from harness.precision.registry import Scheme, register
+
+REQUIREMENTS = Path(__file__).with_name("llmcompressor-requirements.txt")
+ONESHOT = Path(__file__).with_name("llmcompressor_oneshot.py")
+CALIBRATION = {"text": "harness/evaluate/data/openbookqa/train.jsonl", "samples": 64, "seq_len": 256, "seed": 0}
+# scheme -> (nominal bits of the decoder's linear weights, what it is)
+CALIBRATED = {
+    "gptq-w4a16-g128": (4.25, "GPTQ, int4 weights (symmetric, group 128), 16-bit activations"),
+    "awq-w4a16-g128": (4.25, "AWQ scaling, then int4 weights (asymmetric, group 128), 16-bit activations"),
+    "w8a8-int8": (8.0, "SmoothQuant (0.8) + GPTQ, int8 weights per channel, int8 activations per token (dynamic)"),
+    "fp8-dynamic": (8.0, "FP8 e4m3 weights per channel, FP8 activations per token (dynamic); no calibration data"),
+}
+
+for _name, (_bits, _what) in CALIBRATED.items():
+    register(Scheme(name=_name, bits=_bits, library="llmcompressor", devices=("cpu", "cuda"), how="calibrated",
+                    dtype="bfloat16", engines=("vllm",), notes=f"llm-compressor oneshot: {_what}"))
+
+
+def calibrator_python() -> Path:
+    """The calibrating environment's interpreter: $HARNESS_LLMCOMPRESSOR_PYTHON, else .venv-llmcompressor."""
+    given = os.environ.get("HARNESS_LLMCOMPRESSOR_PYTHON")
+    return Path(given) if given else Path(__file__).resolve().parents[2] / ".venv-llmcompressor" / "bin" / "python"
+
+
+def calibrator_versions() -> dict:
+    pins = [ln.split("#")[0].strip() for ln in REQUIREMENTS.read_text().splitlines()]
+    return {**dict(p.split("==") for p in pins if "==" in p), "calibration": CALIBRATION,
+            "oneshot": ONESHOT.read_text()}
+
+
+def calibrate(source: Path, scheme: str, out: Path) -> None:
+    """llm-compressor's oneshot for `scheme` on the checkpoint folder `source`, written to `out`."""
+    from harness.precision.conversion import run_converter
+
+    python = calibrator_python()
+    if not python.exists():
+        raise Unavailable(f"{scheme} is made by llm-compressor, which needs transformers <= 5.17 and so runs in its "
+                          f"own environment: `make llmcompressor` builds it ({python} is missing)")
+    root = Path(__file__).resolve().parents[2]
+    c = CALIBRATION
+    # -P: the script's folder is not put on sys.path (its neighbours torchao.py, gguf.py would shadow the libraries)
+    cmd = [str(python), "-P", str(ONESHOT), scheme, str(source), str(out), str(root / c["text"]), str(c["samples"]),
+           str(c["seq_len"]), str(c["seed"])]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               HF_HOME=str(out / ".hf"), TMPDIR=str(out))
+    run_converter(cmd, out, f"llm-compressor oneshot ({scheme})", env)
+    import shutil
+
+    shutil.rmtree(out / ".hf", ignore_errors=True)
+
+
+def calibrated(ckpt_folder: Path, scheme: str):
+    """The cached calibrated checkpoint of this model and scheme (made once)."""
+    from harness.precision.conversion import converted
+
+    return converted("calibrated", ckpt_folder, scheme, calibrator_versions(),
+                     lambda src, out: calibrate(src, scheme, out))
+
+
+_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "I32": 4, "I64": 8, "I8": 1, "U8": 1, "F8_E4M3": 1, "I16": 2, "BOOL": 1}
+
+
+def safetensors_headers(folder: Path) -> dict[str, dict]:
+    """Every tensor's dtype, shape and stored bytes, from the headers of the folder's .safetensors files."""
+    out = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+        for name, t in header.items():
+            if name != "__metadata__":
+                out[name] = {"dtype": t["dtype"], "shape": t["shape"],
+                             "bytes": t["data_offsets"][1] - t["data_offsets"][0]}
+    return out
+
+
+def ct_proof(folder: Path, scheme: str, model_params: int) -> Proof:
+    """What the compressed-tensors checkpoint stores: each decoder linear's weight as packed int32 (4-bit, 8 to a
+    word), int8 or fp8, with its scales (and zero points), and the group size its config declares. A decoder linear
+    left in float, or a config that does not declare the scheme's quantisation, fails the proof."""
+    tensors = safetensors_headers(folder)
+    config = json.loads((folder / "config.json").read_text())
+    qc = config.get("quantization_config") or {}
+    if qc.get("quant_method") != "compressed-tensors":
+        raise ProofError(f"{scheme}: config.json declares no compressed-tensors quantization ({qc.get('quant_method')})")
+    groups = [g.get("weights", {}) for g in (qc.get("config_groups") or {}).values()]
+    linears = {n.rsplit(".", 1)[0] for n in tensors if n.endswith((".weight_packed", ".weight_scale"))}
+    kinds: Counter[str] = Counter()
+    lin_params = lin_bytes = quantised = 0
+    floats = []
+    for name, t in tensors.items():
+        module, _, leaf = name.rpartition(".")
+        if "layers." not in name or not module.endswith(("proj", "fc1", "fc2")):
+            continue
+        if leaf in ("weight", "weight_packed") and module not in linears:
+            floats.append(module)
+        if module in linears:
+            lin_bytes += t["bytes"]
+            if leaf == "weight_packed":  # int4 packed 8 to an int32 along the input dimension
+                params = t["shape"][0] * t["shape"][1] * 8
+            elif leaf == "weight":
+                params = t["shape"][0] * t["shape"][1]
+            else:
+                kinds[f"{leaf} {t['dtype']}"] += 1
+                continue
+            kinds[f"{leaf} {t['dtype']}"] += 1
+            lin_params += params
+            quantised += params
+    if floats:
+        raise ProofError(f"{scheme}: {len(floats)} decoder linear layers keep float weights, e.g. {floats[:3]}")
+    if not lin_params:
+        raise ProofError(f"{scheme}: no quantised decoder linear layer in the checkpoint")
+    want = {"gptq-w4a16-g128": "I32", "awq-w4a16-g128": "I32", "w8a8-int8": "I8", "fp8-dynamic": "F8_E4M3"}[scheme]
+    stored = {k.split()[1] for k in kinds if k.startswith(("weight ", "weight_packed "))}
+    if stored != {want}:
+        raise ProofError(f"{scheme}: decoder linear weights are stored as {sorted(stored)}, expected {want}")
+    group = sorted({g.get("group_size") for g in groups if g.get("group_size")})
+    weight_bytes = sum(t["bytes"] for t in tensors.values())
+    summary = "; ".join([f"compressed-tensors {k} x{v}" for k, v in kinds.most_common()] +
+                        [f"format {qc.get('format')}", f"group size {group[0] if group else 'none (per channel)'}",
+                         f"bits {sorted({g.get('num_bits') for g in groups})}"])
+    return Proof(weight_bytes=weight_bytes, model_params=model_params, linear_params=lin_params,
+                 linear_bytes=lin_bytes, quantized_params=quantised, types=summary)

@@ -1,0 +1,85 @@
+"""Run in the calibrating environment (.venv-llmcompressor), not imported by the harness: llm-compressor's `oneshot`
+on a checkpoint folder with one of the recipes below, saved as a compressed-tensors checkpoint (the format vLLM
+serves). Standalone on purpose: that environment has llm-compressor's transformers (<= 5.17), not this project's.
+
+usage: python llmcompressor_oneshot.py SCHEME SOURCE_DIR OUT_DIR CALIBRATION_JSONL SAMPLES SEQ_LEN SEED
+
+Calibration text: OpenBookQA's train split (shipped, harness/evaluate/data/openbookqa/train.jsonl), each item's
+question stem and its correct answer, in file order, joined and cut into SAMPLES windows of SEQ_LEN tokens; none of it
+is in the quality text (WikiText-2 test) or the capability tasks' test items."""
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+
+
+def recipe(scheme: str):
+    import torch
+    from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
+
+    ignore = ["lm_head"]
+    if scheme == "gptq-w4a16-g128":
+        return [GPTQModifier(targets="Linear", scheme="W4A16", ignore=ignore)]
+    if scheme == "awq-w4a16-g128":
+        from llmcompressor.modifiers.transform.awq import AWQModifier
+
+        if not torch.cuda.is_available():  # 0.14's AWQ pins host memory for GPU copies: fails without a GPU, no use
+            from llmcompressor.pipelines.cache import IntermediatesCache
+
+            IntermediatesCache.pin_memory = lambda self, *a, **k: None
+        return [AWQModifier(), QuantizationModifier(targets="Linear", scheme="W4A16_ASYM", ignore=ignore)]
+    if scheme == "w8a8-int8":
+        from llmcompressor.modifiers.transform.smoothquant import SmoothQuantModifier
+
+        return [SmoothQuantModifier(smoothing_strength=0.8), GPTQModifier(targets="Linear", scheme="W8A8",
+                                                                           ignore=ignore)]
+    if scheme == "fp8-dynamic":
+        return [QuantizationModifier(targets="Linear", scheme="FP8_DYNAMIC", ignore=ignore)]
+    raise SystemExit(f"unknown scheme {scheme!r}")
+
+
+def calibration(tokenizer, path: str, samples: int, seq_len: int):
+    from datasets import Dataset
+
+    text = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            item = json.loads(line)
+            q = item["question"]
+            answer = next(c["text"] for c in q["choices"] if c["label"] == item["answerKey"])
+            text.append(f"{q['stem'].strip()} {answer.strip()}.")
+    ids = tokenizer("\n".join(text), add_special_tokens=False)["input_ids"]
+    if len(ids) < samples * seq_len:
+        raise SystemExit(f"the calibration text has {len(ids)} tokens, fewer than {samples} x {seq_len}")
+    windows = [ids[i * seq_len:(i + 1) * seq_len] for i in range(samples)]
+    return Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * seq_len for _ in windows]})
+
+
+def main() -> None:
+    scheme, source, out, calib, samples, seq_len, seed = sys.argv[1:8]
+    samples, seq_len, seed = int(samples), int(seq_len), int(seed)
+    import torch
+    from llmcompressor import oneshot
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    data = None if scheme == "fp8-dynamic" else calibration(tokenizer, calib, samples, seq_len)
+    t0 = time.perf_counter()
+    kwargs = {} if data is None else {"dataset": data, "num_calibration_samples": samples,
+                                      "max_seq_length": seq_len, "shuffle_calibration_samples": False}
+    oneshot(model=model, recipe=recipe(scheme), **kwargs)
+    calibrate_s = time.perf_counter() - t0
+    model.save_pretrained(out, save_compressed=True)
+    tokenizer.save_pretrained(out)
+    with open(f"{out}/calibration.json", "w") as f:
+        json.dump({"scheme": scheme, "calibrate_s": calibrate_s, "samples": 0 if data is None else samples,
+                   "seq_len": seq_len, "seed": seed, "text": "OpenBookQA train: stem + correct answer, file order"}, f)
+
+
+if __name__ == "__main__":
+    main()
