@@ -67,7 +67,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 MAY_BE_ABSENT = ("threads", "results.bundle", "log_level", "llamacpp.n_ctx", "engine.max_length", "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
                  "bench.level_time_s", "capability.target_ci95", "bench.loadgen.offline_query_count",
-                 "bench.loadgen.max_run_s", "bench.loadgen.search_budget_s")  # absent or null: the library's default
+                 "bench.loadgen.max_run_s", "bench.loadgen.search_budget_s",
+                 "bench.loadgen.max_batch_tokens")  # absent or null: the library's default
 CAPABILITY_RULES = {
     "capability.tasks": _NAMES,
     "capability.sample": _int(2),
@@ -85,6 +86,7 @@ LOADGEN_RULES = {
     "bench.loadgen.offline_query_count": _int(1),
     "bench.loadgen.max_run_s": _optional(_POSITIVE),
     "bench.loadgen.search_budget_s": _optional(_POSITIVE),
+    "bench.loadgen.max_batch_tokens": _optional(_int(1)),
     "bench.loadgen.bisections": _int(0),
     "bench.loadgen.max_runs": _int(1),
     "bench.loadgen.profiles": _NAMES,

@@ -83,6 +83,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
                    linear_bits_per_weight=proof.linear_bits_per_weight, quantized_fraction=proof.quantized_fraction,
                    quantized_types=proof.types)
         row.update(_measure(cfg, engine, tokenizer, proof, run_id))
+        row["engine_rss_mb"] = engine.external_rss_mb()
         from harness.measure.memory import cuda_peaks_mb
 
         row["cuda_peak_alloc_mb"], row["cuda_peak_reserved_mb"] = cuda_peaks_mb()

@@ -89,10 +89,34 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
                "submission), beside the static-batch curve's figure and their ratio. Costs use LoadGen's figure.", "",
                table(t.sort_values(["slo", "config"]), ["config", "slo", "slo_tok_s", "slo_n", "slo_static_tok_s",
                                                         "ratio_to_static", "slo_note"]), ""]
+    md += _loadgen_runs(a, stem, out_dir)
     md += ["Decode tokens/s @ concurrency, per SLO profile; n: samples behind the percentile the profile bounds "
            "(TTFT: timed generations of that level; TPOT: decode steps). A p99 of fewer than 100 samples is close to "
            "the largest sample seen: such a judgment is indicative only (`slo_note` in the cost tables).", "",
            table(wide.sort_values(["config"]), ["config", "engine", "bits_per_weight", *[s.name for s in a.slos]]), ""]
+    return md
+
+
+def _loadgen_runs(a, stem: str, out_dir: Path) -> list[str]:
+    """Every LoadGen run behind the rows (read from the kept summaries): the QPS-latency curves and their table."""
+    from harness.analysis.loadgen_runs import loadgen_runs
+
+    runs = loadgen_runs(a.csv)
+    runs = runs[runs["run_id"].isin(a.ok["run_id"])]
+    if runs.empty:
+        return []
+    md = []
+    server = runs[runs["scenario"] == "server"]
+    if len(server):
+        draw.qps_latency(runs, a.ok, a.slos, out_dir / f"{stem}_qps_latency.png")
+        md += [f"![QPS-latency curves]({stem}_qps_latency.png)", ""]
+    t = runs.merge(a.ok[["run_id", "config"]], on="run_id")
+    t["verdict"] = t["valid"].map({True: "VALID", False: "INVALID"})
+    md += [f"Every LoadGen run ({len(t)}: {len(server)} Server, {len(t) - len(server)} Offline), from the summaries "
+           f"kept in `{a.csv.stem}.loadgen/`; verdicts are LoadGen's own.", "",
+           table(t.sort_values(["config", "scenario", "profile", "target_qps"]),
+                 ["config", "scenario", "profile", "target_qps", "verdict", "samples_per_s", "tokens_per_s",
+                  "ttft_p99_ms", "tpot_p99_ms"]), ""]
     return md
 
 

@@ -182,3 +182,50 @@ def by_model_size(df: pd.DataFrame, panels: list[tuple[str, str]], title: str, p
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def qps_latency(runs: pd.DataFrame, ok: pd.DataFrame, slos: list, path: Path) -> Path:
+    """LoadGen's Server runs as QPS-latency curves: a column per SLO profile, TTFT p99 above and TPOT p99 below (log),
+    one line per configuration through the target QPS it was run at (filled: LoadGen judged VALID, hollow: INVALID),
+    colour per precision, marker per engine, line style per model, the profile's bound as a dashed black line."""
+    d = runs[runs["scenario"] == "server"].merge(ok[["run_id", "model", "precision", "engine"]], on="run_id")
+    profiles = [s for s in slos if s.name in set(d["profile"])]
+    precisions = sorted(d["precision"].unique())
+    colour = {p: plt.get_cmap("tab20")(i % 20) for i, p in enumerate(precisions)}
+    engines = sorted(d["engine"].astype(str).unique())
+    marker = {e: MARKERS[i % len(MARKERS)] for i, e in enumerate(engines)}
+    style = {m: ("-", ":", "--", "-.")[i % 4] for i, m in enumerate(_models(d))}
+    fig, axes = plt.subplots(2, max(1, len(profiles)), figsize=(6.2 * max(1, len(profiles)), 8), squeeze=False)
+    for col, slo in enumerate(profiles):
+        dp = d[d["profile"] == slo.name]
+        for row, (metric, bound, label) in enumerate((("ttft_p99_ms", slo.ttft_ms, "TTFT p99 (ms, log)"),
+                                                      ("tpot_p99_ms", slo.tpot_ms, "TPOT p99 (ms, log)"))):
+            ax = axes[row][col]
+            for (model, prec, eng), g in dp.groupby(["model", "precision", "engine"]):
+                g = g.sort_values("target_qps")
+                c = colour[prec]
+                ax.plot(g["target_qps"], g[metric], style[model], color=c, lw=1.2, alpha=0.8)
+                for _, r in g.iterrows():
+                    ax.plot(r["target_qps"], r[metric], marker[str(eng)], ms=6, color=c,
+                            markerfacecolor=c if r["valid"] else "white")
+            if bound is not None:
+                ax.axhline(bound, ls=(0, (6, 3)), color="k", lw=1)
+                ax.annotate(f"{slo.name} bound {bound:g} ms", (0.01, bound), xycoords=("axes fraction", "data"),
+                            fontsize=7, xytext=(0, 3), textcoords="offset points")
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(PLAIN)
+            ax.grid(alpha=0.3, which="both")
+            ax.set_ylabel(label)
+            ax.set_title(f"profile `{slo.name}`: {'TTFT' if row == 0 else 'TPOT'}", fontsize=9)
+            if row == 1:
+                ax.set_xlabel("Server target QPS (Poisson arrivals)")
+    handles = [Line2D([], [], color=colour[p], lw=2, label=p) for p in precisions]
+    handles += [Line2D([], [], color="grey", marker=marker[e], ls="", label=f"engine {e}") for e in engines]
+    handles += [Line2D([], [], color="grey", ls=style[m], label=m) for m in _models(d)]
+    handles += [Line2D([], [], color="grey", marker="o", ls="", label="VALID (LoadGen)"),
+                Line2D([], [], color="grey", marker="o", markerfacecolor="white", ls="", label="INVALID")]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    models = ", ".join(sorted(d["model"].unique()))
+    fig.suptitle(f"MLPerf LoadGen Server runs: p99 latency vs offered load ({models})")
+    fig.tight_layout()
+    return _save(fig, path)

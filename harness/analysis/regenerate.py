@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
-REPORTS = ("cpu_serving.csv", "cpu_sweep.csv")  # committed CSVs whose reports are committed
+REPORTS = ("cpu_serving.csv", "cpu_sweep.csv", "cpu_loadgen.csv")  # committed CSVs whose reports are committed
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 

@@ -82,6 +82,11 @@ class Engine(ABC):
             raise ValueError(f"lookup-only bytes {lookup} must be in [0, weight bytes {weight_bytes})")
         return weight_bytes - lookup + batch_size * self.kv_bytes_per_token() * context_tokens
 
+    def external_rss_mb(self) -> float | None:
+        """Resident memory of the engine's own processes outside the harness (a server), or None when it runs in the
+        harness's process (its memory is then in peak_rss_mb)."""
+        return None
+
     def timer(self) -> StepTimer:
         """The per-token timer for this engine's device (CUDA events on a GPU)."""
         return StepTimer(self.device)

@@ -14,18 +14,30 @@ class ServingLoop:
         self.incoming: queue.Queue = queue.Queue()
         self.active: dict = {}
         self.tokens: dict[str, list[int]] = {}
+        self.errors: list[str] = []  # requests that failed (the fronts here fail whole, in their loop thread)
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def submit(self, request_id, prompt_ids, new_tokens: int, on_first_token, on_done) -> None:
+        if self.errors:  # the runtime's loop has stopped: answered at once, and the caller refuses the run
+            on_done(0)
+            return
         self.incoming.put({"rid": f"r{request_id}", "prompt": list(map(int, prompt_ids)), "new": int(new_tokens),
                            "first": on_first_token, "done": on_done, "out": []})
 
     def _run(self) -> None:
-        while self.running:
-            if not self._step():
-                time.sleep(0.001)
+        try:
+            while self.running:
+                if not self._step():
+                    time.sleep(0.001)
+        except Exception as exc:  # noqa: BLE001 - every waiting request is answered (0 tokens), never left hanging
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            for r in list(self.active.values()):
+                r["done"](0)
+            self.active.clear()
+            while not self.incoming.empty():
+                self.incoming.get()["done"](0)
 
     def _step(self) -> bool:
         """Admit, advance and finish requests; False when there was nothing to do."""

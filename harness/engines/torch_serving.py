@@ -9,7 +9,7 @@ from harness.engines.serving import ServingLoop
 
 
 class TorchServer(ServingLoop):
-    def __init__(self, model, max_memory_percent: float = 0.05, pad_id: int = 0):
+    def __init__(self, model, max_memory_percent: float = 0.05, pad_id: int = 0, max_batch_tokens: int | None = None):
         from transformers import GenerationConfig
 
         config = GenerationConfig(do_sample=False, eos_token_id=-1, pad_token_id=pad_id, max_new_tokens=64)
@@ -17,7 +17,9 @@ class TorchServer(ServingLoop):
         try:  # transformers >= 5.2x: bound the paged cache (by default it sizes itself to the memory available)
             from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
-            kwargs["continuous_batching_config"] = ContinuousBatchingConfig(max_memory_percent=max_memory_percent)
+            kwargs["continuous_batching_config"] = ContinuousBatchingConfig(
+                max_memory_percent=max_memory_percent,
+                **({"max_batch_tokens": int(max_batch_tokens)} if max_batch_tokens else {}))
         except ImportError:
             pass
         self.manager = model.init_continuous_batching(generation_config=config, **kwargs)
@@ -32,6 +34,9 @@ class TorchServer(ServingLoop):
         if not self.active:
             return False
         result = self.manager.get_result(timeout=0.05)
+        if result is None and not self.manager.is_running():
+            status = getattr(self.manager, "background_thread_status", None)
+            raise RuntimeError(f"transformers' continuous batching stopped: {getattr(status, 'fatal_error', None)!r}")
         r = self.active.get(result.request_id) if result is not None else None
         if r is None:
             return True

@@ -123,6 +123,21 @@ class VllmEngine(Engine):
     def kv_bytes_per_token(self) -> int:
         return kv_bytes_per_token(self.hf_config, self._kv_element_size)
 
+    def external_rss_mb(self) -> float | None:
+        """vLLM's server and engine-core processes (its process group), resident now."""
+        import psutil
+
+        total = 0
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                import os
+
+                if os.getpgid(proc.pid) == self.process.proc.pid:
+                    total += proc.memory_info().rss
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return total / 2**20
+
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.process.stop()
@@ -135,6 +150,9 @@ class VllmServer:
         self.engine = engine
         self.pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="vllm-serve")
         self.tokens: dict[str, list[int]] = {}
+        self.pending: set = set()
+        self.lock = threading.Lock()
+        self.errors: list[str] = []  # requests that failed (each completed for LoadGen with 0 tokens)
 
     def submit(self, request_id, prompt_ids, new_tokens: int, on_first_token, on_done) -> None:
         def run() -> None:
@@ -142,15 +160,27 @@ class VllmServer:
                 if n == 1:
                     on_first_token()
 
-            out = self.engine._stream(list(map(int, prompt_ids)), int(new_tokens), tick)
+            try:
+                out = self.engine._stream(list(map(int, prompt_ids)), int(new_tokens), tick)
+            except Exception as exc:  # noqa: BLE001 - LoadGen must hear of every query; the run is then refused
+                self.errors.append(f"request {request_id}: {type(exc).__name__}: {exc}")
+                on_done(0)
+                return
             self.tokens[f"r{request_id}"] = out
             on_done(len(out))
 
-        self.pool.submit(run)
+        future = self.pool.submit(run)
+        with self.lock:
+            self.pending.add(future)
+        future.add_done_callback(self._finished)
+
+    def _finished(self, future) -> None:
+        with self.lock:
+            self.pending.discard(future)
 
     def wait_idle(self, timeout_s: float = 120) -> None:
         deadline = time.time() + timeout_s
-        while self.pool._work_queue.qsize() and time.time() < deadline:  # noqa: SLF001 - no public count
+        while self.pending and time.time() < deadline:
             time.sleep(0.01)
 
     def close(self) -> None:

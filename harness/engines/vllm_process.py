@@ -51,6 +51,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def sweep_stale_runs() -> Path:
+    """Remove the folders of servers whose harness is gone (SIGKILL leaves no time to clean up); the runs folder."""
+    runs = cache_dir("vllm", "run")
+    for stale in runs.glob("*-*"):
+        pid = stale.name.split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return runs
+
+
 class VllmProcess:
     """One vLLM server for one model folder. `url` is its base address; `stop()` ends it and its children."""
 
@@ -60,7 +70,7 @@ class VllmProcess:
         python = check_vllm()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.home = cache_dir("vllm", "run") / f"{os.getpid()}-{self.port}"
+        self.home = sweep_stale_runs() / f"{os.getpid()}-{self.port}"
         shutil.rmtree(self.home, ignore_errors=True)
         (self.home / "tmp").mkdir(parents=True)
         self.log_path = self.home / "server.log"

@@ -213,7 +213,8 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
         note_len = f"prompts of {int(b.prompt_tokens)} tokens"
     notes = [f"{note}; {note_len}, {int(b.new_tokens)} new tokens each (EOS ignored)"]
     out: dict = {}
-    server = engine.server(max_memory_percent=float(lc.get("cache_memory_percent", 0.05)))
+    server = engine.server(max_memory_percent=float(lc.get("cache_memory_percent", 0.05)),
+                           max_batch_tokens=lc.get("max_batch_tokens"))
     tmp = Path(log_dir or ".") / f"{run_id}.tmp"
 
     def run(scenario: str, qps: float, slo=None, queries: int | None = None) -> LoadgenResult:
@@ -221,6 +222,9 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
         r = run_scenario(server, prompts, int(b.new_tokens), scenario, qps, slo.ttft_ms if slo else None,
                          slo.tpot_ms if slo else None, int(queries or lc.min_query_count), int(lc.min_duration_ms),
                          folder)
+        if server.errors:  # a query answered with nothing: LoadGen's figures would count it as served
+            raise RuntimeError(f"{len(server.errors)} requests failed in the LoadGen run at {qps:.3g} QPS, e.g. "
+                               f"{server.errors[0]}")
         if log_dir is not None:
             for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt"):
                 if (folder / name).exists():

@@ -96,6 +96,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("quantized_types", "", "module/tensor types found holding the decoder's linear weights (the proof)"),
     _c("kv_bytes_per_token", "bytes", "KV-cache bytes one token adds, all layers, in the engine's cache dtype"),
     _c("peak_rss_mb", "MiB", "peak resident memory of the run's process"),
+    _c("engine_rss_mb", "MiB", "resident memory of the engine's own processes outside the run's (vLLM's server and engine "
+       "core) after the speed measurement; empty for engines that run inside it"),
     _c("cuda_weights_mb", "MiB", "torch.cuda.memory_allocated right after the load, scheme and proof: the model as "
        "it sits on the GPU (CUDA only)"),
     _c("cuda_load_peak_mb", "MiB", "torch.cuda.max_memory_allocated during the load (CUDA only); peaks are reset "

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from harness.engines.base import Capabilities
 from harness.engines.torch_engine import TorchEngine
 from harness.evaluate.quality import compare_logits, compare_predictions, kl_topk, mcnemar_exact_p
 from harness.evaluate.windows import corpus_windows, reference_from
@@ -13,6 +14,8 @@ from tests.conftest import tiny_llama
 
 class FixedLogits:
     """An engine whose next-token distribution is the same fixed vector at every position."""
+    name = "fixed"
+    capabilities = Capabilities()
 
     def __init__(self, logits: torch.Tensor):
         self.logp = torch.log_softmax(logits, -1)
@@ -28,6 +31,41 @@ def test_self_comparison_is_zero_divergence_full_agreement(tokenizer):
     m = compare_logits(ref, engine, windows)
     assert m["kld_mean"] == 0 and m["kld_p99"] == 0 and m["top1_agree"] == 1 and m["ppl_delta"] == 0
     assert m["quality_tokens"] == 4 * 32  # second half of each of the 4 windows
+
+
+class ActualAndTop1Only:
+    """The torch engine seen through an API like vLLM's: each row keeps the actual next token and the top-1."""
+    name = "api"
+    capabilities = Capabilities(full_logprobs=False)
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def logprobs(self, seqs, positions, prefix=None):
+        out = []
+        for seq, pos, lp in zip(seqs, positions, self.engine.logprobs(seqs, positions)):
+            keep = torch.full_like(lp, float("-inf"))
+            rows = torch.arange(len(pos))
+            for idx in (torch.tensor([seq[p + 1] for p in pos]), lp.argmax(-1)):
+                keep[rows, idx] = lp[rows, idx]
+            out.append(keep)
+        return out
+
+
+def test_an_engine_without_whole_distributions_gets_perplexity_and_agreement_but_no_kld(tokenizer):
+    torch.manual_seed(0)
+    perturbed = tiny_llama()
+    with torch.no_grad():
+        for w in perturbed.parameters():
+            w.add_(0.05 * torch.randn_like(w))
+    ref_engine, other = TorchEngine(tiny_llama()), TorchEngine(perturbed)
+    windows = corpus_windows(tokenizer, 64, 256)
+    ref = reference_from(ref_engine, windows, topk=64)
+    full, partial = compare_logits(ref, other, windows), compare_logits(ref, ActualAndTop1Only(other), windows)
+    assert full["kld_mean"] > 0 and partial["kld_mean"] is None and partial["kld_p99"] is None
+    assert "no KLD" in partial["quality_note"] and "api engine" in partial["quality_note"]
+    for key in ("ppl", "ppl_delta", "top1_agree", "quality_tokens"):
+        assert partial[key] == pytest.approx(full[key], rel=1e-6), key
 
 
 def test_uniform_logits_have_perplexity_equal_to_the_vocabulary(tokenizer):

@@ -137,3 +137,5 @@ def test_bench_loadgen_fills_the_row_and_keeps_loadgens_logs(tmp_path):
 
     md = write_report(out, tmp_path / "report", hardware=["this-machine"], slos=["server", "offline"]).read_text()
     assert "### MLPerf LoadGen" in md and "LoadGen Offline" in md
+    assert "![QPS-latency curves](r_qps_latency.png)" in md and (tmp_path / "report" / "r_qps_latency.png").stat().st_size
+    assert "Every LoadGen run (2: 1 Server, 1 Offline)" in md  # read back from the kept summaries

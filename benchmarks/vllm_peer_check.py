@@ -1,0 +1,124 @@
+"""Peer check of the vllm engine's serving figures: vLLM's own `bench serve` and the harness's client (MLPerf LoadGen's
+Server scenario through the engine's serving front) against ONE vLLM server started by the harness, at the same
+Poisson request rate, request count, prompt and output lengths (outputs of fixed length, EOS ignored). Prints TTFT and
+TPOT p50/p99 from both and their ratios; the target is every ratio within 10%. Run alone (nothing else on the
+machine): the two clients take turns, `--rounds` times, interleaved.
+
+    python benchmarks/vllm_peer_check.py [--model smollm2-135m] [--precision bf16] [--rate 2] [--requests 200]
+
+Prompts: `bench serve`'s random dataset draws token ids; the harness sends its WikiText-2 windows. Both are
+`--input-len` tokens: TTFT and TPOT depend on lengths, not on which tokens."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+BENCH = r"""
+import sys
+try:
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+except ImportError:
+    from vllm.utils import FlexibleArgumentParser
+from vllm.benchmarks.serve import add_cli_args, main
+p = FlexibleArgumentParser()
+add_cli_args(p)
+main(p.parse_args(sys.argv[1:]))
+"""
+
+
+def bench_serve(process, folder: Path, rate: float, requests: int, input_len: int, output_len: int, out: Path,
+                seed: int) -> dict:
+    from harness.engines.vllm_process import vllm_python
+
+    args = ["--backend", "vllm", "--base-url", process.url, "--endpoint", "/v1/completions", "--model", "harness",
+            "--tokenizer", str(folder), "--dataset-name", "random", "--random-input-len", str(input_len),
+            "--random-output-len", str(output_len), "--num-prompts", str(requests), "--request-rate", str(rate),
+            "--ignore-eos", "--seed", str(seed), "--percentile-metrics", "ttft,tpot", "--metric-percentiles", "50,99",
+            "--save-result", "--result-dir", str(out.parent), "--result-filename", out.name]
+    subprocess.run([str(vllm_python()), "-c", BENCH, *args], check=True, stdout=subprocess.DEVNULL,
+                   env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+                        "HOME": str(out.parent)})
+    r = json.loads(out.read_text())
+    return {"ttft_p50": r["p50_ttft_ms"], "ttft_p99": r["p99_ttft_ms"], "tpot_p50": r["p50_tpot_ms"],
+            "tpot_p99": r["p99_tpot_ms"], "n": r["completed"]}
+
+
+def harness_client(engine, tokenizer, rate: float, requests: int, input_len: int, output_len: int, log: Path) -> dict:
+    import re
+
+    from harness.measure.loadgen import run_scenario
+    from harness.measure.speed import distinct_prompts
+
+    prompts = distinct_prompts(tokenizer, input_len, 64, engine.vocab_size).tolist()
+    server = engine.server()
+    try:
+        r = run_scenario(server, prompts, output_len, "server", rate, 60_000, 10_000, requests, 0, log)
+    finally:
+        server.close()
+    text = (log / "mlperf_log_summary.txt").read_text()
+
+    def pct(what: str, p: str) -> float:
+        return int(re.search(rf"{p} percentile {what} \(ns\)\s*:\s*(\d+)", text).group(1)) / 1e6
+
+    return {"ttft_p50": pct("first token latency", "50.00"), "ttft_p99": pct("first token latency", "99.00"),
+            "tpot_p50": pct("time to output token", "50.00"), "tpot_p99": pct("time to output token", "99.00"),
+            "n": r.queries}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--rate", type=float, default=2.0)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--input-len", type=int, default=64)
+    ap.add_argument("--output-len", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+
+    from harness.engines.base import build_engine
+    from harness.precision.registry import get_scheme
+
+    from _common import compose
+
+    cfg = compose(f"model={args.model}", f"precision={args.precision}", "engine=vllm")
+    built = build_engine(cfg, get_scheme(args.precision), "cpu", "vllm")
+    engine = built.engine
+    folder = Path(engine.process.cmd[engine.process.cmd.index("--model") + 1])
+    results: dict[str, list[dict]] = {"vllm bench serve": [], "harness (LoadGen)": []}
+    try:
+        with tempfile.TemporaryDirectory(dir=engine.process.home) as tmp:
+            for i in range(args.rounds):
+                results["vllm bench serve"].append(bench_serve(engine.process, folder, args.rate, args.requests,
+                                                               args.input_len, args.output_len,
+                                                               Path(tmp) / f"bench{i}.json", seed=i))
+                results["harness (LoadGen)"].append(harness_client(engine, built.tokenizer, args.rate, args.requests,
+                                                                   args.input_len, args.output_len,
+                                                                   Path(tmp) / f"lg{i}"))
+    finally:
+        engine.close()
+    print(f"{args.model} {args.precision} on vLLM: {args.requests} requests at {args.rate:g}/s (Poisson), "
+          f"{args.input_len} tokens in, {args.output_len} out, {args.rounds} rounds interleaved")
+    print(f"{'client':<20} {'round':>5} {'TTFT p50':>9} {'TTFT p99':>9} {'TPOT p50':>9} {'TPOT p99':>9} {'n':>5}")
+    for name, rows in results.items():
+        for i, r in enumerate(rows):
+            print(f"{name:<20} {i:>5} {r['ttft_p50']:9.1f} {r['ttft_p99']:9.1f} {r['tpot_p50']:9.1f} "
+                  f"{r['tpot_p99']:9.1f} {r['n']:>5}")
+    ok = True
+    for key in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"):
+        import statistics
+
+        h = statistics.median(r[key] for r in results["harness (LoadGen)"])
+        v = statistics.median(r[key] for r in results["vllm bench serve"])
+        ratio = h / v
+        ok &= abs(ratio - 1) <= 0.10
+        print(f"{key}: harness {h:.1f} ms / bench serve {v:.1f} ms = {ratio:.3f} "
+              f"({'within' if abs(ratio - 1) <= 0.10 else 'OUTSIDE'} 10%)")
+    print("peer check:", "all four within 10%" if ok else "NOT all within 10%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""vLLM's server dies with the harness: stopped with its whole process group (engine core included) when the engine
+closes, and killed by Linux when the harness is SIGKILLed (PR_SET_PDEATHSIG); its folder under the harness's cache is
+removed, or swept by the next start when the harness was killed. Checked by PID."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.engines.vllm_process import vllm_python
+
+pytestmark = pytest.mark.skipif(not vllm_python().exists(), reason="vLLM's environment is missing (make vllm)")
+
+CHILD = r"""
+import os, sys, time
+from omegaconf import OmegaConf
+from harness.models.checkpoint import checkpoint
+from harness.engines.vllm_process import VllmProcess
+folder = checkpoint(OmegaConf.load(sys.argv[1])).folder
+p = VllmProcess(folder, "float32", 256)
+print(p.proc.pid, p.home, flush=True)
+time.sleep(600)
+"""
+
+
+def _group(pgid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.getpgid(int(d)) == pgid:
+                    out.append(int(d))
+            except ProcessLookupError:
+                pass
+    return out
+
+
+def _gone(pids: list[int], timeout_s: float = 30) -> list[int]:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}") and "zombie" not in _state(p)]
+        if not alive:
+            return []
+        time.sleep(0.5)
+    return alive
+
+
+def _state(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/status").read().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def test_a_sigkilled_harness_leaves_no_vllm_process_and_the_next_start_sweeps_its_folder(tmp_path):
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(ROOT / "conf" / "model" / "tiny-random.yaml")],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        leader, home = child.stdout.readline().split()
+        group = _group(int(leader))
+        assert int(leader) in group and len(group) >= 2, group  # the API server and vLLM's engine core
+        assert Path(home).is_dir()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert _gone(group) == [], f"vLLM processes outlived the SIGKILLed harness: {group}"
+    assert Path(home).exists()  # SIGKILL leaves no time to clean up: the next start sweeps it
+    from harness.engines.vllm_process import sweep_stale_runs
+
+    sweep_stale_runs()
+    assert not Path(home).exists()
+
+
+def test_closing_the_engine_stops_the_whole_group_and_removes_its_folder():
+    from harness.engines.base import build_engine
+    from harness.precision.registry import get_scheme
+    from tests.engines.test_contract import _cfg
+
+    built = build_engine(_cfg("tiny-random", "fp32", "vllm"), get_scheme("fp32"), "cpu", "vllm")
+    process = built.engine.process
+    group = _group(process.proc.pid)
+    assert len(group) >= 2 and process.home.is_dir()
+    built.engine.close()
+    built.engine.close()  # twice is harmless
+    assert _gone(group, 5) == [] and not process.home.exists()

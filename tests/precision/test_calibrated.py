@@ -1,0 +1,74 @@
+"""The calibrated schemes: llm-compressor's oneshot in its own environment, on the tiny model (a few seconds each),
+cached like a conversion, and proven from the checkpoint's own tensors (packed int32 words, int8 or fp8 weights,
+scales, group size). A float checkpoint fails the proof."""
+import json
+
+import pytest
+
+from harness.errors import ProofError
+from harness.precision.calibrated import CALIBRATED, calibrator_python, ct_proof, safetensors_headers
+
+pytestmark = pytest.mark.skipif(not calibrator_python().exists(),
+                                reason="llm-compressor's environment is missing (make llmcompressor)")
+
+STORED = {"gptq-w4a16-g128": ("I32", 4, 128), "awq-w4a16-g128": ("I32", 4, 128), "w8a8-int8": ("I8", 8, None),
+          "fp8-dynamic": ("F8_E4M3", 8, None)}
+
+
+@pytest.fixture(scope="module")
+def tiny_folder():
+    from omegaconf import OmegaConf
+
+    from harness.models.checkpoint import checkpoint
+    from tests.conftest import ROOT
+
+    return checkpoint(OmegaConf.load(ROOT / "conf" / "model" / "tiny-random.yaml")).folder
+
+
+@pytest.mark.parametrize("scheme", sorted(CALIBRATED))
+def test_each_scheme_is_calibrated_once_and_proven_from_its_tensors(scheme, tiny_folder):
+    from harness.precision.calibrated import calibrated
+
+    first = calibrated(tiny_folder, scheme)
+    again = calibrated(tiny_folder, scheme)
+    assert again.cached and again.folder == first.folder and again.convert_s == first.convert_s
+    proof = ct_proof(first.folder, scheme, 430_000)
+    dtype, bits, group = STORED[scheme]
+    assert f"weight{'_packed' if bits == 4 else ''} {dtype} x14" in proof.types  # 2 layers x 7 linears
+    h, inter, kv = 128, 256, 2 * 32  # tiny-random: hidden, MLP, kv heads x head dim; 2 layers
+    assert proof.quantized_params == proof.linear_params == 2 * (2 * h * h + 2 * h * kv + 3 * h * inter)  # unpacked
+    # the bytes follow the bits: 4-bit packed words plus scales (and zero points), or 8-bit plus scales
+    assert bits - 0.01 < proof.linear_bits_per_weight < bits + 0.5, proof.linear_bits_per_weight
+    config = json.loads((first.folder / "config.json").read_text())["quantization_config"]
+    weights = next(iter(config["config_groups"].values()))["weights"]
+    assert weights["num_bits"] == bits and weights.get("group_size") == (group if group else weights.get("group_size"))
+    if group:
+        assert f"group size {group}" in proof.types
+    calib = json.loads((first.folder / "calibration.json").read_text())
+    assert calib["samples"] == (0 if scheme == "fp8-dynamic" else 64) and calib["seed"] == 0
+
+
+def test_a_float_checkpoint_fails_the_proof(tiny_folder):
+    assert all(t["dtype"] == "F32" for t in safetensors_headers(tiny_folder).values())
+    with pytest.raises(ProofError, match="compressed-tensors"):
+        ct_proof(tiny_folder, "gptq-w4a16-g128", 430_000)
+
+
+def test_a_calibrated_scheme_runs_on_vllm_end_to_end(tmp_path):
+    """engine=vllm precision=w8a8-int8 on the tiny model: the row is ok, proven from the checkpoint, measured through
+    vLLM's stream, with perplexity and top-1 agreement but no KLD (and why), and the server's own memory."""
+    from harness.engines.vllm_process import vllm_python
+    from harness.record.store import read_rows
+    from tests.conftest import run_harness
+
+    if not vllm_python().exists():
+        pytest.skip("vLLM's environment is missing (make vllm)")
+    out = tmp_path / "r.csv"
+    run_harness("model=tiny-random", "precision=w8a8-int8", "engine=vllm", "eval=none", "quality.max_tokens=256",
+                "quality.context=64", "bench.new_tokens=8", "bench.repeats=2", f"results.path={out}")
+    (row,) = read_rows(out)
+    assert row["status"] == "ok", row["error"]
+    assert "weight I8 x14" in row["quantized_types"] and "vLLM 0.32.0" in row["quantized_types"]
+    assert float(row["decode_tok_s"]) > 0 and float(row["engine_rss_mb"]) > 50
+    assert row["kld_mean"] == "" and "no KLD" in row["quality_note"] and float(row["ppl"]) > 1
+    assert 0 <= float(row["top1_agree"]) <= 1 and row["convert_s"] != ""
