@@ -125,13 +125,13 @@ class VllmEngine(Engine):
 
     def external_rss_mb(self) -> float | None:
         """vLLM's server and engine-core processes (its process group), resident now."""
+        import os
+
         import psutil
 
         total = 0
         for proc in psutil.process_iter(["pid"]):
             try:
-                import os
-
                 if os.getpgid(proc.pid) == self.process.proc.pid:
                     total += proc.memory_info().rss
             except (ProcessLookupError, psutil.Error):

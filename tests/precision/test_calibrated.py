@@ -41,9 +41,11 @@ def test_each_scheme_is_calibrated_once_and_proven_from_its_tensors(scheme, tiny
     assert bits - 0.01 < proof.linear_bits_per_weight < bits + 0.5, proof.linear_bits_per_weight
     config = json.loads((first.folder / "config.json").read_text())["quantization_config"]
     weights = next(iter(config["config_groups"].values()))["weights"]
-    assert weights["num_bits"] == bits and weights.get("group_size") == (group if group else weights.get("group_size"))
+    assert weights["num_bits"] == bits
     if group:
-        assert f"group size {group}" in proof.types
+        assert weights["group_size"] == group and f"group size {group}" in proof.types
+    else:
+        assert weights["strategy"] == "channel" and "per channel" in proof.types
     calib = json.loads((first.folder / "calibration.json").read_text())
     assert calib["samples"] == (0 if scheme == "fp8-dynamic" else 64) and calib["seed"] == 0
 
