@@ -106,9 +106,12 @@ sweep-loadgen: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP)
 	$(BIN)/python -m harness -m +sweep=loadgen model=gemma3-270m precision=int8-dynamic \
 	  bench.loadgen.cache_memory_percent=0.2 bench.loadgen.max_batch_tokens=256
 
-# vLLM rows of the serving sweep (results/cpu_serving.csv): bf16 and llm-compressor's calibrated schemes, both models.
+# vLLM rows of the serving sweep (results/cpu_serving.csv): bf16 and llm-compressor's calibrated schemes, both models;
+# then the calibrated checkpoints on the torch engine (decompressed to bf16 by compressed-tensors: numerics and KLD).
 sweep-vllm: $(STAMP) $(VLLM_STAMP) $(LLMC_STAMP)
 	$(BIN)/python -m harness -m +sweep=vllm
+	$(BIN)/python -m harness -m +sweep=vllm engine=torch \
+	  precision=w8a8-int8,gptq-w4a16-g128,awq-w4a16-g128,gptq-w4a16-g64,awq-w4a16-g64,fp8-dynamic
 
 sweep-schemes: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_schemes

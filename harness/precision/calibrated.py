@@ -26,13 +26,50 @@ CALIBRATION = {"text": "harness/evaluate/data/openbookqa/train.jsonl", "samples"
 CALIBRATED = {
     "gptq-w4a16-g128": (4.25, "GPTQ, int4 weights (symmetric, group 128), 16-bit activations"),
     "awq-w4a16-g128": (4.25, "AWQ scaling, then int4 weights (asymmetric, group 128), 16-bit activations"),
+    # group 64: for models whose linear widths are not multiples of 128 (SmolLM2-135M's hidden size is 576 = 9 x 64)
+    "gptq-w4a16-g64": (4.5, "GPTQ, int4 weights (symmetric, group 64), 16-bit activations"),
+    "awq-w4a16-g64": (4.5, "AWQ scaling, then int4 weights (asymmetric, group 64), 16-bit activations"),
     "w8a8-int8": (8.0, "SmoothQuant (0.8) + GPTQ, int8 weights per channel, int8 activations per token (dynamic)"),
     "fp8-dynamic": (8.0, "FP8 e4m3 weights per channel, FP8 activations per token (dynamic); no calibration data"),
 }
 
 for _name, (_bits, _what) in CALIBRATED.items():
     register(Scheme(name=_name, bits=_bits, library="llmcompressor", devices=("cpu", "cuda"), how="calibrated",
-                    dtype="bfloat16", engines=("vllm",), notes=f"llm-compressor oneshot: {_what}"))
+                    dtype="bfloat16", engines=("vllm", "torch"), notes=f"llm-compressor oneshot: {_what}"))
+
+# bits of one stored weight value: a group (or row, per channel) of a decoder linear holds at most 2**bits values
+GRID_BITS = {name: 4 if "-w4" in name else 8 for name in CALIBRATED}
+
+
+def group_size(scheme: str) -> int | None:
+    """The weight group size a scheme's name ends with (`-g128`), or None (per channel)."""
+    tail = scheme.rsplit("-g", 1)
+    return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None
+
+
+def linear_widths(config) -> dict[str, int]:
+    """The input widths of a decoder layer's linears, from the model's config (attention in, attention out, MLP down)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    return {"q/k/v/gate/up": text.hidden_size, "o_proj": text.num_attention_heads * head_dim,
+            "down_proj": text.intermediate_size}
+
+
+def group_fits(scheme: str, config) -> str:
+    """Why `scheme`'s weight groups cannot tile this model's linears ('' when they can): llm-compressor refuses a
+    layer whose input width is not a multiple of the group size."""
+    g = group_size(scheme)
+    if not g:
+        return ""
+    bad = {k: w for k, w in linear_widths(config).items() if w % g}
+    if not bad:
+        return ""
+    fits = [n for n in CALIBRATED if n.startswith(scheme.rsplit("-g", 1)[0] + "-g")
+            and group_size(n) and all(w % group_size(n) == 0 for w in linear_widths(config).values())]
+    return (f"{scheme} quantises weights in groups of {g}, and this model's linear input widths ("
+            + ", ".join(f"{k} {w}" for k, w in bad.items())
+            + f") are not multiples of {g} (llm-compressor refuses such layers)"
+            + (f"; {fits[0]} fits" if fits else ""))
 
 
 def calibrator_python() -> Path:
@@ -71,8 +108,12 @@ def calibrate(source: Path, scheme: str, out: Path) -> None:
 
 def calibrated(ckpt_folder: Path, scheme: str):
     """The cached calibrated checkpoint of this model and scheme (made once)."""
+    from transformers import AutoConfig
+
     from harness.precision.conversion import converted
 
+    if why := group_fits(scheme, AutoConfig.from_pretrained(str(ckpt_folder))):
+        raise Unavailable(why)
     return converted("calibrated", ckpt_folder, scheme, calibrator_versions(),
                      lambda src, out: calibrate(src, scheme, out))
 
@@ -130,7 +171,7 @@ def ct_proof(folder: Path, scheme: str, model_params: int) -> Proof:
         raise ProofError(f"{scheme}: {len(floats)} decoder linear layers keep float weights, e.g. {floats[:3]}")
     if not lin_params:
         raise ProofError(f"{scheme}: no quantised decoder linear layer in the checkpoint")
-    want = {"gptq-w4a16-g128": "I32", "awq-w4a16-g128": "I32", "w8a8-int8": "I8", "fp8-dynamic": "F8_E4M3"}[scheme]
+    want = "I32" if GRID_BITS[scheme] == 4 else "F8_E4M3" if scheme.startswith("fp8") else "I8"
     stored = {k.split()[1] for k in kinds if k.startswith(("weight ", "weight_packed "))}
     if stored != {want}:
         raise ProofError(f"{scheme}: decoder linear weights are stored as {sorted(stored)}, expected {want}")
@@ -141,3 +182,74 @@ def ct_proof(folder: Path, scheme: str, model_params: int) -> Proof:
                          f"bits {sorted({g.get('num_bits') for g in groups})}"])
     return Proof(weight_bytes=weight_bytes, model_params=model_params, linear_params=lin_params,
                  linear_bytes=lin_bytes, quantized_params=quantised, types=summary)
+
+
+def grid_check(model, scheme: str) -> tuple[int, int, int, str]:
+    """The decompressed weights still hold the scheme's values: every group of every quantised decoder linear (its
+    weight_scale's columns say the group size; one column is per channel) holds at most 2**bits distinct values.
+    A float weight (hundreds of distinct values per row) fails it. Returns (linears, their params, the most distinct
+    values seen in one group, the group sizes)."""
+    import torch
+
+    bits = GRID_BITS[scheme]
+    linears = params = most = 0
+    groups = set()
+    for name, module in model.named_modules():
+        scale = getattr(module, "weight_scale", None)
+        weight = getattr(module, "weight", None)
+        if scale is None or weight is None or weight.dim() != 2 or "layers." not in name:
+            continue
+        out, inn = weight.shape
+        n_groups = scale.shape[-1] if scale.dim() == 2 else 1
+        w = weight.detach().reshape(out, n_groups, inn // n_groups)
+        distinct = int(((w.sort(dim=-1).values.diff(dim=-1) != 0).sum(-1) + 1).max())
+        if distinct > 2 ** bits:
+            raise ProofError(f"{scheme}: {name} holds {distinct} distinct values in one group of "
+                             f"{inn // n_groups}: not {bits}-bit weights")
+        linears, params, most = linears + 1, params + weight.numel(), max(most, distinct)
+        groups.add("per channel" if n_groups == 1 else f"group {inn // n_groups}")
+        del w
+    if not linears:
+        raise ProofError(f"{scheme}: no decoder linear with a weight scale after loading the checkpoint")
+    return linears, params, most, ", ".join(sorted(groups))
+
+
+def torch_model(model_cfg, scheme, device: str):
+    """The calibrated checkpoint loaded by transformers for the torch engine: compressed-tensors decompresses its
+    weights to bf16 (no integer kernel in transformers on this engine) and quantises activations on the fly where the
+    scheme does (w8a8-int8, fp8-dynamic: per token). Decompressed here, before anything is timed, and proven twice:
+    the checkpoint's packed tensors (`ct_proof`) and the weights in memory (`grid_check`).
+    Returns (model, tokenizer, proof, baseline, weights, convert_s)."""
+    import importlib.util
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from harness.models.checkpoint import checkpoint
+    from harness.precision.proof import config_param_count
+    from harness.precision.stored_bytes import module_bytes
+
+    if importlib.util.find_spec("compressed_tensors") is None:
+        raise Unavailable(f"{scheme.name} on the torch engine needs the compressed-tensors package "
+                          "(pyproject.toml pins it: reinstall the project)")
+    ckpt = checkpoint(model_cfg)
+    conv = calibrated(ckpt.folder, scheme.name)
+    model = AutoModelForCausalLM.from_pretrained(str(conv.folder), dtype=torch.bfloat16).eval()
+    with torch.no_grad():  # compressed-tensors decompresses on the first forward: do it now, outside timed regions
+        model(input_ids=torch.tensor([[0]]))
+    params = config_param_count(model.config)
+    stored = ct_proof(conv.folder, scheme.name, params)
+    linears, lin_params, most, groups = grid_check(model, scheme.name)
+    lin_bytes = sum(m.weight.numel() * m.weight.element_size() for n, m in model.named_modules()
+                    if getattr(m, "weight_scale", None) is not None and "layers." in n)
+    acts = "activations quantised per token on the fly" if scheme.name in ("w8a8-int8", "fp8-dynamic") else \
+        "16-bit activations"
+    types = (f"in memory: {linears} decoder linears decompressed by compressed-tensors to bf16, at most {most} "
+             f"distinct values per {groups} (<= 2^{GRID_BITS[scheme.name]}), {acts}; no integer kernel on this "
+             f"engine, so speed and memory are bf16's; checkpoint: {stored.types}, {stored.weight_bytes} bytes")
+    proof = Proof(weight_bytes=module_bytes(model), model_params=params, linear_params=lin_params,
+                  linear_bytes=lin_bytes, quantized_params=lin_params, types=types)
+    if device != "cpu":
+        model = model.to(device)
+    return model, ckpt.tokenizer, proof, f"{ckpt.baseline}, calibrated by llm-compressor", ckpt.weights, \
+        conv.convert_s

@@ -20,16 +20,25 @@ def recipe(scheme: str):
     from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
 
     ignore = ["lm_head"]
-    if scheme == "gptq-w4a16-g128":
-        return [GPTQModifier(targets="Linear", scheme="W4A16", ignore=ignore)]
-    if scheme == "awq-w4a16-g128":
+
+    def int4(symmetric: bool) -> dict:
+        """compressed-tensors' W4A16 / W4A16_ASYM preset (group 128), or the same with the name's group size."""
+        group = int(scheme.rsplit("-g", 1)[1])
+        if group == 128:
+            return {"targets": "Linear", "scheme": "W4A16" if symmetric else "W4A16_ASYM"}
+        return {"config_groups": {"group_0": {"targets": ["Linear"], "weights": {
+            "num_bits": 4, "type": "int", "symmetric": symmetric, "strategy": "group", "group_size": group}}}}
+
+    if scheme.startswith("gptq-w4a16-g"):
+        return [GPTQModifier(**int4(True), ignore=ignore)]
+    if scheme.startswith("awq-w4a16-g"):
         from llmcompressor.modifiers.transform.awq import AWQModifier
 
         if not torch.cuda.is_available():  # 0.14's AWQ pins host memory for GPU copies: fails without a GPU, no use
             from llmcompressor.pipelines.cache import IntermediatesCache
 
             IntermediatesCache.pin_memory = lambda self, *a, **k: None
-        return [AWQModifier(), QuantizationModifier(targets="Linear", scheme="W4A16_ASYM", ignore=ignore)]
+        return [AWQModifier(), QuantizationModifier(**int4(False), ignore=ignore)]
     if scheme == "w8a8-int8":
         from llmcompressor.modifiers.transform.smoothquant import SmoothQuantModifier
 

@@ -11,7 +11,8 @@ from harness.precision.calibrated import CALIBRATED, calibrator_python, ct_proof
 pytestmark = pytest.mark.skipif(not calibrator_python().exists(),
                                 reason="llm-compressor's environment is missing (make llmcompressor)")
 
-STORED = {"gptq-w4a16-g128": ("I32", 4, 128), "awq-w4a16-g128": ("I32", 4, 128), "w8a8-int8": ("I8", 8, None),
+STORED = {"gptq-w4a16-g128": ("I32", 4, 128), "awq-w4a16-g128": ("I32", 4, 128), "gptq-w4a16-g64": ("I32", 4, 64),
+          "awq-w4a16-g64": ("I32", 4, 64), "w8a8-int8": ("I8", 8, None),
           "fp8-dynamic": ("F8_E4M3", 8, None)}
 
 
@@ -74,3 +75,55 @@ def test_a_calibrated_scheme_runs_on_vllm_end_to_end(tmp_path):
     assert float(row["decode_tok_s"]) > 0 and float(row["engine_rss_mb"]) > 50
     assert row["kld_mean"] == "" and "no KLD" in row["quality_note"] and float(row["ppl"]) > 1
     assert 0 <= float(row["top1_agree"]) <= 1 and row["convert_s"] != ""
+
+
+@pytest.mark.parametrize("scheme", ["gptq-w4a16-g128", "w8a8-int8"])
+def test_a_calibrated_scheme_runs_on_the_torch_engine_decompressed_and_proven_in_memory(scheme, tmp_path):
+    """transformers loads the compressed-tensors checkpoint and decompresses it to bf16: the row says so, the weights
+    in memory still hold at most 2**bits values per group (grid_check), and quality has the full distributions (KLD)
+    that vLLM's API cannot give."""
+    from harness.record.store import read_rows
+    from tests.conftest import run_harness
+
+    out = tmp_path / "r.csv"
+    run_harness("model=tiny-random", f"precision={scheme}", "engine=torch", "eval=none", "quality.max_tokens=256",
+                "quality.context=64", "bench.new_tokens=8", "bench.repeats=2", f"results.path={out}")
+    (row,) = read_rows(out)
+    assert row["status"] == "ok", row["error"]
+    most, bits = 16 if "w4" in scheme else 256, 4 if "w4" in scheme else 8
+    assert "decompressed by compressed-tensors to bf16" in row["quantized_types"]
+    assert f"(<= 2^{bits})" in row["quantized_types"] and "checkpoint: compressed-tensors" in row["quantized_types"]
+    assert int(row["quantized_types"].split("at most ")[1].split()[0]) <= most
+    assert float(row["kld_mean"]) > 0 and float(row["decode_tok_s"]) > 0
+
+
+def test_grid_check_refuses_float_weights():
+    """The same check on a model whose weights were never quantised: a group holds far more than 16 values."""
+    import torch
+
+    from harness.precision.calibrated import grid_check
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(256, 8)
+    layer.weight_scale = torch.nn.Parameter(torch.ones(8, 2), requires_grad=False)  # group 128
+    model = torch.nn.ModuleDict({"layers": torch.nn.ModuleList([layer])})
+    with pytest.raises(ProofError, match="distinct values in one group of 128"):
+        grid_check(model, "gptq-w4a16-g128")
+    with torch.no_grad():  # on a 4-bit grid it passes
+        layer.weight.copy_(torch.randint(-8, 8, (8, 256)).float() * 0.01)
+    assert grid_check(model, "gptq-w4a16-g128")[2] <= 16
+
+
+def test_a_group_size_that_does_not_tile_the_model_is_refused_before_calibrating():
+    """SmolLM2-135M's hidden size is 576 = 4.5 x 128: llm-compressor refuses group 128 there (after loading the model
+    in a child); the harness says so first, naming the widths and the group size that fits."""
+    from transformers import LlamaConfig
+
+    from harness.precision.calibrated import group_fits
+
+    smollm2 = LlamaConfig(hidden_size=576, intermediate_size=1536, num_attention_heads=9, num_key_value_heads=3)
+    why = group_fits("gptq-w4a16-g128", smollm2)
+    assert "(q/k/v/gate/up 576, o_proj 576) are not multiples of 128" in why and "gptq-w4a16-g64 fits" in why
+    assert group_fits("gptq-w4a16-g64", smollm2) == "" and group_fits("w8a8-int8", smollm2) == ""
+    gemma = LlamaConfig(hidden_size=640, intermediate_size=2048, num_attention_heads=4, head_dim=256)
+    assert group_fits("awq-w4a16-g128", gemma) == ""
