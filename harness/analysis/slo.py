@@ -155,6 +155,17 @@ def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataF
                                            f"LoadGen Server VALID at {float(qps):g} q/s")
                                           + "; input priced at the load curve's prefill rate"})
                 continue
+            lg_runs = pd.to_numeric(r.get(f"loadgen_{slo.name}_runs"), errors="coerce")
+            if not pd.isna(lg_runs):  # LoadGen took this profile and found no VALID QPS (or could not search it)
+                bad = pd.to_numeric(r.get(f"loadgen_{slo.name}_invalid_qps"), errors="coerce")
+                found = (f"no VALID QPS in {int(lg_runs)} run(s)" if lg_runs > 0 else
+                         "not searched (loadgen_note says why)") + ("" if pd.isna(bad) else
+                                                                    f", INVALID at {float(bad):g} q/s")
+                lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_source": "loadgen", "slo_n": None,
+                              "slo_tok_s": None, "slo_static_tok_s": static, "slo_prefill_tok_s": None,
+                              "slo_concurrency": None,
+                              "slo_note": f"LoadGen Server: {found}; the static curve is not used in its place"})
+                continue
             lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_n": n, "slo_source": "static curve",
                           "slo_static_tok_s": static,
                           "slo_tok_s": None if lv is None else float(lv["decode_tok_s"]),

@@ -98,3 +98,21 @@ def test_loadgen_figures_take_precedence_and_sit_beside_the_static_curve():
     assert got.loc["server", "slo_tok_s"] == 80.0 and got.loc["server", "slo_static_tok_s"] == 300.0
     assert got.loc["server", "slo_source"] == "loadgen" and "VALID at 2.5 q/s" in got.loc["server", "slo_note"]
     assert got.loc["interactive", "slo_source"] == "static curve" and got.loc["interactive", "slo_tok_s"] == 300.0
+
+
+def test_a_profile_loadgen_found_no_valid_qps_for_is_not_judged_on_the_static_curve():
+    import pandas as pd
+
+    from harness.analysis.slo import SLO, serving
+
+    ok = pd.DataFrame([{"run_id": "r", "batch_size": 1, "repeats": 3, "new_tokens": 32, "decode_tok_s": 40.0,
+                        "prefill_tok_s": 900.0, "ttft_ms_p99": 30.0, "tpot_ms_p99": 20.0,
+                        "loadgen_server_runs": 2, "loadgen_server_invalid_qps": 3.29,
+                        "loadgen_interactive_runs": 0}])
+    got = serving(ok, pd.DataFrame(), [SLO("server", 2000.0, 200.0), SLO("interactive", 450.0, 40.0),
+                                       SLO("loose", 5000.0, 500.0)]).set_index("slo")
+    assert pd.isna(got.loc["server", "slo_tok_s"]) and got.loc["server", "slo_static_tok_s"] == 40.0
+    assert "no VALID QPS in 2 run(s), INVALID at 3.29 q/s" in got.loc["server", "slo_note"]
+    assert pd.isna(got.loc["interactive", "slo_tok_s"]) and "not searched" in got.loc["interactive", "slo_note"]
+    # a profile LoadGen did not take (no runs column) is still judged on the static curve
+    assert got.loc["loose", "slo_source"] == "static curve" and got.loc["loose", "slo_tok_s"] == 40.0
