@@ -234,7 +234,18 @@ def torch_model(model_cfg, scheme, device: str):
                           "(pyproject.toml pins it: reinstall the project)")
     ckpt = checkpoint(model_cfg)
     conv = calibrated(ckpt.folder, scheme.name)
-    model = AutoModelForCausalLM.from_pretrained(str(conv.folder), dtype=torch.bfloat16).eval()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(conv.folder), dtype=torch.bfloat16).eval()
+    except RuntimeError as exc:
+        zero_points = {n: t["shape"] for n, t in safetensors_headers(conv.folder).items()
+                       if n.endswith("weight_zero_point")}
+        if "mismatched" not in str(exc) or not zero_points:
+            raise
+        name, shape = next(iter(sorted(zero_points.items())))
+        raise Unavailable(f"{scheme.name} on the torch engine: transformers cannot load this asymmetric checkpoint's "
+                          f"zero points, which compressed-tensors stores packed 8 to an int32 word (e.g. {name} "
+                          f"{shape}) where the model it builds expects one per row (size mismatch on every layer); "
+                          "the vllm engine serves it") from None
     with torch.no_grad():  # compressed-tensors decompresses on the first forward: do it now, outside timed regions
         model(input_ids=torch.tensor([[0]]))
     params = config_param_count(model.config)

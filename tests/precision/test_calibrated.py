@@ -127,3 +127,17 @@ def test_a_group_size_that_does_not_tile_the_model_is_refused_before_calibrating
     assert group_fits("gptq-w4a16-g64", smollm2) == "" and group_fits("w8a8-int8", smollm2) == ""
     gemma = LlamaConfig(hidden_size=640, intermediate_size=2048, num_attention_heads=4, head_dim=256)
     assert group_fits("awq-w4a16-g128", gemma) == ""
+
+
+def test_an_asymmetric_checkpoint_on_the_torch_engine_is_unavailable_with_the_reason(tmp_path):
+    """AWQ's checkpoint has zero points packed 8 to an int32; transformers 5.24 expects one per row and refuses every
+    layer: the row is `unavailable`, says so and points to vLLM, which serves it."""
+    from harness.record.store import read_rows
+    from tests.conftest import run_harness
+
+    out = tmp_path / "r.csv"
+    run_harness("model=tiny-random", "precision=awq-w4a16-g128", "engine=torch", "eval=none", "quality=none",
+                "bench.new_tokens=4", "bench.repeats=1", f"results.path={out}")
+    (row,) = read_rows(out)
+    assert row["status"] == "unavailable", row["error"]
+    assert "zero points" in row["error"] and "packed 8 to an int32" in row["error"] and "vllm" in row["error"]
