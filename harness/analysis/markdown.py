@@ -74,7 +74,8 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
     wide = a.ok[["run_id", "config", "engine", "bits_per_weight"]].copy()
     for s in a.slos:
         d = a.serving[a.serving["slo"] == s.name].set_index("run_id")
-        wide[s.name] = [("meets no level" if pd.isna(d.loc[r, "slo_tok_s"]) else
+        wide[s.name] = [(("no VALID LoadGen QPS" if d.loc[r].get("slo_source") == "loadgen" else "meets no level")
+                         if pd.isna(d.loc[r, "slo_tok_s"]) else
                          f"{d.loc[r, 'slo_tok_s']:.1f} @ "
                          + ("LoadGen" if pd.isna(d.loc[r, "slo_concurrency"]) else f"{int(d.loc[r, 'slo_concurrency'])}")
                          + ("" if pd.isna(d.loc[r, "slo_n"]) else f" (n={int(d.loc[r, 'slo_n'])})"))

@@ -32,17 +32,25 @@ def load_results(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path} has no rows")
     for c in NUMERIC:
         df[c] = pd.to_numeric(df[c].replace("", None), errors="coerce") if c in df else float("nan")
-    df["config"] = df["model"] + " / " + df["precision"]
     df["engine"] = [engine_of(r) for _, r in df.iterrows()]
+    # a scheme that runs on two engines (bf16 on torch and vllm; llm-compressor's checkpoints on vllm and torch) names
+    # its engine where it is not the usual one, so that the two rows differ in every table
+    where = df["engine"].map({"vllm": " @ vllm", "compressed-tensors": " @ torch"}).fillna("")
+    df["config"] = df["model"] + " / " + df["precision"] + where
     df["weight_mb"] = df["weight_bytes"] / 2**20
     df["one_minus_kld"] = 1 - df["kld_mean"]
     return df
 
 
 def engine_of(row) -> str:
-    """The engine/library that ran a row: llama.cpp, or the Python library that applied the scheme."""
+    """The engine/library that ran a row: llama.cpp, vLLM, compressed-tensors (llm-compressor's checkpoints on the
+    torch engine), or the Python library that applied the scheme."""
     if row.get("engine") == "llamacpp":
         return "llama.cpp"
+    if row.get("engine") == "vllm":
+        return "vllm"
+    if str(row.get("library") or "").startswith("llmcompressor"):
+        return "compressed-tensors"
     return str(row.get("library") or "").split(" ")[0] or str(row.get("engine") or "?")
 
 

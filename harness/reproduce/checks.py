@@ -98,9 +98,12 @@ def quality_kept(claim, csv) -> list[Verdict]:
         if r["precision"] == "fp32" or base is None:
             continue
         cap, ci, kld = (float(r.get(k) or "nan") for k in ("capability", "capability_ci95", "kld_mean"))
-        item = f"{r['model']} {r['precision']}"
+        item = f"{r['model']} {r['precision']}" + (" (vllm)" if r.get("engine") == "vllm" else "")
         if math.isnan(cap) or math.isnan(ci) or math.isnan(kld):
-            out.append(Verdict(claim.id, item, published, "", "not comparable", "no capability or KLD in the row"))
+            missing = [n for n, v in (("capability", cap), ("its interval", ci), ("KLD", kld)) if math.isnan(v)]
+            why = " and ".join(missing) + " missing in the row" + (
+                f" ({r['quality_note']})" if r.get("quality_note") else "")
+            out.append(Verdict(claim.id, item, published, "", "not comparable", why))
             continue
         loss = float(base["capability"]) - cap
         cap_ok, kld_ok = loss + ci < margin, kld < max_kld
