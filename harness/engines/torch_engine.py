@@ -154,11 +154,11 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     if scheme.how == "calibrated":  # llm-compressor's checkpoint, decompressed by transformers (precision/calibrated.py)
         from harness.precision.calibrated import torch_model
 
-        model, tok, proof, baseline, weights, convert_s = torch_model(cfg.model, scheme, device)
+        model, tok, proof, baseline, weights, convert_s, load_s = torch_model(cfg.model, scheme, device)
         pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
         torch.manual_seed(int(cfg.seed))
-        return BuiltEngine(TorchEngine(model, device=device, pad_id=pad), tok, proof, baseline, weights,
-                           time.perf_counter() - t0, convert_s=convert_s)
+        return BuiltEngine(TorchEngine(model, device=device, pad_id=pad), tok, proof, baseline, weights, load_s,
+                           convert_s=convert_s)
     built_here = cfg.model.get("source") == "random"  # weights created on the device in the scheme's dtype
     load_kwargs = scheme.load_kwargs() if scheme.load_kwargs and not built_here else {}
     if load_kwargs and device == "cuda":

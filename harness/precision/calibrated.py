@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -207,7 +208,7 @@ def grid_check(model, scheme: str) -> tuple[int, int, int, str]:
             raise ProofError(f"{scheme}: {name} holds {distinct} distinct values in one group of "
                              f"{inn // n_groups}: not {bits}-bit weights")
         linears, params, most = linears + 1, params + weight.numel(), max(most, distinct)
-        groups.add("per channel" if n_groups == 1 else f"group {inn // n_groups}")
+        groups.add("row (per channel)" if n_groups == 1 else f"group of {inn // n_groups}")
         del w
     if not linears:
         raise ProofError(f"{scheme}: no decoder linear with a weight scale after loading the checkpoint")
@@ -219,7 +220,8 @@ def torch_model(model_cfg, scheme, device: str):
     weights to bf16 (no integer kernel in transformers on this engine) and quantises activations on the fly where the
     scheme does (w8a8-int8, fp8-dynamic: per token). Decompressed here, before anything is timed, and proven twice:
     the checkpoint's packed tensors (`ct_proof`) and the weights in memory (`grid_check`).
-    Returns (model, tokenizer, proof, baseline, weights, convert_s)."""
+    Returns (model, tokenizer, proof, baseline, weights, convert_s, load_s); load_s starts after the checkpoint exists
+    (a first calibration is convert_s, not load time)."""
     import importlib.util
 
     import torch
@@ -234,6 +236,7 @@ def torch_model(model_cfg, scheme, device: str):
                           "(pyproject.toml pins it: reinstall the project)")
     ckpt = checkpoint(model_cfg)
     conv = calibrated(ckpt.folder, scheme.name)
+    t0 = time.perf_counter()
     try:
         model = AutoModelForCausalLM.from_pretrained(str(conv.folder), dtype=torch.bfloat16).eval()
     except RuntimeError as exc:
@@ -263,4 +266,4 @@ def torch_model(model_cfg, scheme, device: str):
     if device != "cpu":
         model = model.to(device)
     return model, ckpt.tokenizer, proof, f"{ckpt.baseline}, calibrated by llm-compressor", ckpt.weights, \
-        conv.convert_s
+        conv.convert_s, time.perf_counter() - t0
