@@ -15,7 +15,65 @@ import sys
 import time
 
 
-def recipe(scheme: str):
+# Gemma 2/3 put a norm before the MLP (pre_feedforward_layernorm) besides the one after attention
+# (post_attention_layernorm, whose output joins the residual stream, not the MLP): SmoothQuant must smooth the former.
+# llm-compressor 0.14 maps Gemma 3 to its default (post_attention_layernorm -> gate/up), which breaks the model.
+SANDWICH_NORM_MAPPINGS = [[["re:.*q_proj$", "re:.*k_proj$", "re:.*v_proj$"], "re:.*input_layernorm$"],
+                          [["re:.*gate_proj$", "re:.*up_proj$"], "re:.*pre_feedforward_layernorm$"]]
+
+
+def smoothquant_mappings(model):
+    """SmoothQuant's norm -> linears mappings for `model`: the sandwich-norm ones above where the model has a
+    pre-MLP norm, else None (llm-compressor's own registry by architecture)."""
+    if model is not None and any(n.endswith("pre_feedforward_layernorm") for n, _ in model.named_modules()):
+        return SANDWICH_NORM_MAPPINGS
+    return None
+
+
+def unit_offset_norms(model):
+    """Gemma's RMSNorms scale by (1 + weight). SmoothQuant divides a norm's weight by its scales, which is exact
+    only for a norm that scales by weight, so each such norm is swapped for one that does (weight 1 + w, computed the
+    same way in float32). Found by behaviour, not by name: a norm whose output is not zero with a zero weight.
+    Returns a function that swaps them back (weight - 1), to be called before saving."""
+    import torch
+
+    class ScaledRMSNorm(torch.nn.Module):
+        def __init__(self, norm):
+            super().__init__()
+            self.eps = norm.eps
+            self.weight = torch.nn.Parameter(1.0 + norm.weight.detach().float())
+
+        def forward(self, x):
+            out = x.float()
+            out = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + self.eps)
+            return (out * self.weight.float()).type_as(x)
+
+    swapped = []
+    for name, module in list(model.named_modules()):
+        w = getattr(module, "weight", None)
+        if not (name.endswith("norm") and isinstance(w, torch.nn.Parameter) and w.ndim == 1
+                and hasattr(module, "eps")):
+            continue
+        with torch.no_grad():
+            kept = w.detach().clone()
+            w.zero_()
+            offset = bool(module(torch.ones(1, w.shape[0], dtype=w.dtype)).abs().sum() > 0)
+            w.copy_(kept)
+        if offset:
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, ScaledRMSNorm(module))
+            swapped.append((parent, child, module))
+
+    def restore():
+        with torch.no_grad():
+            for parent, child, original in swapped:
+                original.weight.copy_(getattr(parent, child).weight.detach().to(original.weight.dtype) - 1.0)
+                setattr(parent, child, original)
+    return restore
+
+
+def recipe(scheme: str, model=None):
     import torch
     from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
 
@@ -42,8 +100,8 @@ def recipe(scheme: str):
     if scheme == "w8a8-int8":
         from llmcompressor.modifiers.transform.smoothquant import SmoothQuantModifier
 
-        return [SmoothQuantModifier(smoothing_strength=0.8), GPTQModifier(targets="Linear", scheme="W8A8",
-                                                                           ignore=ignore)]
+        return [SmoothQuantModifier(smoothing_strength=0.8, mappings=smoothquant_mappings(model)),
+                GPTQModifier(targets="Linear", scheme="W8A8", ignore=ignore)]
     if scheme == "fp8-dynamic":
         return [QuantizationModifier(targets="Linear", scheme="FP8_DYNAMIC", ignore=ignore)]
     raise SystemExit(f"unknown scheme {scheme!r}")
@@ -81,7 +139,9 @@ def main() -> None:
     t0 = time.perf_counter()
     kwargs = {} if data is None else {"dataset": data, "num_calibration_samples": samples,
                                       "max_seq_length": seq_len, "shuffle_calibration_samples": False}
-    oneshot(model=model, recipe=recipe(scheme), **kwargs)
+    restore = unit_offset_norms(model) if scheme == "w8a8-int8" else (lambda: None)
+    oneshot(model=model, recipe=recipe(scheme, model), **kwargs)
+    restore()
     calibrate_s = time.perf_counter() - t0
     model.save_pretrained(out, save_compressed=True)
     tokenizer.save_pretrained(out)
