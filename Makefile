@@ -98,20 +98,24 @@ sweep: $(STAMP) $(LLAMA_STAMP)
 sweep-serving: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_serving
 
-# The committed LoadGen serving sweep (results/cpu_loadgen.csv, about 65 minutes): SmolLM2 x 8 precisions, Gemma 3 x 4
-# (its torch run needs a smaller continuous-batching step and a larger cache share: conf/bench/loadgen.yaml).
+# The committed LoadGen serving sweep (results/cpu_loadgen.csv, about 2 hours): SmolLM2 x 8 precisions, Gemma 3 x 8
+# (its torch runs need a smaller continuous-batching step and a larger cache share: conf/bench/loadgen.yaml), and one
+# mixed-length request set. vLLM's LoadGen rows come from `make sweep-vllm`.
 sweep-loadgen: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP)
 	$(BIN)/python -m harness -m +sweep=loadgen
-	$(BIN)/python -m harness -m +sweep=loadgen model=gemma3-270m precision=gguf-q4_0,ov-int8,ort-int8
-	$(BIN)/python -m harness -m +sweep=loadgen model=gemma3-270m precision=int8-dynamic \
+	$(BIN)/python -m harness -m +sweep=loadgen model=gemma3-270m precision=gguf-q4_0,gguf-q8_0,ov-int8,ov-int4,ort-int8
+	$(BIN)/python -m harness -m +sweep=loadgen model=gemma3-270m precision=fp32,bf16,int8-dynamic \
 	  bench.loadgen.cache_memory_percent=0.2 bench.loadgen.max_batch_tokens=256
+	$(BIN)/python -m harness +sweep=loadgen model=smollm2-135m precision=ov-int8 bench.loadgen.mixed=true
 
 # vLLM rows of the serving sweep (results/cpu_serving.csv): bf16 and llm-compressor's calibrated schemes, both models;
-# then the calibrated checkpoints on the torch engine (decompressed to bf16 by compressed-tensors: numerics and KLD).
+# then the calibrated checkpoints on the torch engine (decompressed to bf16 by compressed-tensors: numerics and KLD);
+# then vLLM under MLPerf LoadGen (results/cpu_loadgen.csv, beside the other engines' LoadGen rows).
 sweep-vllm: $(STAMP) $(VLLM_STAMP) $(LLMC_STAMP)
 	$(BIN)/python -m harness -m +sweep=vllm
 	$(BIN)/python -m harness -m +sweep=vllm engine=torch \
 	  precision=w8a8-int8,gptq-w4a16-g128,awq-w4a16-g128,gptq-w4a16-g64,awq-w4a16-g64,fp8-dynamic
+	$(BIN)/python -m harness -m +sweep=loadgen engine=vllm model=smollm2-135m precision=bf16,w8a8-int8
 
 sweep-schemes: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_schemes

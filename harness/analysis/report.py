@@ -36,10 +36,20 @@ def load_results(path: str | Path) -> pd.DataFrame:
     # a scheme that runs on two engines (bf16 on torch and vllm; llm-compressor's checkpoints on vllm and torch) names
     # its engine where it is not the usual one, so that the two rows differ in every table
     where = df["engine"].map({"vllm": " @ vllm", "compressed-tensors": " @ torch"}).fillna("")
-    df["config"] = df["model"] + " / " + df["precision"] + where
+    df["config"] = df["model"] + " / " + df["precision"] + where + df.get("loadgen_note", pd.Series("", df.index)).map(
+        prompt_lengths)
     df["weight_mb"] = df["weight_bytes"] / 2**20
     df["one_minus_kld"] = 1 - df["kld_mean"]
     return df
+
+
+def prompt_lengths(note) -> str:
+    """' (prompts 16-64 tok)' for a LoadGen run on a mixed-length request set (its loadgen_note says so), else '':
+    the same configuration with fixed-length prompts is another row."""
+    import re
+
+    m = re.search(r"prompts of (\d+)-(\d+) tokens", str(note or ""))
+    return f" (prompts {m[1]}-{m[2]} tok)" if m else ""
 
 
 def engine_of(row) -> str:

@@ -37,3 +37,20 @@ def test_notebook_executes(small_csv, tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_OUT", str(tmp_path / "nb"))
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
     assert list((tmp_path / "nb").glob("*.png"))
+
+
+def test_each_row_is_named_by_what_differs_engine_and_prompt_lengths(tmp_path):
+    """Two rows of one scheme on two engines, and a LoadGen run on mixed-length prompts beside the fixed-length one,
+    get distinct config labels (the tables and plots key on them)."""
+    from harness.analysis.report import load_results
+
+    from tests.analysis.conftest import make_csv, row
+
+    rows = [row("m1", "bf16", 20, 400, None, None, 2e8), row("m1", "bf16", 60, 900, None, None, 2e8),
+            row("m1", "ov-int8", 50, 900, None, None, 1e8), row("m1", "ov-int8", 45, 800, None, None, 1e8)]
+    rows[1].update(engine="vllm", run_id="v", config_hash="v")
+    rows[2].update(loadgen_note="performance run; prompts of 64 tokens, 8 new tokens each")
+    rows[3].update(loadgen_note="performance run; prompts of 16-64 tokens, 8 new tokens each", run_id="x",
+                   config_hash="x")
+    df = load_results(make_csv(tmp_path / "r.csv", rows))
+    assert list(df["config"]) == ["m1 / bf16", "m1 / bf16 @ vllm", "m1 / ov-int8", "m1 / ov-int8 (prompts 16-64 tok)"]
