@@ -203,7 +203,9 @@ def _write_markdown(a, out_dir: Path) -> Path:
     stem, df, ok = a.csv.stem, a.df, a.ok
     md = [f"# Report: {cell(a.csv.name)}", "",
           f"{len(df)} rows: " + ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()) + ".", "",
-          f"Interactive version (hover, filters, sortable table; opens from disk): [{stem}.html]({stem}.html)", ""]
+          f"Interactive version (hover, filters, sortable table; opens from disk): [{stem}.html]({stem}.html), written "
+          "beside this report by the analysis (`make report` for the committed results, whose pages are not "
+          "committed: several MB each)", ""]
     bad = df[df["status"] != "ok"]
     if len(bad):
         md += ["## Runs without numbers", "", table(bad, ["model", "precision", "status", "error"]), ""]
