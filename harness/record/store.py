@@ -33,7 +33,8 @@ def _format_row(row: dict, columns: tuple[str, ...] = NAMES) -> str:
     lost = [k for k, v in row.items() if k not in columns and v not in (None, "")]
     if lost:
         raise ResultsFileError(f"the results file's header (an older layout) lacks columns {lost} that this row "
-                               "fills; write to a new results.path")
+                               "fills; write to a new results.path, or rewrite this file under today's columns: "
+                               "python -m harness.record.upgrade <csv>")
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(["" if row.get(n) is None else row.get(n) for n in columns])
     return buf.getvalue()
@@ -79,6 +80,23 @@ def append_locked(path: Path, text_for: Callable[[bool], str]) -> None:
             _write_whole(fd, data, path)
         finally:
             os.close(fd)
+
+
+def upgrade(path: str | Path) -> int:
+    """Rewrite a results file of an older layout under today's header (every row kept, values as written, renamed
+    columns under today's names), under its lock and by an atomic replace: a new column's rows can then be appended.
+    Refuses a file with a torn or alien line (strict read). Returns how many rows it holds."""
+    path = Path(path)
+    with _locked(path):
+        rows = read_rows(path)
+        tmp = path.with_name(path.name + ".upgrade.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_whole(fd, (_header() + "".join(_format_row(r, NAMES) for r in rows)).encode("utf-8"), tmp)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    return len(rows)
 
 
 def _write_whole(fd: int, data: bytes, path: Path) -> None:

@@ -109,8 +109,25 @@ def test_a_file_with_an_older_column_layout_stays_readable_and_appendable(tmp_pa
     append_row(path, _row(1))
     rows = read_rows(path)
     assert [r["run_id"] for r in rows] == ["r0", "r1"] and rows[0]["nvml_used_mb"] == ""
-    with pytest.raises(ResultsFileError, match="lacks columns"):
+    with pytest.raises(ResultsFileError, match="lacks columns .*harness.record.upgrade"):
         append_row(path, {**_row(2), "nvml_used_mb": 5.0})
+
+
+def test_an_older_layout_upgraded_keeps_every_row_and_takes_the_new_column(tmp_path):
+    from harness.record.upgrade import main
+
+    path = tmp_path / "old.csv"
+    path.write_text("run_id,status,config_hash,model,backend,decode_tok_s\nr1,ok,h1,m,hf,12.50\n"
+                    'r2,failed,h2,"a, b",llamacpp,\n')
+    before = read_rows(path)
+    assert main([str(path)]) == 0
+    assert path.read_text().splitlines()[0] == ",".join(NAMES)
+    assert read_rows(path) == before and before[0]["decode_tok_s"] == "12.50" and before[0]["engine"] == "torch"
+    append_row(path, {**_row(3), "nvml_used_mb": 5.0})
+    assert read_rows(path)[-1]["nvml_used_mb"] == "5.0"
+    torn = tmp_path / "torn.csv"
+    torn.write_text("run_id,status,config_hash\nr1,ok,h1\nr2,ok\n")
+    assert main([str(torn)]) == 1 and torn.read_text().endswith("r2,ok\n")  # refused, left as it was
 
 
 def test_a_file_that_names_the_engine_column_backend_reads_and_appends_as_engine(tmp_path):
