@@ -2,7 +2,8 @@
 Server scenario through the engine's serving front) against ONE vLLM server started by the harness, at the same
 Poisson request rate, request count, prompt and output lengths (outputs of fixed length, EOS ignored). Prints TTFT and
 TPOT p50/p99 from both and their ratios; the target is every ratio within 10%. Run alone (nothing else on the
-machine): the two clients take turns, `--rounds` times, interleaved.
+machine): the two clients take turns, `--rounds` times, interleaved; each figure's round-to-round spread per
+client is printed beside the ratio (the noise a ratio is read against).
 
     python benchmarks/vllm_peer_check.py [--model smollm2-135m] [--precision bf16] [--rate 2] [--requests 200]
 
@@ -107,16 +108,19 @@ def main() -> None:
         for i, r in enumerate(rows):
             print(f"{name:<20} {i:>5} {r['ttft_p50']:9.1f} {r['ttft_p99']:9.1f} {r['tpot_p50']:9.1f} "
                   f"{r['tpot_p99']:9.1f} {r['n']:>5}")
+    import statistics
+
     ok = True
     for key in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"):
-        import statistics
-
         h = statistics.median(r[key] for r in results["harness (LoadGen)"])
         v = statistics.median(r[key] for r in results["vllm bench serve"])
         ratio = h / v
         ok &= abs(ratio - 1) <= 0.10
+        # the machine's own noise: how far each client's figure moved between its rounds (largest / smallest)
+        spread = {name: max(r[key] for r in rows) / min(r[key] for r in rows) for name, rows in results.items()}
         print(f"{key}: harness {h:.1f} ms / bench serve {v:.1f} ms = {ratio:.3f} "
-              f"({'within' if abs(ratio - 1) <= 0.10 else 'OUTSIDE'} 10%)")
+              f"({'within' if abs(ratio - 1) <= 0.10 else 'OUTSIDE'} 10%); round-to-round spread: bench serve "
+              f"{spread['vllm bench serve']:.2f}x, harness {spread['harness (LoadGen)']:.2f}x")
     print("peer check:", "all four within 10%" if ok else "NOT all within 10%")
 
 
