@@ -43,6 +43,16 @@ def load_results(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def unranked(row, qlabel: str) -> str:
+    """Why a priced row is not on the cost-quality frontier: its own reason, not a guess."""
+    if lengths := prompt_lengths(row.get("loadgen_note")):
+        return f"a different request set ({lengths.strip(' ()')}): priced, not ranked against the fixed-length rows"
+    if str(row.get("weights")) == "random":
+        return "no quality value (architecture-only weights): priced only"
+    note = row.get("quality_note")
+    return (note if isinstance(note, str) and note else f"no {qlabel}") + ": priced only"
+
+
 def prompt_lengths(note) -> str:
     """' (prompts 16-64 tok)' for a LoadGen run on a mixed-length request set (its loadgen_note says so), else '':
     the same configuration with fixed-length prompts is another row."""
@@ -217,7 +227,10 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
         for slo in a.slos:  # every measured row is priced; the frontier needs a quality value
             rows = a.ok.merge(a.serving[a.serving["slo"] == slo.name], on="run_id", how="left")
             priced = price(rows, hw)
-            has_q = priced[a.qcol].notna()
+            # ranked: rows with a quality value, on the sweep's fixed-length request set (a mixed-length set is a
+            # lighter or heavier workload, so its cost is not comparable: it is priced beside them, not ranked)
+            other_set = priced.get("loadgen_note", pd.Series("", priced.index)).map(prompt_lengths) != ""
+            has_q = priced[a.qcol].notna() & ~other_set
             priced["on_frontier"] = False
             priced["ties_with"], priced["off_frontier_loses"] = "", ""
             if has_q.any():
@@ -225,7 +238,7 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
                 on, ties = frontier(d, "usd_per_mtok_blended", a)
                 priced.loc[has_q, "on_frontier"], priced.loc[has_q, "ties_with"] = on, ties
                 priced.loc[has_q, "off_frontier_loses"] = losses(d, "usd_per_mtok_blended", a.qcol, on)
-            priced.loc[~has_q, "off_frontier_loses"] = "no quality value (architecture-only weights): priced only"
+            priced.loc[~has_q, "off_frontier_loses"] = [unranked(r, a.qlabel) for _, r in priced[~has_q].iterrows()]
             a.priced.append(Priced(hw, slo, priced, priced["on_frontier"].astype(bool),
                                    recommend(priced[has_q], a.qcol, margin, a.qerr)))
     return a

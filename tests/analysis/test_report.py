@@ -54,3 +54,27 @@ def test_each_row_is_named_by_what_differs_engine_and_prompt_lengths(tmp_path):
                    config_hash="x")
     df = load_results(make_csv(tmp_path / "r.csv", rows))
     assert list(df["config"]) == ["m1 / bf16", "m1 / bf16 @ vllm", "m1 / ov-int8", "m1 / ov-int8 (prompts 16-64 tok)"]
+
+
+def test_rows_off_the_ranking_say_why_and_a_mixed_length_set_is_not_ranked_against_fixed_lengths(tmp_path):
+    """A vLLM row without KLD says so (not 'architecture-only'); an architecture-only row says that; a LoadGen run on a
+    mixed-length request set is priced but not ranked (its cheaper tokens come from a lighter workload)."""
+    from harness.analysis.report import analyse
+
+    from tests.analysis.conftest import make_csv, row
+
+    rows = [row("m1", "fp32", 20, 400, None, 0.0, 4e8), row("m1", "int8", 40, 500, None, 0.01, 1e8),
+            row("m1", "int8", 90, 900, None, 0.01, 1e8), row("m1", "bf16", 60, 900, None, None, 2e8),
+            row("m2", "bf16", 30, 300, None, None, 2e8)]
+    rows[2].update(run_id="mixed", config_hash="mixed",
+                   loadgen_note="performance run; prompts of 16-64 tokens, 8 new tokens each")
+    rows[3].update(engine="vllm", run_id="v", config_hash="v", quality_note="no KLD: the vllm engine returns no "
+                   "distribution", weights="real")
+    rows[4].update(weights="random")
+    a = analyse(make_csv(tmp_path / "r.csv", rows), hardware=["this-machine"], slos=["batch1"])
+    t = a.priced[0].rows.set_index("config")
+    assert t.loc["m1 / int8 (prompts 16-64 tok)", "off_frontier_loses"].startswith("a different request set (prompts")
+    assert not t.loc["m1 / int8 (prompts 16-64 tok)", "on_frontier"]
+    assert t.loc["m1 / int8", "on_frontier"]  # the fixed-length int8 is not beaten by its cheaper mixed-length run
+    assert t.loc["m1 / bf16 @ vllm", "off_frontier_loses"] == "no KLD: the vllm engine returns no distribution: priced only"
+    assert "architecture-only" in t.loc["m2 / bf16", "off_frontier_loses"]
