@@ -36,8 +36,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
     # a scheme that runs on two engines (bf16 on torch and vllm; llm-compressor's checkpoints on vllm and torch) names
     # its engine where it is not the usual one, so that the two rows differ in every table
     where = df["engine"].map({"vllm": " @ vllm", "compressed-tensors": " @ torch"}).fillna("")
-    df["config"] = df["model"] + " / " + df["precision"] + where + df.get("loadgen_note", pd.Series("", df.index)).map(
-        prompt_lengths)
+    df["request_set"] = df["loadgen_note"].map(prompt_lengths)  # '' for the sweep's fixed-length request set
+    df["config"] = df["model"] + " / " + df["precision"] + where + df["request_set"]
     df["weight_mb"] = df["weight_bytes"] / 2**20
     df["one_minus_kld"] = 1 - df["kld_mean"]
     return df
@@ -45,8 +45,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
 
 def unranked(row, qlabel: str) -> str:
     """Why a priced row is not on the cost-quality frontier: its own reason, not a guess."""
-    if lengths := prompt_lengths(row.get("loadgen_note")):
-        return f"a different request set ({lengths.strip(' ()')}): priced, not ranked against the fixed-length rows"
+    if row.get("request_set"):
+        return f"a different request set{row['request_set']}: priced, not ranked against the fixed-length rows"
     if str(row.get("weights")) == "random":
         return "no quality value (architecture-only weights): priced only"
     note = row.get("quality_note")
@@ -229,8 +229,7 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
             priced = price(rows, hw)
             # ranked: rows with a quality value, on the sweep's fixed-length request set (a mixed-length set is a
             # lighter or heavier workload, so its cost is not comparable: it is priced beside them, not ranked)
-            other_set = priced.get("loadgen_note", pd.Series("", priced.index)).map(prompt_lengths) != ""
-            has_q = priced[a.qcol].notna() & ~other_set
+            has_q = priced[a.qcol].notna() & (priced["request_set"] == "")
             priced["on_frontier"] = False
             priced["ties_with"], priced["off_frontier_loses"] = "", ""
             if has_q.any():

@@ -87,12 +87,17 @@ def upgrade(path: str | Path) -> int:
     columns under today's names), under its lock and by an atomic replace: a new column's rows can then be appended.
     Refuses a file with a torn or alien line (strict read). Returns how many rows it holds."""
     path = Path(path)
+    if not path.is_file():
+        raise ResultsFileError(f"{path}: no such results file")
     with _locked(path):
         rows = read_rows(path)
         tmp = path.with_name(path.name + ".upgrade.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             _write_whole(fd, (_header() + "".join(_format_row(r, NAMES) for r in rows)).encode("utf-8"), tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # the original is untouched; nothing half-written is left beside it
+            raise
         finally:
             os.close(fd)
         os.replace(tmp, path)

@@ -128,6 +128,7 @@ def test_an_older_layout_upgraded_keeps_every_row_and_takes_the_new_column(tmp_p
     torn = tmp_path / "torn.csv"
     torn.write_text("run_id,status,config_hash\nr1,ok,h1\nr2,ok\n")
     assert main([str(torn)]) == 1 and torn.read_text().endswith("r2,ok\n")  # refused, left as it was
+    assert main([str(tmp_path / "missing.csv")]) == 1 and not (tmp_path / "missing.csv").exists()
 
 
 def test_a_file_that_names_the_engine_column_backend_reads_and_appends_as_engine(tmp_path):
