@@ -79,7 +79,8 @@ CAPABILITY_RULES = {
 }
 LOADGEN_RULES = {
     "bench.loadgen.prompts": _int(1),
-    "bench.loadgen.min_query_count": _int(1),
+    "bench.loadgen.min_query_count": (_int(100)[0], "an integer >= 100 (a Server run's p99 judged on fewer "
+                                                 "queries is little more than its largest latency)"),
     "bench.loadgen.min_duration_ms": _int(0),
     "bench.loadgen.start_qps": ((lambda v: v == "auto" or _POSITIVE[0](v)),
                                 "auto (half the Offline throughput) or a number > 0"),

@@ -152,6 +152,8 @@ def figures(a) -> dict[str, dict]:
     figs: dict[str, dict] = {}
     for p in a.priced:
         d = p.rows
+        if d["usd_per_mtok_blended"].isna().all():  # nothing priced under this profile: no empty chart
+            continue
         figs[f"cost-{_slug(p.key)}"] = {
             "data": [*_scatter(d, a, keys, "usd_per_mtok_blended", a.qcol, a.qerr, "usd_per_mtok_blended"),
                      _frontier(d, p.on, "usd_per_mtok_blended", a.qcol)],
@@ -266,8 +268,9 @@ def page(a) -> str:
                         f'${p.hw.usd_per_hour:g}/hour ({html.escape(p.hw.price_source)}, '
                         f'{html.escape(p.hw.price_as_of)}); SLO {html.escape(p.slo.label())}</h3>'
                         f'<p class="rec">Recommendation (cheapest shown non-inferior: quality loss below {a.margin} at 95%): '
-                        f'{_md_inline(p.recommendation)}</p><div class="chart" id="cost-{_slug(p.key)}"></div>'
-                        '</section>')
+                        f'{_md_inline(p.recommendation)}</p>'
+                        + (f'<div class="chart" id="cost-{_slug(p.key)}"></div>' if f"cost-{_slug(p.key)}" in figs
+                           else "<p>No run is priced under this profile: no chart.</p>") + '</section>')
     unpriced = (f"<p>Not priced (no rows measured on them; nothing is projected from another machine): "
                 f"{html.escape(', '.join(a.unpriced))}.</p>" if a.unpriced else "")
     bad_rows = "".join(f"<tr><td>{html.escape(r['model'])}</td><td>{html.escape(r['precision'])}</td>"

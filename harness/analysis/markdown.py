@@ -74,8 +74,7 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
     wide = a.ok[["run_id", "config", "engine", "bits_per_weight"]].copy()
     for s in a.slos:
         d = a.serving[a.serving["slo"] == s.name].set_index("run_id")
-        wide[s.name] = [(("no VALID LoadGen QPS" if d.loc[r].get("slo_source") == "loadgen" else "meets no level")
-                         if pd.isna(d.loc[r, "slo_tok_s"]) else
+        wide[s.name] = [(unjudged_cell(d.loc[r]) if pd.isna(d.loc[r, "slo_tok_s"]) else
                          f"{d.loc[r, 'slo_tok_s']:.1f} @ "
                          + ("LoadGen" if pd.isna(d.loc[r, "slo_concurrency"]) else f"{int(d.loc[r, 'slo_concurrency'])}")
                          + ("" if pd.isna(d.loc[r, "slo_n"]) else f" (n={int(d.loc[r, 'slo_n'])})"))
@@ -92,10 +91,22 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
                                                         "ratio_to_static", "slo_note"]), ""]
     md += _loadgen_runs(a, stem, out_dir)
     md += ["Decode tokens/s @ concurrency, per SLO profile; n: samples behind the percentile the profile bounds "
-           "(TTFT: timed generations of that level; TPOT: decode steps). A p99 of fewer than 100 samples is close to "
-           "the largest sample seen: such a judgment is indicative only (`slo_note` in the cost tables).", "",
+           "(TTFT: timed generations of that level; TPOT: decode steps). A p99 of fewer than 100 samples is little "
+           "more than the largest sample seen: a level with fewer judges nothing (`not judged`, neither met nor "
+           "missed; `slo_note` in the cost tables gives the count and what the static curve alone would say), and such "
+           "a run is priced under the profile only once LoadGen (`bench=loadgen`) or a longer curve measures it.", "",
            table(wide.sort_values(["config"]), ["config", "engine", "bits_per_weight", *[s.name for s in a.slos]]), ""]
     return md
+
+
+def unjudged_cell(line: pd.Series) -> str:
+    """What a run's cell says under a profile it has no figure for: too few samples, no VALID LoadGen QPS, or none of
+    its levels meets the bounds."""
+    from harness.analysis.slo import NOT_JUDGED
+
+    if str(line.get("slo_note") or "").startswith(NOT_JUDGED):
+        return NOT_JUDGED + ("" if pd.isna(line.get("slo_n")) else f" (n={int(line['slo_n'])})")
+    return "no VALID LoadGen QPS" if line.get("slo_source") == "loadgen" else "meets no level"
 
 
 def _loadgen_runs(a, stem: str, out_dir: Path) -> list[str]:
@@ -130,7 +141,10 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
         hw, slo, d = p.hw, p.slo, p.rows
         head = [f"### {hw.name} (${hw.usd_per_hour:g}/hour, {hw.price_source}, {hw.price_as_of}) under "
                 f"{slo.label()}", ""]
-        if d[a.qcol].notna().any():
+        if d["usd_per_mtok_blended"].isna().all():
+            head += [f"No run is priced under `{slo.name}` (each line's `slo_note` says why: no level meets the "
+                     "bounds, too few samples to judge them, or no VALID LoadGen QPS): no plot.", ""]
+        elif d[a.qcol].notna().any():
             png = f"{stem}_cost_vs_quality_{hw.name}_{slo.name}.png"
             draw.scatter_with_key(d, "usd_per_mtok_blended", a.qcol,
                                    "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],

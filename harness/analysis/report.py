@@ -118,7 +118,13 @@ def recommend(priced: pd.DataFrame, quality: str, margin: float, qerr: str = "")
         if base.empty or whole[quality].isna().all():
             continue
         if d.empty:
-            lines.append(f"{model}: no configuration meets this profile's bounds")
+            from harness.analysis.slo import NOT_JUDGED
+
+            thin = int(whole.get("slo_note", pd.Series("", index=whole.index)).fillna("").str.startswith(NOT_JUDGED).sum())
+            lines.append(f"{model}: " + ("no configuration is judged under this profile (each one's percentiles rest "
+                                         "on too few samples)" if thin == len(whole) else
+                                         "no configuration meets this profile's bounds"
+                                         + (f" ({thin} not judged: too few samples)" if thin else "")))
             continue
         b = base.iloc[0]
         b_err = float(b[qerr]) if qerr and not pd.isna(b[qerr]) else 0.0

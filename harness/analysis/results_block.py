@@ -33,9 +33,16 @@ def _fmt(v, spec: str = ".3g") -> str:
 def render(csv: Path) -> str:
     from harness.analysis.report import analyse
 
-    a = analyse(csv, hardware=["this-machine"], slos=["server", "interactive"])
+    from harness.analysis.markdown import unjudged_cell
+    from harness.analysis.slo import NOT_JUDGED
+
+    a = analyse(csv, hardware=["this-machine"], slos=["server", "interactive", "offline"])
     by_slo = {p.slo.name: p for p in a.priced}
     server, inter = by_slo["server"].rows.set_index("run_id"), by_slo["interactive"].rows.set_index("run_id")
+    # costs under `server` where the sweep judged it (LoadGen, or curves with >= 100 samples a level); otherwise under
+    # `offline` (no latency bound), and the block says so
+    basis = "server" if server["usd_per_mtok_blended"].notna().any() else "offline"
+    priced = by_slo[basis].rows.set_index("run_id")
     hw = by_slo["server"].hw
     ok_all = a.ok
     capn = pd.to_numeric(ok_all["capability_n"], errors="coerce")
@@ -54,25 +61,34 @@ def render(csv: Path) -> str:
              f"{int(capn[~sampled].max())} questions each (exact).", ""]
     lines = facts + [f"Generated from `{csv.name}` ({len(a.df)} rows, {len(a.ok)} ok) by `python -m harness.analysis."
              f"regenerate --write`; prices: `{hw.name}` at ${hw.usd_per_hour:g}/hour. Decode tok/s at batch 1, the "
-             "best the load curve reaches under each SLO profile (tok/s @ sequences; `-`: no level meets it), "
-             "blended $/M tokens under `server`, capability with its 95% half-width:", "",
-             "| model | precision | engine | batch 1 | server | interactive | $/M server | capability |",
-             "|---|---|---|---|---|---|---|---|"]
+             "best the load curve reaches under each SLO profile (tok/s @ sequences; `meets no level`; `not judged (n=N)`: "
+             "its levels' p99 rest on fewer than 100 samples, so the profile is neither met nor missed), "
+             f"blended $/M tokens under `{basis}`"
+             + ("" if basis == "server" else " (no run of this sweep is judged under `server`: its costs are at the "
+                "highest throughput measured, without a latency bound; `results/cpu_loadgen_report.md` prices under "
+                "`server` with MLPerf LoadGen)")
+             + ", capability with its 95% half-width:", "",
+             f"| model | precision | engine | batch 1 | server | interactive | offline | $/M {basis} | capability |",
+             "|---|---|---|---|---|---|---|---|---|"]
     ok = a.ok[a.ok["precision"].isin(KEY_PRECISIONS)].sort_values(["model", "bits_per_weight"],
                                                                     ascending=[True, False])
     for _, r in ok.iterrows():
-        s, i = server.loc[r["run_id"]], inter.loc[r["run_id"]]
-        at = lambda d: "-" if pd.isna(d["slo_tok_s"]) else f"{d['slo_tok_s']:.1f} @ " + (  # noqa: E731
+        rid = r["run_id"]
+        at = lambda d: unjudged_cell(d) if pd.isna(d["slo_tok_s"]) else f"{d['slo_tok_s']:.1f} @ " + (  # noqa: E731
             "LoadGen" if pd.isna(d["slo_concurrency"]) else f"{int(d['slo_concurrency'])}")
         cap = "" if pd.isna(r["capability"]) else f"{r['capability']:.3f} ± {_fmt(r['capability_ci95'], '.3f')}"
         lines.append(f"| {r['model']} | {r['precision']} | {r['engine']} | {_fmt(r['decode_tok_s'], '.1f')} | "
-                     f"{at(s)} | {at(i)} | {_fmt(s['usd_per_mtok_blended'], '.3f')} | {cap} |")
-    front = server[server["on_frontier"].astype(bool)].sort_values("usd_per_mtok_blended")
-    qualifying = inter.dropna(subset=["slo_tok_s"])
-    lines += ["", f"Under `interactive`, {len(qualifying)} of {len(inter)} runs meet the bounds at some level "
-                  f"({', '.join(sorted(qualifying['config']))}).",
-              "Frontier under `server`, cheapest first: " + "; ".join(
+                     f"{at(server.loc[rid])} | {at(inter.loc[rid])} | {at(by_slo['offline'].rows.set_index('run_id').loc[rid])} | "
+                     f"{_fmt(priced.loc[rid, 'usd_per_mtok_blended'], '.3f')} | {cap} |")
+    front = priced[priced["on_frontier"].astype(bool)].sort_values("usd_per_mtok_blended")
+    judged = {n: d[~d["slo_note"].fillna("").str.startswith(NOT_JUDGED)] for n, d in (("server", server),
+                                                                                          ("interactive", inter))}
+    lines += [""] + [f"Under `{n}`, {d['slo_tok_s'].notna().sum()} of {len(d)} runs meet the bounds, "
+                     f"{len(d) - len(judged[n])} are not judged (too few samples)"
+                     + (f", {len(judged[n]) - d['slo_tok_s'].notna().sum()} meet no level" if len(judged[n]) else "")
+                     + "." for n, d in (("server", server), ("interactive", inter))]
+    lines += [f"Frontier under `{basis}`, cheapest first: " + "; ".join(
                   f"{r['config']} ${r['usd_per_mtok_blended']:.3f}/M ({r['capability']:.3f})"
                   for _, r in front.iterrows()) + ".",
-              f"Recommendation under `server`: {by_slo['server'].recommendation}"]
+              f"Recommendation under `{basis}`: {by_slo[basis].recommendation}"]
     return "\n".join(lines)

@@ -84,7 +84,25 @@ def row_as_level(row: pd.Series) -> dict:
     return level
 
 
-MIN_P99_SAMPLES = 100  # fewer samples than this and a p99 is little more than the largest one seen
+NOT_JUDGED = "not judged"  # the note's first words where a profile's percentile rests on too few samples
+
+
+def min_samples(slo: SLO) -> int:
+    """Samples a level needs before its percentile may judge the profile: enough that at least one lies above the
+    percentile (100 for a p99, 10 for a p90); 0 for a profile without latency bounds."""
+    import math
+
+    if slo.ttft_ms is None and slo.tpot_ms is None:
+        return 0
+    return 1 if slo.percentile >= 100 else math.ceil(100 / (100 - slo.percentile))
+
+
+def level_samples(level, slo: SLO) -> float:
+    """The fewest samples behind the percentiles the profile bounds (TTFT: timed generations; TPOT: decode steps);
+    NaN when a count was not recorded."""
+    cols = [c for c, b in (("ttft_n", slo.ttft_ms), ("tpot_n", slo.tpot_ms)) if b is not None]
+    counts = [pd.to_numeric(level.get(c), errors="coerce") for c in cols]
+    return float("nan") if not counts or any(pd.isna(c) for c in counts) else float(min(counts))
 
 
 def fill_sample_counts(curves: pd.DataFrame, ok: pd.DataFrame, configs_dir: Path) -> pd.DataFrame:
@@ -136,16 +154,27 @@ def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataF
         if levels is None:
             levels = pd.DataFrame([row_as_level(r)])
         for slo in slos:
-            lv = best_level(levels, slo)
-            n = None if lv is None else lv.get("ttft_n" if slo.ttft_ms is not None else "tpot_n")
+            need = min_samples(slo)
+            counts = pd.Series([level_samples(lv_, slo) for _, lv_ in levels.iterrows()], index=levels.index)
+            judged = levels[counts >= need] if need else levels  # a level with too few samples judges nothing
+            lv = best_level(levels, slo)  # what the static curve alone would say: shown beside, never priced
+            judged_lv = best_level(judged, slo)
+            n = None if lv is None else level_samples(lv, slo)
             n = None if n is None or pd.isna(n) else int(n)
-            few = n is not None and slo.percentile >= 99 and (slo.ttft_ms or slo.tpot_ms) and n < MIN_P99_SAMPLES
             static = None if lv is None else float(lv["decode_tok_s"])
             lg_tok = pd.to_numeric(r.get(f"loadgen_{slo.name}_tok_s"), errors="coerce")
             if not pd.isna(lg_tok):  # measured the MLPerf way: LoadGen's highest VALID Server QPS takes precedence
                 lg_n = pd.to_numeric(r.get(f"loadgen_{slo.name}_n", r.get(f"loadgen_{slo.name}_queries")),
                                      errors="coerce")
                 qps = pd.to_numeric(r.get(f"loadgen_{slo.name}_qps"), errors="coerce")
+                if not pd.isna(qps) and need and (pd.isna(lg_n) or lg_n < need):  # a VALID judged on too few queries
+                    lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_source": "loadgen",
+                                  "slo_n": None if pd.isna(lg_n) else int(lg_n), "slo_tok_s": None,
+                                  "slo_static_tok_s": static, "slo_prefill_tok_s": None, "slo_concurrency": None,
+                                  "slo_note": f"{NOT_JUDGED}: LoadGen Server VALID at {float(qps):g} q/s from "
+                                              + ("an unrecorded number of" if pd.isna(lg_n) else str(int(lg_n)))
+                                              + f" queries (< {need})"})
+                    continue
                 lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_source": "loadgen",
                               "slo_n": None if pd.isna(lg_n) else int(lg_n), "slo_tok_s": float(lg_tok),
                               "slo_static_tok_s": static,
@@ -166,11 +195,29 @@ def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataF
                               "slo_concurrency": None,
                               "slo_note": f"LoadGen Server: {found}; the static curve is not used in its place"})
                 continue
+            if judged_lv is None and len(judged) < len(levels):  # the levels that could decide it are too thin
+                most = counts.max()
+                lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_source": "static curve",
+                              "slo_n": n if n is not None or pd.isna(most) else int(most),
+                              "slo_static_tok_s": static, "slo_tok_s": None, "slo_prefill_tok_s": None,
+                              "slo_concurrency": None,
+                              "slo_note": NOT_JUDGED + (f": p{slo.percentile} from at most {int(most)} samples a level "
+                                                        if not pd.isna(most) else
+                                                        ": sample counts not recorded ")
+                                          + f"(< {need})" + ("" if lv is None else
+                                                             f"; the static curve alone would give {static:.1f} tok/s "
+                                                             f"at {int(lv['concurrency'])}, indicative only")})
+                continue
+            lv = judged_lv
+            n = None if lv is None else level_samples(lv, slo)
+            n = None if n is None or pd.isna(n) else int(n)
             lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_n": n, "slo_source": "static curve",
-                          "slo_static_tok_s": static,
+                          "slo_static_tok_s": None if lv is None else float(lv["decode_tok_s"]),
                           "slo_tok_s": None if lv is None else float(lv["decode_tok_s"]),
                           "slo_prefill_tok_s": None if lv is None else float(lv["prefill_tok_s"]),
                           "slo_concurrency": None if lv is None else int(lv["concurrency"]),
-                          "slo_note": (f"meets no level of {len(levels)} measured" if lv is None else
-                                       f"p{slo.percentile} from {n} samples: indicative only" if few else "")})
+                          "slo_note": (f"meets no level of {len(judged)} measured" if lv is None else "")
+                                      + ("" if len(judged) == len(levels) else
+                                         f"{'; ' if lv is None else ''}{len(levels) - len(judged)} level(s) with "
+                                         f"fewer than {need} samples not judged")})
     return pd.DataFrame(lines)

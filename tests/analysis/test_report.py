@@ -15,8 +15,10 @@ def test_report_lists_failures_and_writes_non_empty_plots(small_csv, tmp_path):
     assert "bad4" in text and "gives >= quality" in text  # the dominated point says what it loses
     assert "Not priced (no rows measured on them" in text and "h100" in text  # a CPU CSV prices no GPU
     pngs = {p.name: p.stat().st_size for p in (tmp_path / "out").glob("*.png")}
-    assert {f"sweep_cost_vs_quality_this-machine_{s}.png" for s in ("server", "interactive", "offline", "batch1")} \
+    assert {f"sweep_cost_vs_quality_this-machine_{s}.png" for s in ("offline", "batch1")} \
         <= set(pngs) and "sweep_cost_vs_quality_h100_server.png" not in pngs
+    # no TTFT p99 was recorded: nothing is priced under server or interactive, and no empty plot is drawn for them
+    assert "sweep_cost_vs_quality_this-machine_server.png" not in pngs and "No run is priced under `server`" in text
     assert {"sweep_memory_vs_quality.png", "sweep_speed_memory.png", "sweep_latency.png"} <= set(pngs)
     assert all(size > 5000 for size in pngs.values())
 

@@ -11,7 +11,8 @@ def _curve(run_id="r1"):
     rows = [(1, 100.0, 20.0, 50.0, 600.0), (4, 300.0, 40.0, 120.0, 800.0), (16, 1200.0, 41.0, 300.0, 900.0),
             (64, 4000.0, 150.0, 500.0, 950.0)]
     return pd.DataFrame([{"run_id": run_id, "concurrency": c, "ttft_ms_p99": t, "tpot_ms_p99": p,
-                          "decode_tok_s": d, "prefill_tok_s": f} for c, t, p, d, f in rows])
+                          "decode_tok_s": d, "prefill_tok_s": f, "ttft_n": 200, "tpot_n": 6000}
+                         for c, t, p, d, f in rows])
 
 
 def test_shipped_profiles_are_mlperfs_bounds():
@@ -80,9 +81,54 @@ def test_few_sample_percentiles_are_flagged(tmp_path):
                            {"run_id": "r", "concurrency": 4, "ttft_ms_p99": 20.0, "tpot_ms_p99": 6.0,
                             "decode_tok_s": 300.0, "prefill_tok_s": 2000.0, "ttft_n": 400, "tpot_n": 12400}])
     out = serving(ok, curves, [SLO("s", 100.0, 50.0)]).iloc[0]
-    assert out["slo_n"] == 400 and out["slo_note"] == ""
+    assert out["slo_n"] == 400 and out["slo_note"] == "1 level(s) with fewer than 100 samples not judged"
     out = serving(ok, curves.iloc[:1], [SLO("s", 100.0, 50.0)]).iloc[0]
-    assert out["slo_n"] == 3 and "from 3 samples: indicative only" in out["slo_note"]
+    assert out["slo_n"] == 3 and pd.isna(out["slo_tok_s"])  # meets the bounds, but on 3 samples: not judged
+    assert out["slo_note"].startswith("not judged: p99 from at most 3 samples a level (< 100)")
+    assert out["slo_static_tok_s"] == 100.0 and "indicative only" in out["slo_note"]
+
+
+def test_a_thin_level_never_decides_a_profile():
+    import pandas as pd
+
+    from harness.analysis.slo import SLO, min_samples, serving
+
+    assert [min_samples(SLO("s", 1.0, None, p)) for p in (99, 90, 50)] == [100, 10, 2]
+    assert min_samples(SLO("offline", None, None)) == 0
+    ok = pd.DataFrame([{"run_id": "r", "batch_size": 1, "repeats": 3, "new_tokens": 32}])
+    level = lambda c, tok_s, n, ttft: {"run_id": "r", "concurrency": c, "ttft_ms_p99": ttft,  # noqa: E731
+                                       "tpot_ms_p99": 5.0, "ttft_ms_p90": ttft, "tpot_ms_p90": 5.0,
+                                       "decode_tok_s": tok_s, "prefill_tok_s": 1.0, "ttft_n": n, "tpot_n": 10 * n}
+    # c=16 meets on 16 samples and is faster; c=4 meets on 120: the profile gets c=4's figure, and says why
+    curves = pd.DataFrame([level(4, 300.0, 120, 20.0), level(16, 900.0, 16, 30.0)])
+    out = serving(ok, curves, [SLO("s", 100.0, 50.0)]).iloc[0]
+    assert out["slo_tok_s"] == 300.0 and out["slo_concurrency"] == 4
+    assert "1 level(s) with fewer than 100 samples not judged" in out["slo_note"]
+    # a p90 needs 10 samples: the 16-sample level judges it
+    assert serving(ok, curves, [SLO("s", 100.0, 50.0, 90)]).iloc[0]["slo_tok_s"] == 900.0
+    # the well-sampled level misses the bound, the thin one would meet it: not judged (not "meets no level")
+    curves = pd.DataFrame([level(4, 300.0, 120, 200.0), level(16, 900.0, 16, 30.0)])
+    out = serving(ok, curves, [SLO("s", 100.0, 50.0)]).iloc[0]
+    assert pd.isna(out["slo_tok_s"]) and out["slo_note"].startswith("not judged")
+    # every level well sampled, none meets: judged, and it meets none
+    curves = pd.DataFrame([level(4, 300.0, 120, 200.0), level(16, 900.0, 160, 300.0)])
+    assert serving(ok, curves, [SLO("s", 100.0, 50.0)]).iloc[0]["slo_note"] == "meets no level of 2 measured"
+    # no latency bound: every level counts, however few its samples
+    assert serving(ok, curves.assign(ttft_n=1), [SLO("offline", None, None)]).iloc[0]["slo_tok_s"] == 900.0
+
+
+def test_a_loadgen_valid_on_too_few_queries_is_not_judged():
+    import pandas as pd
+
+    from harness.analysis.slo import SLO, serving
+
+    row = {"run_id": "r", "batch_size": 1, "repeats": 3, "new_tokens": 32, "loadgen_server_tok_s": 80.0,
+           "loadgen_server_qps": 2.5}
+    empty = pd.DataFrame(columns=["run_id"])
+    out = serving(pd.DataFrame([{**row, "loadgen_server_n": 64}]), empty, [SLO("server", 2000.0, 200.0)]).iloc[0]
+    assert pd.isna(out["slo_tok_s"]) and "VALID at 2.5 q/s from 64 queries (< 100)" in out["slo_note"]
+    out = serving(pd.DataFrame([{**row, "loadgen_server_n": 500}]), empty, [SLO("server", 2000.0, 200.0)]).iloc[0]
+    assert out["slo_tok_s"] == 80.0
 
 
 def test_loadgen_figures_take_precedence_and_sit_beside_the_static_curve():
@@ -106,8 +152,8 @@ def test_a_profile_loadgen_found_no_valid_qps_for_is_not_judged_on_the_static_cu
     from harness.analysis.slo import SLO, serving
 
     ok = pd.DataFrame([{"run_id": "r", "batch_size": 1, "repeats": 3, "new_tokens": 32, "decode_tok_s": 40.0,
-                        "prefill_tok_s": 900.0, "ttft_ms_p99": 30.0, "tpot_ms_p99": 20.0,
-                        "loadgen_server_runs": 2, "loadgen_server_invalid_qps": 3.29,
+                        "prefill_tok_s": 900.0, "ttft_ms_p99": 30.0, "tpot_ms_p99": 20.0, "ttft_n": 300,
+                        "tpot_n": 9300, "loadgen_server_runs": 2, "loadgen_server_invalid_qps": 3.29,
                         "loadgen_interactive_runs": 0}])
     got = serving(ok, pd.DataFrame(), [SLO("server", 2000.0, 200.0), SLO("interactive", 450.0, 40.0),
                                        SLO("loose", 5000.0, 500.0)]).set_index("slo")
