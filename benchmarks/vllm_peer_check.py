@@ -38,13 +38,51 @@ def bench_serve(process, folder: Path, rate: float, requests: int, input_len: in
             "--tokenizer", str(folder), "--dataset-name", "random", "--random-input-len", str(input_len),
             "--random-output-len", str(output_len), "--num-prompts", str(requests), "--request-rate", str(rate),
             "--ignore-eos", "--seed", str(seed), "--percentile-metrics", "ttft,tpot", "--metric-percentiles", "50,99",
-            "--save-result", "--result-dir", str(out.parent), "--result-filename", out.name]
-    subprocess.run([str(vllm_python()), "-c", BENCH, *args], check=True, stdout=subprocess.DEVNULL,
-                   env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin",
-                        "HOME": str(out.parent)})
+            "--save-result", "--save-detailed", "--result-dir", str(out.parent), "--result-filename", out.name]
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen([str(vllm_python()), "-c", BENCH, *args], stdout=subprocess.DEVNULL,
+                            env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+                                 "HOME": str(out.parent)})
+    samples = []  # (perf_counter, the client's CPU seconds so far): its CPU use while its requests ran, not its start-up
+    ps = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            c = ps.cpu_times()
+            samples.append((time.perf_counter(), c.user + c.system))
+        except psutil.Error:
+            break
+        time.sleep(0.2)
+    if proc.wait() != 0:
+        raise subprocess.CalledProcessError(proc.returncode, "vllm bench serve")
     r = json.loads(out.read_text())
+    ok = [i for i, e in enumerate(r["errors"]) if not e]
+    first = min(r["start_times"][i] for i in ok)  # perf_counter in the client: the same monotonic clock as ours
+    last = max(r["start_times"][i] + r["latencies"][i] for i in ok)
+    inside = [c for t, c in samples if first <= t <= last]
+    cpu = (inside[-1] - inside[0]) if len(inside) > 1 else float("nan")
+    per_request = {"ttft": [r["ttfts"][i] for i in ok], "end": [r["latencies"][i] for i in ok],
+                   "n": [r["output_lens"][i] for i in ok], "input_len": [r["input_lens"][i] for i in ok]}
     return {"ttft_p50": r["p50_ttft_ms"], "ttft_p99": r["p99_ttft_ms"], "tpot_p50": r["p50_tpot_ms"],
-            "tpot_p99": r["p99_tpot_ms"], "n": r["completed"]}
+            "tpot_p99": r["p99_tpot_ms"], "n": r["completed"], "cpu_s": cpu, **_from_requests(per_request)}
+
+
+def _from_requests(d: dict) -> dict:
+    """The four figures recomputed from per-request times (seconds from each request's start) with ONE estimator
+    (numpy's linear percentile, as `bench serve`), TPOT = (end - first token) / (tokens - 1) as both tools define it."""
+    import numpy as np
+
+    ttft = np.array(d["ttft"]) * 1e3
+    tpot = (np.array(d["end"]) - np.array(d["ttft"])) * 1e3 / (np.array(d["n"]) - 1)
+    out = {"req_ttft_p50": float(np.percentile(ttft, 50)), "req_ttft_p99": float(np.percentile(ttft, 99)),
+           "req_tpot_p50": float(np.percentile(tpot, 50)), "req_tpot_p99": float(np.percentile(tpot, 99)),
+           "req_n": len(ttft), "input_len": float(np.mean(d["input_len"]))}
+    if "last" in d:  # the harness also knows when the last token came (before the stream's closing events)
+        last = (np.array(d["last"]) - np.array(d["ttft"])) * 1e3 / (np.array(d["n"]) - 1)
+        out["req_tpot_p99_last"] = float(np.percentile(last, 99))
+    return out
 
 
 def harness_client(engine, tokenizer, rate: float, requests: int, input_len: int, output_len: int, log: Path) -> dict:
@@ -53,12 +91,20 @@ def harness_client(engine, tokenizer, rate: float, requests: int, input_len: int
     from harness.measure.loadgen import run_scenario
     from harness.measure.speed import distinct_prompts
 
+    import time
+
     prompts = distinct_prompts(tokenizer, input_len, 64, engine.vocab_size).tolist()
     server = engine.server()
+    cpu0 = time.process_time()  # this process: LoadGen's threads and the streaming clients
     try:
         r = run_scenario(server, prompts, output_len, "server", rate, 60_000, 10_000, requests, 0, log)
     finally:
         server.close()
+    cpu = time.process_time() - cpu0
+    done = [t for t in server.timings.values() if t[3] is not None]
+    per_request = {"ttft": [t[1] - t[0] for t in done], "end": [t[3] - t[0] for t in done],
+                   "last": [t[2] - t[0] for t in done], "n": [t[4] for t in done],
+                   "input_len": [input_len] * len(done)}
     text = (log / "mlperf_log_summary.txt").read_text()
 
     def pct(what: str, p: str) -> float:
@@ -66,7 +112,7 @@ def harness_client(engine, tokenizer, rate: float, requests: int, input_len: int
 
     return {"ttft_p50": pct("first token latency", "50.00"), "ttft_p99": pct("first token latency", "99.00"),
             "tpot_p50": pct("time to output token", "50.00"), "tpot_p99": pct("time to output token", "99.00"),
-            "n": r.queries}
+            "n": r.queries, "cpu_s": cpu, **_from_requests(per_request)}
 
 
 def main() -> None:
@@ -122,6 +168,22 @@ def main() -> None:
               f"({'within' if abs(ratio - 1) <= 0.10 else 'OUTSIDE'} 10%); round-to-round spread: bench serve "
               f"{spread['vllm bench serve']:.2f}x, harness {spread['harness (LoadGen)']:.2f}x")
     print("peer check:", "all four within 10%" if ok else "NOT all within 10%")
+    print("\nThe same figures recomputed from each client's per-request times with one estimator (numpy's linear "
+          "percentile);\nclient CPU: seconds of CPU the client itself used while its requests ran (the server shares the cores)")
+    print(f"{'client':<20} {'round':>5} {'TTFT p50':>9} {'TTFT p99':>9} {'TPOT p50':>9} {'TPOT p99':>9} {'n':>5} "
+          f"{'in tok':>6} {'client CPU s':>12}")
+    for name, rows in results.items():
+        for i, r in enumerate(rows):
+            print(f"{name:<20} {i:>5} {r['req_ttft_p50']:9.1f} {r['req_ttft_p99']:9.1f} {r['req_tpot_p50']:9.1f} "
+                  f"{r['req_tpot_p99']:9.1f} {r['req_n']:>5} {r['input_len']:6.1f} {r['cpu_s']:12.1f}")
+    for key in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"):
+        h = statistics.median(r["req_" + key] for r in results["harness (LoadGen)"])
+        v = statistics.median(r["req_" + key] for r in results["vllm bench serve"])
+        lg = statistics.median(r[key] for r in results["harness (LoadGen)"])
+        print(f"{key} per request: harness {h:.1f} ms / bench serve {v:.1f} ms = {h / v:.3f}; LoadGen's summary "
+              f"{lg:.1f} ms vs the harness client's own {h:.1f} ms")
+    last = statistics.median(r["req_tpot_p99_last"] for r in results["harness (LoadGen)"])
+    print(f"harness TPOT p99 ending at the last token instead of the stream's end: {last:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 cache). A request joins the running batch as soon as it is submitted and leaves when it has its tokens; decoding is
 greedy and of fixed length (EOS ignored), as in every other measurement of the harness. The manager runs its own
 thread; the loop's thread hands it the submitted requests and turns its streamed results into the callbacks LoadGen
-needs (first token, done)."""
+needs (first token, done). Block (prefix) sharing is off: the request sets here repeat prompts (64 for 500 queries),
+and a shared block would skip a repeated prompt's prefill, which distinct user prompts would not (vLLM's prefix
+caching is off for the same reason; openvino-genai's is off by default)."""
 from __future__ import annotations
 
 from harness.engines.serving import ServingLoop
@@ -17,9 +19,14 @@ class TorchServer(ServingLoop):
         try:  # transformers >= 5.2x: bound the paged cache (by default it sizes itself to the memory available)
             from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
-            kwargs["continuous_batching_config"] = ContinuousBatchingConfig(
-                max_memory_percent=max_memory_percent,
-                **({"max_batch_tokens": int(max_batch_tokens)} if max_batch_tokens else {}))
+            import inspect
+
+            knobs = {"max_memory_percent": max_memory_percent}
+            if max_batch_tokens:
+                knobs["max_batch_tokens"] = int(max_batch_tokens)
+            if "allow_block_sharing" in inspect.signature(ContinuousBatchingConfig).parameters:
+                knobs["allow_block_sharing"] = False
+            kwargs["continuous_batching_config"] = ContinuousBatchingConfig(**knobs)
         except ImportError:
             pass
         self.manager = model.init_continuous_batching(generation_config=config, **kwargs)

@@ -9,6 +9,12 @@
   more; KLD needs the whole distribution, which the API does not return (`full_logprobs` is false: quality leaves
   the KLD columns empty and says why).
 - Serving: `server()` submits each request as it arrives; vLLM's scheduler batches them continuously.
+- Prefix caching is off unless `engine.prefix_caching=true`: the harness's request sets reuse prompts (the speed
+  measurement's repeats, LoadGen's 64-prompt sample set for 500 queries), and with vLLM's default automatic prefix
+  caching a repeated prompt's prefill would be a cache hit, which distinct user prompts would not get (the torch
+  engine's continuous batching turns its block sharing off likewise). vLLM caches whole KV blocks, 128 tokens on a
+  CPU (16 on a GPU): the committed CPU rows, measured with caching on and 64-token prompts, could not hit (and the
+  peer check's TPOT p99 did not move with it off); on a GPU, or with longer prompts, they would.
 
 Models: the float checkpoint folder with `--dtype` (fp32, bf16), or a compressed-tensors checkpoint made by
 llm-compressor (harness/precision/calibrated.py)."""
@@ -100,8 +106,8 @@ class VllmEngine(Engine):
         return out
 
     def continuation_logprobs(self, items: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
-        """Each continuation scored after its context in one request (vLLM's prefix cache computes the shared
-        context once)."""
+        """Each continuation scored after its context in one request (vLLM 0.32 never reads its prefix cache for a
+        request that asks for prompt log-probabilities: every request computes its whole prompt)."""
         jobs = [(ctx, cont) for ctx, conts in items for cont in conts]
 
         def one(job) -> float:
@@ -153,12 +159,20 @@ class VllmServer:
         self.pending: set = set()
         self.lock = threading.Lock()
         self.errors: list[str] = []  # requests that failed (each completed for LoadGen with 0 tokens)
+        # per request, as this client saw it (perf_counter s): submitted, first token, last token, end of the stream, and
+        # the token count; the peer check compares these with LoadGen's own percentiles
+        self.timings: dict = {}
 
     def submit(self, request_id, prompt_ids, new_tokens: int, on_first_token, on_done) -> None:
+        submitted = time.perf_counter()
+
         def run() -> None:
             def tick(n: int) -> None:
                 if n == 1:
+                    self.timings[request_id] = [submitted, time.perf_counter(), None, None, 0]
                     on_first_token()
+                if n == new_tokens and request_id in self.timings:
+                    self.timings[request_id][2] = time.perf_counter()
 
             try:
                 out = self.engine._stream(list(map(int, prompt_ids)), int(new_tokens), tick)
@@ -167,6 +181,8 @@ class VllmServer:
                 on_done(0)
                 return
             self.tokens[f"r{request_id}"] = out
+            if request_id in self.timings:
+                self.timings[request_id][3:] = [time.perf_counter(), len(out)]
             on_done(len(out))
 
         future = self.pool.submit(run)
@@ -226,9 +242,12 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     knobs = cfg.engine
     max_length = int(knobs.get("max_length", 2048))
     t0 = time.perf_counter()
+    caching = bool(knobs.get("prefix_caching", False))
     process = VllmProcess(folder, dtype, max_length, kv_cache_gib=int(knobs.get("kv_cache_gib", 1)),
-                          threads=int(cfg.threads) if cfg.get("threads") else None)
+                          threads=int(cfg.threads) if cfg.get("threads") else None,
+                          extra_args=["--enable-prefix-caching" if caching else "--no-enable-prefix-caching"])
     engine = VllmEngine(process, hf_config, max_length, 2 if dtype != "float32" else 4)
-    proof.types += f"; vLLM {vllm_version()} server started in {process.start_s:.1f} s"
+    proof.types += (f"; vLLM {vllm_version()} server started in {process.start_s:.1f} s, prefix caching "
+                    f"{'on' if caching else 'off'}")
     return BuiltEngine(engine, ckpt.tokenizer, proof, baseline, ckpt.weights, time.perf_counter() - t0,
                        convert_s=convert_s)

@@ -89,3 +89,33 @@ def test_closing_the_engine_stops_the_whole_group_and_removes_its_folder():
     built.engine.close()
     built.engine.close()  # twice is harmless
     assert _gone(group, 5) == [] and not process.home.exists()
+
+
+@pytest.mark.parametrize("caching", [False, True])
+def test_a_repeated_prompt_is_a_prefix_cache_hit_only_when_prefix_caching_is_asked_for(caching):
+    """The request sets repeat prompts: with prefix caching off (the default) a repeat computes its prompt again, as on
+    the other engines; `engine.prefix_caching=true` makes it a hit (the control that the metric is read right)."""
+    import re
+    import urllib.request
+
+    from omegaconf import open_dict
+
+    from harness.engines.base import build_engine
+    from harness.precision.registry import get_scheme
+    from tests.engines.test_contract import _cfg
+
+    cfg = _cfg("tiny-random", "fp32", "vllm")
+    with open_dict(cfg):
+        cfg.engine.prefix_caching = caching
+    built = build_engine(cfg, get_scheme("fp32"), "cpu", "vllm")
+    try:
+        assert f"prefix caching {'on' if caching else 'off'}" in built.proof.types
+        prompt = [5 + i % 200 for i in range(300)]  # longer than vLLM's CPU KV block (128 tokens): two full blocks
+        for _ in range(3):
+            built.engine._stream(prompt, 2)
+        with urllib.request.urlopen(built.engine.process.url + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        hits = sum(float(v) for v in re.findall(r"^vllm:prefix_cache_hits_total\{[^}]*\} (\S+)$", text, re.M))
+        assert (hits > 0) == caching, f"prefix cache hits: {hits}"
+    finally:
+        built.engine.close()
