@@ -116,7 +116,7 @@ sweep-vllm: $(STAMP) $(VLLM_STAMP) $(LLMC_STAMP)
 	$(BIN)/python -m harness -m +sweep=vllm engine=torch \
 	  precision=w8a8-int8,gptq-w4a16-g128,awq-w4a16-g128,gptq-w4a16-g64,awq-w4a16-g64,fp8-dynamic
 	$(BIN)/python -m harness -m +sweep=loadgen engine=vllm model=smollm2-135m,gemma3-270m precision=bf16,w8a8-int8
-	$(BIN)/python -m harness -m +sweep=loadgen engine=vllm model=smollm2-135m precision=gptq-w4a16-g64,awq-w4a16-g64
+	$(BIN)/python -m harness -m +sweep=loadgen engine=vllm model=smollm2-135m precision=gptq-w4a16-g64
 
 sweep-schemes: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_schemes

@@ -165,11 +165,13 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
 
 def _size_x_precision(a, stem: str, out_dir: Path) -> list[str]:
     """Model size against precision (the table a size sweep is for): decode tok/s at batch 1, the best load-curve
-    level, and $/M tokens under the `server` profile (else the first priced one), on the first hardware priced."""
+    level, and $/M tokens under the `server` profile where it prices any row (else `offline`, else the first priced
+    one), on the first hardware priced."""
     ok = a.ok.dropna(subset=["model_params"])
     if ok["model"].nunique() < 2 or not a.priced:
         return []
-    p = next((p for p in a.priced if p.slo.name == "server"), a.priced[0])
+    some = [p for p in a.priced if p.rows["usd_per_mtok_blended"].notna().any()] or a.priced
+    p = next((p for name in ("server", "offline") for p in some if p.slo.name == name), some[0])
     d = ok.merge(p.rows[["run_id", "usd_per_mtok_blended", "slo_tok_s"]], on="run_id", how="left")
     d = d.sort_values(["model_params", "bits_per_weight"], ascending=[True, False])
     png = f"{stem}_size_x_precision.png"
