@@ -7,6 +7,8 @@ client is printed beside the ratio (the noise a ratio is read against).
 
     python benchmarks/vllm_peer_check.py [--model smollm2-135m] [--precision bf16] [--rate 2] [--requests 200]
 
+Arrivals: each round draws a new Poisson schedule in both clients (`bench serve --seed i`, LoadGen's schedule seed i):
+a p99 of 600 requests depends on the schedule's bursts, so one schedule replayed every round would compare one draw.
 Prompts: `bench serve`'s random dataset draws token ids; the harness sends its WikiText-2 windows. Both are
 `--input-len` tokens: TTFT and TPOT depend on lengths, not on which tokens."""
 from __future__ import annotations
@@ -85,7 +87,8 @@ def _from_requests(d: dict) -> dict:
     return out
 
 
-def harness_client(engine, tokenizer, rate: float, requests: int, input_len: int, output_len: int, log: Path) -> dict:
+def harness_client(engine, tokenizer, rate: float, requests: int, input_len: int, output_len: int, log: Path,
+                   seed: int) -> dict:
     import re
 
     from harness.measure.loadgen import run_scenario
@@ -97,7 +100,7 @@ def harness_client(engine, tokenizer, rate: float, requests: int, input_len: int
     server = engine.server()
     cpu0 = time.process_time()  # this process: LoadGen's threads and the streaming clients
     try:
-        r = run_scenario(server, prompts, output_len, "server", rate, 60_000, 10_000, requests, 0, log)
+        r = run_scenario(server, prompts, output_len, "server", rate, 60_000, 10_000, requests, 0, log, seed=seed)
     finally:
         server.close()
     cpu = time.process_time() - cpu0
@@ -144,7 +147,7 @@ def main() -> None:
                                                                Path(tmp) / f"bench{i}.json", seed=i))
                 results["harness (LoadGen)"].append(harness_client(engine, built.tokenizer, args.rate, args.requests,
                                                                    args.input_len, args.output_len,
-                                                                   Path(tmp) / f"lg{i}"))
+                                                                   Path(tmp) / f"lg{i}", seed=i))
     finally:
         engine.close()
     print(f"{args.model} {args.precision} on vLLM: {args.requests} requests at {args.rate:g}/s (Poisson), "
