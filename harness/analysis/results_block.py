@@ -42,7 +42,7 @@ def render(csv: Path) -> str:
     # costs under `server` where the sweep judged it (LoadGen, or curves with >= 100 samples a level); otherwise under
     # `offline` (no latency bound), and the block says so
     basis = "server" if server["usd_per_mtok_blended"].notna().any() else "offline"
-    priced = by_slo[basis].rows.set_index("run_id")
+    priced, offline = by_slo[basis].rows.set_index("run_id"), by_slo["offline"].rows.set_index("run_id")
     hw = by_slo["server"].hw
     ok_all = a.ok
     capn = pd.to_numeric(ok_all["capability_n"], errors="coerce")
@@ -78,7 +78,7 @@ def render(csv: Path) -> str:
             "LoadGen" if pd.isna(d["slo_concurrency"]) else f"{int(d['slo_concurrency'])}")
         cap = "" if pd.isna(r["capability"]) else f"{r['capability']:.3f} ± {_fmt(r['capability_ci95'], '.3f')}"
         lines.append(f"| {r['model']} | {r['precision']} | {r['engine']} | {_fmt(r['decode_tok_s'], '.1f')} | "
-                     f"{at(server.loc[rid])} | {at(inter.loc[rid])} | {at(by_slo['offline'].rows.set_index('run_id').loc[rid])} | "
+                     f"{at(server.loc[rid])} | {at(inter.loc[rid])} | {at(offline.loc[rid])} | "
                      f"{_fmt(priced.loc[rid, 'usd_per_mtok_blended'], '.3f')} | {cap} |")
     front = priced[priced["on_frontier"].astype(bool)].sort_values("usd_per_mtok_blended")
     judged = {n: d[~d["slo_note"].fillna("").str.startswith(NOT_JUDGED)] for n, d in (("server", server),

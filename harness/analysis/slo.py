@@ -196,17 +196,19 @@ def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataF
                               "slo_note": f"LoadGen Server: {found}; the static curve is not used in its place"})
                 continue
             if judged_lv is None and len(judged) < len(levels):  # the levels that could decide it are too thin
-                most = counts.max()
+                thin = counts[~levels.index.isin(judged.index)]  # the levels not judged: their counts, or NaN
+                most = thin.max()
                 lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_source": "static curve",
                               "slo_n": n if n is not None or pd.isna(most) else int(most),
                               "slo_static_tok_s": static, "slo_tok_s": None, "slo_prefill_tok_s": None,
                               "slo_concurrency": None,
-                              "slo_note": NOT_JUDGED + (f": p{slo.percentile} from at most {int(most)} samples a level "
-                                                        if not pd.isna(most) else
-                                                        ": sample counts not recorded ")
-                                          + f"(< {need})" + ("" if lv is None else
-                                                             f"; the static curve alone would give {static:.1f} tok/s "
-                                                             f"at {int(lv['concurrency'])}, indicative only")})
+                              "slo_note": NOT_JUDGED + (f": p{slo.percentile} from at most {int(most)} samples a level"
+                                                        if not pd.isna(most) else ": sample counts not recorded")
+                                          + f" (< {need})"
+                                          + ("" if len(judged) == 0 else f"; {len(judged)} well-sampled level(s) "
+                                             "meet no bound")
+                                          + ("" if lv is None else f"; the static curve alone would give "
+                                             f"{static:.1f} tok/s at {int(lv['concurrency'])}, indicative only")})
                 continue
             lv = judged_lv
             n = None if lv is None else level_samples(lv, slo)

@@ -109,7 +109,8 @@ def test_a_thin_level_never_decides_a_profile():
     # the well-sampled level misses the bound, the thin one would meet it: not judged (not "meets no level")
     curves = pd.DataFrame([level(4, 300.0, 120, 200.0), level(16, 900.0, 16, 30.0)])
     out = serving(ok, curves, [SLO("s", 100.0, 50.0)]).iloc[0]
-    assert pd.isna(out["slo_tok_s"]) and out["slo_note"].startswith("not judged")
+    assert pd.isna(out["slo_tok_s"]) and out["slo_note"].startswith("not judged: p99 from at most 16 samples a level")
+    assert "1 well-sampled level(s) meet no bound" in out["slo_note"]
     # every level well sampled, none meets: judged, and it meets none
     curves = pd.DataFrame([level(4, 300.0, 120, 200.0), level(16, 900.0, 160, 300.0)])
     assert serving(ok, curves, [SLO("s", 100.0, 50.0)]).iloc[0]["slo_note"] == "meets no level of 2 measured"
