@@ -9,8 +9,11 @@ client is printed beside the ratio (the noise a ratio is read against).
 
 Arrivals: each round draws a new Poisson schedule in both clients (`bench serve --seed i`, LoadGen's schedule seed i):
 a p99 of 600 requests depends on the schedule's bursts, so one schedule replayed every round would compare one draw.
-Prompts: `bench serve`'s random dataset draws token ids; the harness sends its WikiText-2 windows. Both are
-`--input-len` tokens: TTFT and TPOT depend on lengths, not on which tokens."""
+Requests: the same in both. `bench serve` reads the harness's own prompts (its WikiText-2 windows, as text, through
+its `custom` dataset, no chat template) and asks for greedy decoding (`--temperature 0`) like the harness; left to
+its defaults it would send random-token prompts and let the server sample at temperature 1, work the harness's
+requests do not ask of the server. The harness sends those prompts as token ids; the server tokenizes the text.
+Order: the client that goes first alternates between rounds."""
 from __future__ import annotations
 
 import argparse
@@ -32,13 +35,22 @@ main(p.parse_args(sys.argv[1:]))
 """
 
 
-def bench_serve(process, folder: Path, rate: float, requests: int, input_len: int, output_len: int, out: Path,
+def prompt_file(tokenizer, prompts: list[list[int]], requests: int, path: Path) -> Path:
+    """The harness's prompts as `bench serve`'s custom dataset: one JSON line per request, the prompts in turn
+    (`bench serve` shuffles them with its seed, as LoadGen draws its sample indices with its own)."""
+    texts = [tokenizer.decode(p) for p in prompts]
+    path.write_text("".join(json.dumps({"prompt": texts[i % len(texts)]}) + "\n" for i in range(requests)))
+    return path
+
+
+def bench_serve(process, folder: Path, rate: float, requests: int, dataset: Path, output_len: int, out: Path,
                 seed: int) -> dict:
     from harness.engines.vllm_process import vllm_python
 
     args = ["--backend", "vllm", "--base-url", process.url, "--endpoint", "/v1/completions", "--model", "harness",
-            "--tokenizer", str(folder), "--dataset-name", "random", "--random-input-len", str(input_len),
-            "--random-output-len", str(output_len), "--num-prompts", str(requests), "--request-rate", str(rate),
+            "--tokenizer", str(folder), "--dataset-name", "custom", "--dataset-path", str(dataset),
+            "--skip-chat-template", "--custom-output-len", str(output_len), "--temperature", "0",
+            "--num-prompts", str(requests), "--request-rate", str(rate),
             "--ignore-eos", "--seed", str(seed), "--percentile-metrics", "ttft,tpot", "--metric-percentiles", "50,99",
             "--save-result", "--save-detailed", "--result-dir", str(out.parent), "--result-filename", out.name]
     import time
@@ -87,16 +99,14 @@ def _from_requests(d: dict) -> dict:
     return out
 
 
-def harness_client(engine, tokenizer, rate: float, requests: int, input_len: int, output_len: int, log: Path,
+def harness_client(engine, prompts: list[list[int]], rate: float, requests: int, output_len: int, log: Path,
                    seed: int) -> dict:
     import re
-
-    from harness.measure.loadgen import run_scenario
-    from harness.measure.speed import distinct_prompts
-
     import time
 
-    prompts = distinct_prompts(tokenizer, input_len, 64, engine.vocab_size).tolist()
+    from harness.measure.loadgen import run_scenario
+
+    input_len = len(prompts[0])
     server = engine.server()
     cpu0 = time.process_time()  # this process: LoadGen's threads and the streaming clients
     try:
@@ -137,21 +147,28 @@ def main() -> None:
     cfg = compose(f"model={args.model}", f"precision={args.precision}", "engine=vllm")
     built = build_engine(cfg, get_scheme(args.precision), "cpu", "vllm")
     engine = built.engine
+    from harness.measure.speed import distinct_prompts
+
     folder = Path(engine.process.cmd[engine.process.cmd.index("--model") + 1])
+    prompts = distinct_prompts(built.tokenizer, args.input_len, 64, engine.vocab_size).tolist()
     results: dict[str, list[dict]] = {"vllm bench serve": [], "harness (LoadGen)": []}
     try:
         with tempfile.TemporaryDirectory(dir=engine.process.home) as tmp:
+            dataset = prompt_file(built.tokenizer, prompts, args.requests, Path(tmp) / "prompts.jsonl")
             for i in range(args.rounds):
-                results["vllm bench serve"].append(bench_serve(engine.process, folder, args.rate, args.requests,
-                                                               args.input_len, args.output_len,
-                                                               Path(tmp) / f"bench{i}.json", seed=i))
-                results["harness (LoadGen)"].append(harness_client(engine, built.tokenizer, args.rate, args.requests,
-                                                                   args.input_len, args.output_len,
-                                                                   Path(tmp) / f"lg{i}", seed=i))
+                turns = [("vllm bench serve", lambda: bench_serve(engine.process, folder, args.rate, args.requests,
+                                                                  dataset, args.output_len,
+                                                                  Path(tmp) / f"bench{i}.json", seed=i)),
+                         ("harness (LoadGen)", lambda: harness_client(engine, prompts, args.rate, args.requests,
+                                                                      args.output_len, Path(tmp) / f"lg{i}",
+                                                                      seed=i))]
+                for name, run in (turns if i % 2 == 0 else turns[::-1]):
+                    results[name].append(run())
     finally:
         engine.close()
     print(f"{args.model} {args.precision} on vLLM: {args.requests} requests at {args.rate:g}/s (Poisson), "
-          f"{args.input_len} tokens in, {args.output_len} out, {args.rounds} rounds interleaved")
+          f"{args.input_len} tokens in, {args.output_len} out, {args.rounds} rounds interleaved "
+          "(bench serve first in even rounds), the same prompts and greedy decoding in both clients")
     print(f"{'client':<20} {'round':>5} {'TTFT p50':>9} {'TTFT p99':>9} {'TPOT p50':>9} {'TPOT p99':>9} {'n':>5}")
     for name, rows in results.items():
         for i, r in enumerate(rows):
