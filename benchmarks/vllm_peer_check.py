@@ -78,7 +78,8 @@ def bench_serve(process, folder: Path, rate: float, requests: int, dataset: Path
     inside = [c for t, c in samples if first <= t <= last]
     cpu = (inside[-1] - inside[0]) if len(inside) > 1 else float("nan")
     per_request = {"ttft": [r["ttfts"][i] for i in ok], "end": [r["latencies"][i] for i in ok],
-                   "n": [r["output_lens"][i] for i in ok], "input_len": [r["input_lens"][i] for i in ok]}
+                   "n": [r["output_lens"][i] for i in ok], "input_len": [r["input_lens"][i] for i in ok],
+                   "sent": [r["start_times"][i] for i in ok]}
     return {"ttft_p50": r["p50_ttft_ms"], "ttft_p99": r["p99_ttft_ms"], "tpot_p50": r["p50_tpot_ms"],
             "tpot_p99": r["p99_tpot_ms"], "n": r["completed"], "cpu_s": cpu, **_from_requests(per_request)}
 
@@ -92,7 +93,10 @@ def _from_requests(d: dict) -> dict:
     tpot = (np.array(d["end"]) - np.array(d["ttft"])) * 1e3 / (np.array(d["n"]) - 1)
     out = {"req_ttft_p50": float(np.percentile(ttft, 50)), "req_ttft_p99": float(np.percentile(ttft, 99)),
            "req_tpot_p50": float(np.percentile(tpot, 50)), "req_tpot_p99": float(np.percentile(tpot, 99)),
-           "req_n": len(ttft), "input_len": float(np.mean(d["input_len"]))}
+           "req_n": len(ttft), "input_len": float(np.mean(d["input_len"])),
+           # the arrival rate the client achieved: LoadGen's schedule is a Poisson draw whose rate varies with the seed,
+           # `bench serve` rescales its draw to the requested rate exactly
+           "rate": (len(d["sent"]) - 1) / (max(d["sent"]) - min(d["sent"]))}
     if "last" in d:  # the harness also knows when the last token came (before the stream's closing events)
         last = (np.array(d["last"]) - np.array(d["ttft"])) * 1e3 / (np.array(d["n"]) - 1)
         out["req_tpot_p99_last"] = float(np.percentile(last, 99))
@@ -117,7 +121,7 @@ def harness_client(engine, prompts: list[list[int]], rate: float, requests: int,
     done = [t for t in server.timings.values() if t[3] is not None]
     per_request = {"ttft": [t[1] - t[0] for t in done], "end": [t[3] - t[0] for t in done],
                    "last": [t[2] - t[0] for t in done], "n": [t[4] for t in done],
-                   "input_len": [input_len] * len(done)}
+                   "input_len": [input_len] * len(done), "sent": [t[0] for t in done]}
     text = (log / "mlperf_log_summary.txt").read_text()
 
     def pct(what: str, p: str) -> float:
@@ -189,13 +193,15 @@ def main() -> None:
               f"{spread['vllm bench serve']:.2f}x, harness {spread['harness (LoadGen)']:.2f}x")
     print("peer check:", "all four within 10%" if ok else "NOT all within 10%")
     print("\nThe same figures recomputed from each client's per-request times with one estimator (numpy's linear "
-          "percentile);\nclient CPU: seconds of CPU the client itself used while its requests ran (the server shares the cores)")
+          "percentile);\nclient CPU: seconds of CPU the client itself used while its requests ran (the server shares the cores); "
+          "rate/s: the arrival rate each client achieved, (requests - 1) / (last send - first send)")
     print(f"{'client':<20} {'round':>5} {'TTFT p50':>9} {'TTFT p99':>9} {'TPOT p50':>9} {'TPOT p99':>9} {'n':>5} "
-          f"{'in tok':>6} {'client CPU s':>12}")
+          f"{'in tok':>6} {'client CPU s':>12} {'rate/s':>6}")
     for name, rows in results.items():
         for i, r in enumerate(rows):
             print(f"{name:<20} {i:>5} {r['req_ttft_p50']:9.1f} {r['req_ttft_p99']:9.1f} {r['req_tpot_p50']:9.1f} "
-                  f"{r['req_tpot_p99']:9.1f} {r['req_n']:>5} {r['input_len']:6.1f} {r['cpu_s']:12.1f}")
+                  f"{r['req_tpot_p99']:9.1f} {r['req_n']:>5} {r['input_len']:6.1f} {r['cpu_s']:12.1f} "
+                  f"{r['rate']:6.2f}")
     for key in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"):
         h = statistics.median(r["req_" + key] for r in results["harness (LoadGen)"])
         v = statistics.median(r["req_" + key] for r in results["vllm bench serve"])
