@@ -144,6 +144,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from harness.engines.base import build_engine
+    from harness.measure.speed import distinct_prompts
     from harness.precision.registry import get_scheme
 
     from _common import compose
@@ -151,8 +152,6 @@ def main() -> None:
     cfg = compose(f"model={args.model}", f"precision={args.precision}", "engine=vllm")
     built = build_engine(cfg, get_scheme(args.precision), "cpu", "vllm")
     engine = built.engine
-    from harness.measure.speed import distinct_prompts
-
     folder = Path(engine.process.cmd[engine.process.cmd.index("--model") + 1])
     prompts = distinct_prompts(built.tokenizer, args.input_len, 64, engine.vocab_size).tolist()
     results: dict[str, list[dict]] = {"vllm bench serve": [], "harness (LoadGen)": []}
