@@ -6,14 +6,19 @@ machine): the two clients take turns, `--rounds` times, interleaved; each figure
 client is printed beside the ratio (the noise a ratio is read against).
 
     python benchmarks/vllm_peer_check.py [--model smollm2-135m] [--precision bf16] [--rate 2] [--requests 200]
+                                         [--rounds 2] [--seed 0]
 
-Arrivals: each round draws a new Poisson schedule in both clients (`bench serve --seed i`, LoadGen's schedule seed i):
-a p99 of 600 requests depends on the schedule's bursts, so one schedule replayed every round would compare one draw.
-Requests: the same in both. `bench serve` reads the harness's own prompts (its WikiText-2 windows, as text, through
-its `custom` dataset, no chat template) and asks for greedy decoding (`--temperature 0`) like the harness; left to
-its defaults it would send random-token prompts and let the server sample at temperature 1, work the harness's
-requests do not ask of the server. The harness sends those prompts as token ids; the server tokenizes the text.
-Order: the client that goes first alternates between rounds."""
+The same requests in both, down to each one's send time: in each schedule's first round the harness's client (LoadGen,
+schedule seed k) runs first and its requests are written as a trace, each request's send time (from the first), its
+prompt and output length; `bench serve` replays that trace with its own `timed_trace` dataset (`--self-timed`, the
+replay of timed traces vLLM ships for this). Prompts: `timed_trace` makes each request's prompt tokens from the
+trace's hash ids (random tokens, seeded; PYTHONHASHSEED fixed so they repeat), and the harness sends exactly those
+token ids (read from vLLM's own dataset code before the first round): the same token ids, at the same times, with
+the same output length, greedy (`--temperature 0`), EOS ignored. A Poisson draw's bursts move a p99 of 600 requests
+by 10-50% from one draw to the next, so comparing two clients on two draws compares the draws; on one replayed
+draw the clients are compared with each other. Order: each schedule runs twice, harness then `bench serve`, then
+`bench serve` (replaying the same trace) then the harness (the same seed again), so neither client always goes
+first."""
 from __future__ import annotations
 
 import argparse
@@ -35,31 +40,75 @@ main(p.parse_args(sys.argv[1:]))
 """
 
 
-def prompt_file(tokenizer, prompts: list[list[int]], requests: int, path: Path) -> Path:
-    """The harness's prompts as `bench serve`'s custom dataset: one JSON line per request, the prompts in turn
-    (`bench serve` shuffles them with its seed, as LoadGen draws its sample indices with its own)."""
-    texts = [tokenizer.decode(p) for p in prompts]
-    path.write_text("".join(json.dumps({"prompt": texts[i % len(texts)]}) + "\n" for i in range(requests)))
+PROMPTS = r"""
+import json, sys
+try:
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+except ImportError:
+    from vllm.utils import FlexibleArgumentParser
+from vllm.benchmarks.datasets import get_samples
+from vllm.benchmarks.serve import add_cli_args
+from vllm.tokenizers import get_tokenizer
+p = FlexibleArgumentParser()
+add_cli_args(p)
+a = p.parse_args(sys.argv[1:])
+samples = get_samples(a, get_tokenizer(a.tokenizer, tokenizer_mode=a.tokenizer_mode))
+print(json.dumps([[r.timestamp, r.prompt, r.expected_output_len] for r in samples]))
+"""
+
+
+def _env(home: Path) -> dict:
+    # PYTHONHASHSEED: `timed_trace` seeds each prompt's tokens from hash() of its hash id, salted per process otherwise
+    return {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(home),
+            "PYTHONHASHSEED": "0"}
+
+
+def _trace_args(folder: Path, trace: Path, requests: int, input_len: int) -> list[str]:
+    # one hash id per prompt, one chunk of `input_len` tokens each
+    return ["--backend", "vllm", "--model", "harness", "--tokenizer", str(folder), "--dataset-name", "timed_trace",
+            "--dataset-path", str(trace), "--timed-trace-chunk-hash-size", str(input_len),
+            "--num-prompts", str(requests)]
+
+
+def write_trace(path: Path, requests: list[tuple[float, int]], input_len: int, output_len: int) -> Path:
+    """A `timed_trace` file: per request (send time in s, prompt index), in the order sent, times from the first."""
+    t0 = requests[0][0]
+    path.write_text("".join(json.dumps({"timestamp": t - t0, "input_length": input_len, "output_length": output_len,
+                                        "hash_ids": [i]}) + "\n" for t, i in requests))
     return path
 
 
-def bench_serve(process, folder: Path, rate: float, requests: int, dataset: Path, output_len: int, out: Path,
-                seed: int) -> dict:
+def read_trace(folder: Path, trace: Path, requests: int, input_len: int, home: Path) -> list[tuple]:
+    """The requests `bench serve` makes of a trace, read by its own dataset code: (send time, token ids, new tokens)."""
     from harness.engines.vllm_process import vllm_python
 
-    args = ["--backend", "vllm", "--base-url", process.url, "--endpoint", "/v1/completions", "--model", "harness",
-            "--tokenizer", str(folder), "--dataset-name", "custom", "--dataset-path", str(dataset),
-            "--skip-chat-template", "--custom-output-len", str(output_len), "--temperature", "0",
-            "--num-prompts", str(requests), "--request-rate", str(rate),
-            "--ignore-eos", "--seed", str(seed), "--percentile-metrics", "ttft,tpot", "--metric-percentiles", "50,99",
-            "--save-result", "--save-detailed", "--result-dir", str(out.parent), "--result-filename", out.name]
+    out = subprocess.run([str(vllm_python()), "-c", PROMPTS, *_trace_args(folder, trace, requests, input_len)],
+                         capture_output=True, text=True, check=True, env=_env(home))
+    return [tuple(r) for r in json.loads(out.stdout.strip().splitlines()[-1])]
+
+
+def trace_prompts(folder: Path, count: int, input_len: int, tmp: Path) -> list[list[int]]:
+    """The token ids `bench serve`'s `timed_trace` sends for prompt indices 0..count-1 (hash id i), by its own code."""
+    trace = write_trace(tmp / "prompts.jsonl", [(0.0, i) for i in range(count)], input_len, 1)
+    prompts = [p for _, p, _ in read_trace(folder, trace, count, input_len, tmp)]
+    if len(prompts) != count or any(len(p) != input_len for p in prompts) or len(set(map(tuple, prompts))) != count:
+        raise RuntimeError(f"timed_trace gave {len(prompts)} prompts, not {count} distinct of {input_len} tokens")
+    return prompts
+
+
+def bench_serve(process, folder: Path, trace: Path, requests: int, input_len: int, out: Path) -> dict:
+    from harness.engines.vllm_process import vllm_python
+
+    args = [*_trace_args(folder, trace, requests, input_len), "--base-url", process.url, "--endpoint",
+            "/v1/completions", "--temperature", "0", "--percentile-metrics", "ttft,tpot", "--metric-percentiles",
+            "50,99", "--save-result", "--save-detailed", "--result-dir", str(out.parent), "--result-filename",
+            out.name]
     import time
 
     import psutil
 
     proc = subprocess.Popen([str(vllm_python()), "-c", BENCH, *args], stdout=subprocess.DEVNULL,
-                            env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin",
-                                 "HOME": str(out.parent)})
+                            env=_env(out.parent))
     samples = []  # (perf_counter, the client's CPU seconds so far): its CPU use while its requests ran, not its start-up
     ps = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -94,8 +143,7 @@ def _from_requests(d: dict) -> dict:
     out = {"req_ttft_p50": float(np.percentile(ttft, 50)), "req_ttft_p99": float(np.percentile(ttft, 99)),
            "req_tpot_p50": float(np.percentile(tpot, 50)), "req_tpot_p99": float(np.percentile(tpot, 99)),
            "req_n": len(ttft), "input_len": float(np.mean(d["input_len"])),
-           # the arrival rate the client achieved: LoadGen's schedule is a Poisson draw whose rate varies with the seed,
-           # `bench serve` rescales its draw to the requested rate exactly
+           # the arrival rate the client achieved (LoadGen's Poisson draw's rate varies with the seed)
            "rate": (len(d["sent"]) - 1) / (max(d["sent"]) - min(d["sent"]))}
     if "last" in d:  # the harness also knows when the last token came (before the stream's closing events)
         last = (np.array(d["last"]) - np.array(d["ttft"])) * 1e3 / (np.array(d["n"]) - 1)
@@ -104,7 +152,8 @@ def _from_requests(d: dict) -> dict:
 
 
 def harness_client(engine, prompts: list[list[int]], rate: float, requests: int, output_len: int, log: Path,
-                   seed: int) -> dict:
+                   seed: int) -> tuple[dict, list[tuple[float, int]]]:
+    """One LoadGen run (schedule seed `seed`); its figures, and its requests as (send time, prompt index) in order."""
     import re
     import time
 
@@ -112,6 +161,15 @@ def harness_client(engine, prompts: list[list[int]], rate: float, requests: int,
 
     input_len = len(prompts[0])
     server = engine.server()
+    index_of = {id(p): i for i, p in enumerate(prompts)}  # LoadGen hands the front prompts[q.index] itself
+    prompt_of: dict = {}
+    submit = server.submit
+
+    def recorded(request_id, prompt_ids, *rest) -> None:
+        prompt_of[request_id] = index_of[id(prompt_ids)]
+        submit(request_id, prompt_ids, *rest)
+
+    server.submit = recorded
     cpu0 = time.process_time()  # this process: LoadGen's threads and the streaming clients
     try:
         r = run_scenario(server, prompts, output_len, "server", rate, 60_000, 10_000, requests, 0, log, seed=seed)
@@ -119,6 +177,7 @@ def harness_client(engine, prompts: list[list[int]], rate: float, requests: int,
         server.close()
     cpu = time.process_time() - cpu0
     done = [t for t in server.timings.values() if t[3] is not None]
+    sent = sorted((t[0], prompt_of[k]) for k, t in server.timings.items())
     per_request = {"ttft": [t[1] - t[0] for t in done], "end": [t[3] - t[0] for t in done],
                    "last": [t[2] - t[0] for t in done], "n": [t[4] for t in done],
                    "input_len": [input_len] * len(done), "sent": [t[0] for t in done]}
@@ -129,7 +188,7 @@ def harness_client(engine, prompts: list[list[int]], rate: float, requests: int,
 
     return {"ttft_p50": pct("first token latency", "50.00"), "ttft_p99": pct("first token latency", "99.00"),
             "tpot_p50": pct("time to output token", "50.00"), "tpot_p99": pct("time to output token", "99.00"),
-            "n": r.queries, "cpu_s": cpu, **_from_requests(per_request)}
+            "n": r.queries, "cpu_s": cpu, **_from_requests(per_request)}, sent
 
 
 def main() -> None:
@@ -140,11 +199,11 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--input-len", type=int, default=64)
     ap.add_argument("--output-len", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2, help="each schedule runs in two rounds (each client first once)")
+    ap.add_argument("--seed", type=int, default=0, help="LoadGen's schedule seed of the first two rounds (then +1...)")
     args = ap.parse_args()
 
     from harness.engines.base import build_engine
-    from harness.measure.speed import distinct_prompts
     from harness.precision.registry import get_scheme
 
     from _common import compose
@@ -153,25 +212,30 @@ def main() -> None:
     built = build_engine(cfg, get_scheme(args.precision), "cpu", "vllm")
     engine = built.engine
     folder = Path(engine.process.cmd[engine.process.cmd.index("--model") + 1])
-    prompts = distinct_prompts(built.tokenizer, args.input_len, 64, engine.vocab_size).tolist()
     results: dict[str, list[dict]] = {"vllm bench serve": [], "harness (LoadGen)": []}
     try:
         with tempfile.TemporaryDirectory(dir=engine.process.home) as tmp:
-            dataset = prompt_file(built.tokenizer, prompts, args.requests, Path(tmp) / "prompts.jsonl")
+            prompts = trace_prompts(folder, 64, args.input_len, Path(tmp))
             for i in range(args.rounds):
-                turns = [("vllm bench serve", lambda: bench_serve(engine.process, folder, args.rate, args.requests,
-                                                                  dataset, args.output_len,
-                                                                  Path(tmp) / f"bench{i}.json", seed=i)),
-                         ("harness (LoadGen)", lambda: harness_client(engine, prompts, args.rate, args.requests,
-                                                                      args.output_len, Path(tmp) / f"lg{i}",
-                                                                      seed=i))]
-                for name, run in (turns if i % 2 == 0 else turns[::-1]):
-                    results[name].append(run())
+                seed = args.seed + i // 2  # each schedule twice: harness first, then bench serve first
+                log = Path(tmp) / f"lg{i}"
+                if i % 2 == 0:
+                    h, sent = harness_client(engine, prompts, args.rate, args.requests, args.output_len, log, seed)
+                    trace = write_trace(Path(tmp) / f"trace{seed}.jsonl", sent, args.input_len, args.output_len)
+                    b = bench_serve(engine.process, folder, trace, len(sent), args.input_len,
+                                    Path(tmp) / f"bench{i}.json")
+                else:
+                    b = bench_serve(engine.process, folder, trace, len(sent), args.input_len,
+                                    Path(tmp) / f"bench{i}.json")
+                    h, _ = harness_client(engine, prompts, args.rate, args.requests, args.output_len, log, seed)
+                results["harness (LoadGen)"].append(h)
+                results["vllm bench serve"].append(b)
     finally:
         engine.close()
-    print(f"{args.model} {args.precision} on vLLM: {args.requests} requests at {args.rate:g}/s (Poisson), "
-          f"{args.input_len} tokens in, {args.output_len} out, {args.rounds} rounds interleaved "
-          "(bench serve first in even rounds), the same prompts and greedy decoding in both clients")
+    print(f"{args.model} {args.precision} on vLLM: {args.requests} requests at {args.rate:g}/s (LoadGen's Poisson "
+          f"schedule, replayed by bench serve), {args.input_len} tokens in, {args.output_len} out, {args.rounds} "
+          f"rounds (schedule seed {args.seed} + round // 2; the harness first in even rounds), the same token ids, "
+          "send times and greedy decoding in both clients")
     print(f"{'client':<20} {'round':>5} {'TTFT p50':>9} {'TTFT p99':>9} {'TPOT p50':>9} {'TPOT p99':>9} {'n':>5}")
     for name, rows in results.items():
         for i, r in enumerate(rows):
@@ -179,6 +243,9 @@ def main() -> None:
                   f"{r['tpot_p99']:9.1f} {r['n']:>5}")
     import statistics
 
+    keys = ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
+    for i, (h, b) in enumerate(zip(results["harness (LoadGen)"], results["vllm bench serve"])):
+        print(f"{'harness / bench':<20} {i:>5} " + " ".join(f"{h[k] / b[k]:9.3f}" for k in keys))
     ok = True
     for key in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"):
         h = statistics.median(r[key] for r in results["harness (LoadGen)"])
