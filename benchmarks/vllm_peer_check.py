@@ -8,17 +8,17 @@ client is printed beside the ratio (the noise a ratio is read against).
     python benchmarks/vllm_peer_check.py [--model smollm2-135m] [--precision bf16] [--rate 2] [--requests 200]
                                          [--rounds 2] [--seed 0]
 
-The same requests in both, down to each one's send time: in each schedule's first round the harness's client (LoadGen,
-schedule seed k) runs first and its requests are written as a trace, each request's send time (from the first), its
-prompt and output length; `bench serve` replays that trace with its own `timed_trace` dataset (`--self-timed`, the
-replay of timed traces vLLM ships for this). Prompts: `timed_trace` makes each request's prompt tokens from the
-trace's hash ids (random tokens, seeded; PYTHONHASHSEED fixed so they repeat), and the harness sends exactly those
-token ids (read from vLLM's own dataset code before the first round): the same token ids, at the same times, with
-the same output length, greedy (`--temperature 0`), EOS ignored. A Poisson draw's bursts move a p99 of 600 requests
-by 10-50% from one draw to the next, so comparing two clients on two draws compares the draws; on one replayed
-draw the clients are compared with each other. Order: each schedule runs twice, harness then `bench serve`, then
-`bench serve` (replaying the same trace) then the harness (the same seed again), so neither client always goes
-first."""
+The same requests in both, down to each one's send time: in each schedule's first round the harness's client
+(LoadGen, schedule seed k) runs first and its requests are written as a trace, each request's send time (from the
+first), its prompt and output length; `bench serve` replays that trace with its own `timed_trace` dataset
+(`--self-timed`, the replay of timed traces vLLM ships for this). Prompts: `timed_trace` makes each request's prompt
+tokens from the trace's hash ids (random tokens, seeded; PYTHONHASHSEED fixed so they repeat), and the harness sends
+exactly those token ids (read from vLLM's own dataset code before the first round): the same token ids, at the same
+times, with the same output length, greedy (`--temperature 0`), EOS ignored. A p99 depends on the Poisson draw's
+bursts: comparing two clients on two draws compares the draws too; on one replayed draw the clients are compared
+with each other. Order: each schedule runs twice, harness then `bench serve`, then `bench serve` (replaying the same
+trace) then the harness (the same seed again), so neither client always goes first. `--pool OUTPUT...` gives the
+verdict over the rounds of several runs from what they printed."""
 from __future__ import annotations
 
 import argparse
@@ -130,7 +130,8 @@ def bench_serve(process, folder: Path, trace: Path, requests: int, input_len: in
                    "n": [r["output_lens"][i] for i in ok], "input_len": [r["input_lens"][i] for i in ok],
                    "sent": [r["start_times"][i] for i in ok]}
     return {"ttft_p50": r["p50_ttft_ms"], "ttft_p99": r["p99_ttft_ms"], "tpot_p50": r["p50_tpot_ms"],
-            "tpot_p99": r["p99_tpot_ms"], "n": r["completed"], "cpu_s": cpu, **_from_requests(per_request)}
+            "tpot_p99": r["p99_tpot_ms"], "n": r["completed"], "cpu_s": cpu, **_from_requests(per_request),
+            "errors": [e for e in r["errors"] if e]}
 
 
 def _from_requests(d: dict) -> dict:
@@ -191,6 +192,59 @@ def harness_client(engine, prompts: list[list[int]], rate: float, requests: int,
             "n": r.queries, "cpu_s": cpu, **_from_requests(per_request)}, sent
 
 
+KEYS = ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
+CLIENTS = ("vllm bench serve", "harness (LoadGen)")
+
+
+def verdict(results: dict[str, list[dict]]) -> bool:
+    """Each round's figures per client, the ratio per round, and the verdict on the medians over rounds."""
+    import statistics
+
+    print(f"{'client':<20} {'round':>5} {'TTFT p50':>9} {'TTFT p99':>9} {'TPOT p50':>9} {'TPOT p99':>9} {'n':>5}")
+    for name in CLIENTS:
+        for i, r in enumerate(results[name]):
+            print(f"{name:<20} {i:>5} {r['ttft_p50']:9.1f} {r['ttft_p99']:9.1f} {r['tpot_p50']:9.1f} "
+                  f"{r['tpot_p99']:9.1f} {r['n']:>5}")
+    for i, (h, b) in enumerate(zip(results["harness (LoadGen)"], results["vllm bench serve"])):
+        print(f"{'harness / bench':<20} {i:>5} " + " ".join(f"{h[k] / b[k]:9.3f}" for k in KEYS))
+    ok = True
+    for key in KEYS:
+        h = statistics.median(r[key] for r in results["harness (LoadGen)"])
+        v = statistics.median(r[key] for r in results["vllm bench serve"])
+        ratio = h / v
+        ok &= abs(ratio - 1) <= 0.10
+        # the machine's own noise: how far each client's figure moved between its rounds (largest / smallest)
+        spread = {name: max(r[key] for r in rows) / min(r[key] for r in rows) for name, rows in results.items()}
+        print(f"{key}: harness {h:.1f} ms / bench serve {v:.1f} ms = {ratio:.3f} "
+              f"({'within' if abs(ratio - 1) <= 0.10 else 'OUTSIDE'} 10%); round-to-round spread: bench serve "
+              f"{spread['vllm bench serve']:.2f}x, harness {spread['harness (LoadGen)']:.2f}x")
+    print("peer check:", "all four within 10%" if ok else "NOT all within 10%")
+    return ok
+
+
+def pool(outputs: list[Path]) -> bool:
+    """The verdict over the rounds of several runs, read back from what each printed (its first table)."""
+    import re
+
+    row = re.compile(r"^(%s)\s+\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)$"
+                     % "|".join(map(re.escape, CLIENTS)))
+    results: dict[str, list[dict]] = {name: [] for name in CLIENTS}
+    for out in outputs:
+        lines = out.read_text().splitlines()
+        start = next((i for i, line in enumerate(lines) if line.startswith("client ")), None)
+        if start is None:
+            raise SystemExit(f"{out}: no table of rounds (a line starting 'client ')")
+        for line in lines[start + 1:]:
+            m = row.match(line)
+            if not m:
+                break  # the first table ends at the first line that is not one of its rows
+            results[m.group(1)].append({**dict(zip(KEYS, map(float, m.groups()[1:5]))), "n": int(m.group(6))})
+    if not results[CLIENTS[0]] or len(results[CLIENTS[0]]) != len(results[CLIENTS[1]]):
+        raise SystemExit(f"no paired rounds in {', '.join(map(str, outputs))}")
+    print(f"{len(results[CLIENTS[0]])} rounds of {len(outputs)} runs: " + ", ".join(o.name for o in outputs))
+    return verdict(results)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="smollm2-135m")
@@ -201,7 +255,12 @@ def main() -> None:
     ap.add_argument("--output-len", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=2, help="each schedule runs in two rounds (each client first once)")
     ap.add_argument("--seed", type=int, default=0, help="LoadGen's schedule seed of the first two rounds (then +1...)")
+    ap.add_argument("--pool", type=Path, nargs="+", metavar="OUTPUT",
+                    help="no run: the verdict over the rounds of earlier runs, from what they printed")
     args = ap.parse_args()
+    if args.pool:
+        pool(args.pool)
+        return
 
     from harness.engines.base import build_engine
     from harness.precision.registry import get_scheme
@@ -236,28 +295,12 @@ def main() -> None:
           f"schedule, replayed by bench serve), {args.input_len} tokens in, {args.output_len} out, {args.rounds} "
           f"rounds (schedule seed {args.seed} + round // 2; the harness first in even rounds), the same token ids, "
           "send times and greedy decoding in both clients")
-    print(f"{'client':<20} {'round':>5} {'TTFT p50':>9} {'TTFT p99':>9} {'TPOT p50':>9} {'TPOT p99':>9} {'n':>5}")
-    for name, rows in results.items():
-        for i, r in enumerate(rows):
-            print(f"{name:<20} {i:>5} {r['ttft_p50']:9.1f} {r['ttft_p99']:9.1f} {r['tpot_p50']:9.1f} "
-                  f"{r['tpot_p99']:9.1f} {r['n']:>5}")
+    verdict(results)
+    for i, r in enumerate(results["vllm bench serve"]):
+        if r["errors"]:  # requests bench serve saw fail: left out of its figures (n) and named here
+            print(f"bench serve round {i}: {len(r['errors'])} request(s) failed, first: {r['errors'][0][:300]!r}")
     import statistics
 
-    keys = ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
-    for i, (h, b) in enumerate(zip(results["harness (LoadGen)"], results["vllm bench serve"])):
-        print(f"{'harness / bench':<20} {i:>5} " + " ".join(f"{h[k] / b[k]:9.3f}" for k in keys))
-    ok = True
-    for key in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"):
-        h = statistics.median(r[key] for r in results["harness (LoadGen)"])
-        v = statistics.median(r[key] for r in results["vllm bench serve"])
-        ratio = h / v
-        ok &= abs(ratio - 1) <= 0.10
-        # the machine's own noise: how far each client's figure moved between its rounds (largest / smallest)
-        spread = {name: max(r[key] for r in rows) / min(r[key] for r in rows) for name, rows in results.items()}
-        print(f"{key}: harness {h:.1f} ms / bench serve {v:.1f} ms = {ratio:.3f} "
-              f"({'within' if abs(ratio - 1) <= 0.10 else 'OUTSIDE'} 10%); round-to-round spread: bench serve "
-              f"{spread['vllm bench serve']:.2f}x, harness {spread['harness (LoadGen)']:.2f}x")
-    print("peer check:", "all four within 10%" if ok else "NOT all within 10%")
     print("\nThe same figures recomputed from each client's per-request times with one estimator (numpy's linear "
           "percentile);\nclient CPU: seconds of CPU the client itself used while its requests ran (the server shares the cores); "
           "rate/s: the arrival rate each client achieved, (requests - 1) / (last send - first send)")
@@ -268,7 +311,7 @@ def main() -> None:
             print(f"{name:<20} {i:>5} {r['req_ttft_p50']:9.1f} {r['req_ttft_p99']:9.1f} {r['req_tpot_p50']:9.1f} "
                   f"{r['req_tpot_p99']:9.1f} {r['req_n']:>5} {r['input_len']:6.1f} {r['cpu_s']:12.1f} "
                   f"{r['rate']:6.2f}")
-    for key in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99"):
+    for key in KEYS:
         h = statistics.median(r["req_" + key] for r in results["harness (LoadGen)"])
         v = statistics.median(r["req_" + key] for r in results["vllm bench serve"])
         lg = statistics.median(r[key] for r in results["harness (LoadGen)"])
