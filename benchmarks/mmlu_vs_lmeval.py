@@ -50,21 +50,32 @@ def main() -> None:
     task = load_task(args.task)
     if task.spec.get("group_by"):
         keep = set(task.groups()[: args.subjects])
-        reqs = [r for r in task.requests(args.shots, args.per_subject) if r.group in keep]
+        every = task.requests(args.shots, args.per_subject)
+        reqs = [r for r in every if r.group in keep]
+        # warm-up: two questions of the next subject (not timed, not among the timed ones), for both tools
+        spare = next((g for g in task.groups()[args.subjects:]), None)
+        warm = [r for r in every if r.group == spare][:2]
         what = f"{args.task} {args.shots}-shot, first {args.per_subject} questions of the first {args.subjects} subjects"
     else:
-        reqs = task.requests(0, args.limit)
+        reqs = task.requests(0, args.limit + 2)
+        reqs, warm = reqs[: args.limit], reqs[args.limit:]
         what = f"{args.task} 0-shot, first {args.limit} questions"
     print(f"{args.model} fp32, {what}: {len(reqs)} questions, "
           f"{torch.get_num_threads()} threads; batch size harness {args.batch_size or 'auto (<= 256 padded tokens)'}, "
-          f"lm-eval {args.lmeval_batch_size}")
+          f"lm-eval {args.lmeval_batch_size}; each tool warmed up first on {len(warm)} other questions (not timed)")
+
+    def instances_of(rs):
+        return [Instance("loglikelihood", {}, (r.context, c), i) for r in rs for i, c in enumerate(r.continuations)]
+
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.lmeval_batch_size)
+    score(engine, tok, warm, batch_size=args.batch_size, progress=False)
+    lm.loglikelihood(instances_of(warm), disable_tqdm=True)
 
     t0 = time.perf_counter()
     ours = score(engine, tok, reqs, batch_size=args.batch_size, progress=False)
     t_ours = time.perf_counter() - t0
 
-    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.lmeval_batch_size)
-    instances = [Instance("loglikelihood", {}, (r.context, c), i) for r in reqs for i, c in enumerate(r.continuations)]
+    instances = instances_of(reqs)
     t0 = time.perf_counter()
     theirs = [ll for ll, _ in lm.loglikelihood(instances, disable_tqdm=True)]
     t_theirs = time.perf_counter() - t0
