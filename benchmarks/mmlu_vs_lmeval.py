@@ -56,8 +56,8 @@ def main() -> None:
         every = task.requests(args.shots, args.per_subject)
         reqs = [r for r in every if r.group in keep]
         # warm-up: two questions of the next subject (not timed, not among the timed ones), for both tools
-        spare = next((g for g in task.groups()[args.subjects:]), None)
-        warm = [r for r in every if r.group == spare][:2]
+        spare = task.groups()[args.subjects:][:1]
+        warm = [r for r in every if r.group in spare][:2]
         what = f"{args.task} {args.shots}-shot, first {args.per_subject} questions of the first {args.subjects} subjects"
     else:
         reqs = task.requests(0, args.limit + 2)
@@ -71,8 +71,9 @@ def main() -> None:
         return [Instance("loglikelihood", {}, (r.context, c), i) for r in rs for i, c in enumerate(r.continuations)]
 
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.lmeval_batch_size)
-    score(engine, tok, warm, batch_size=args.batch_size, progress=False)
-    lm.loglikelihood(instances_of(warm), disable_tqdm=True)
+    if warm:  # none when every subject is timed
+        score(engine, tok, warm, batch_size=args.batch_size, progress=False)
+        lm.loglikelihood(instances_of(warm), disable_tqdm=True)
 
     instances = instances_of(reqs)
     times: dict[str, list[float]] = {"harness": [], "lm-eval": []}

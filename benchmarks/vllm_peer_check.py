@@ -163,11 +163,11 @@ def harness_client(engine, prompts: list[list[int]], rate: float, requests: int,
     input_len = len(prompts[0])
     server = engine.server()
     index_of = {id(p): i for i, p in enumerate(prompts)}  # LoadGen hands the front prompts[q.index] itself
-    prompt_of: dict = {}
+    sent: list[tuple[float, int]] = []  # every request LoadGen issued, answered or not: (send time, prompt index)
     submit = server.submit
 
     def recorded(request_id, prompt_ids, *rest) -> None:
-        prompt_of[request_id] = index_of[id(prompt_ids)]
+        sent.append((time.perf_counter(), index_of[id(prompt_ids)]))
         submit(request_id, prompt_ids, *rest)
 
     server.submit = recorded
@@ -178,7 +178,6 @@ def harness_client(engine, prompts: list[list[int]], rate: float, requests: int,
         server.close()
     cpu = time.process_time() - cpu0
     done = [t for t in server.timings.values() if t[3] is not None]
-    sent = sorted((t[0], prompt_of[k]) for k, t in server.timings.items())
     per_request = {"ttft": [t[1] - t[0] for t in done], "end": [t[3] - t[0] for t in done],
                    "last": [t[2] - t[0] for t in done], "n": [t[4] for t in done],
                    "input_len": [input_len] * len(done), "sent": [t[0] for t in done]}
@@ -189,7 +188,7 @@ def harness_client(engine, prompts: list[list[int]], rate: float, requests: int,
 
     return {"ttft_p50": pct("first token latency", "50.00"), "ttft_p99": pct("first token latency", "99.00"),
             "tpot_p50": pct("time to output token", "50.00"), "tpot_p99": pct("time to output token", "99.00"),
-            "n": r.queries, "cpu_s": cpu, **_from_requests(per_request)}, sent
+            "n": r.queries, "cpu_s": cpu, **_from_requests(per_request)}, sorted(sent)
 
 
 KEYS = ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
