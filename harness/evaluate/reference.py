@@ -2,9 +2,9 @@
 argmax on the quality windows, and per-question predictions per task, computed once per (model, baseline, token set)
 and cached (harness/evaluate/baseline_cache.py).
 
-A run that is itself the baseline writes the reference from what it just computed. Any other run whose reference is
-missing has it built first in the baseline's own child process (harness/evaluate/baseline_child.py), together with
-the capability baseline when that is missing too."""
+A run that is itself the reference writes it from what it just computed. Any other run has it built before its own
+model is loaded, in the reference's own process (harness/evaluate/baseline_child.py, started by harness/run.py),
+together with the capability baseline when that is missing too; here it is only read."""
 from __future__ import annotations
 
 from harness.evaluate.baseline_cache import (atomic_save, load_reference, logits_path, predictions_path,  # noqa: F401
@@ -20,13 +20,10 @@ def write_reference(cfg, engine, tokenizer, windows, predictions: dict) -> None:
 
 
 def ensure_reference(cfg, windows, engine=None, tokenizer=None, predictions: dict | None = None) -> dict:
-    from harness.evaluate.baseline_child import build
-
     if cfg.precision.name == cfg.quality.baseline and engine is not None:
-        write_reference(cfg, engine, tokenizer, windows, predictions or {})  # the baseline run is the authority
-    elif reference_missing(cfg, windows):
-        build(cfg, str(cfg.quality.baseline), ["reference"])
+        write_reference(cfg, engine, tokenizer, windows, predictions or {})  # the reference run is the authority
     ref = load_reference(cfg, windows)
     if ref is None:
-        raise RuntimeError(f"baseline reference for {reference_label(cfg)} could not be built")
+        raise RuntimeError(f"the reference {reference_label(cfg)} is not in the cache (it is built before the run's "
+                           "model loads: harness/run.py)")
     return ref

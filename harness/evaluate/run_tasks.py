@@ -4,14 +4,15 @@ from __future__ import annotations
 
 
 def auto_batch_size(engine) -> int | None:
-    """On CPU None (batches of at most 256 padded new tokens), 16 on CUDA."""
-    return None if engine.device == "cpu" else 16
+    """On CPU None (batches of at most 256 padded new tokens); on CUDA 64, halved where a batch runs out of memory
+    (harness/evaluate/scorer.py OomBackoff, as lm-eval's batch_size=auto)."""
+    return None if engine.device == "cpu" else 64
 
 
 def eval_batch_size(cfg, engine) -> int | None:
     """`eval.batch_size`, with `auto` resolved: on CPU None, i.e. batches of at most 256 padded new tokens (one MMLU
     question per forward, several short ARC answers: padding a batch to its longest input costs more there than
-    batching gains; measured 1.5x faster than 8 on MMLU 5-shot), 16 on CUDA."""
+    batching gains; measured 1.5x faster than 8 on MMLU 5-shot), 64 on CUDA, halved on out-of-memory."""
     bs = cfg.eval.get("batch_size", "auto")
     if bs == "auto":
         return auto_batch_size(engine)

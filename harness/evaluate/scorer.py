@@ -15,6 +15,44 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 
+class OomBackoff:
+    """lm-eval's `batch_size="auto"` behaviour, per call rather than once: a batch that runs out of memory is split in
+    halves and retried, and later batches are capped at the size that fitted. A question's score does not depend on
+    the batch it is in (right padding; the shared prefix's cache is copied per batch), so answers are the same."""
+
+    def __init__(self):
+        self.cap: int | None = None
+        self.halvings = 0
+
+    def run(self, fn, items: list) -> list:
+        if self.cap is not None and len(items) > self.cap:
+            out: list = []
+            for i in range(0, len(items), self.cap):
+                out += self.run(fn, items[i:i + self.cap])
+            return out
+        try:
+            return list(fn(items))
+        except (MemoryError, RuntimeError) as exc:
+            if not _out_of_memory(exc) or len(items) == 1:
+                raise
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = len(items) // 2
+        self.cap, self.halvings = half, self.halvings + 1
+        from harness.logs import get
+
+        get(__name__).warning(f"out of memory at a batch of {len(items)}: scoring in batches of at most {half}")
+        return self.run(fn, items[:half]) + self.run(fn, items[half:])
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
+
+
 @dataclass
 class Scored:
     loglikelihoods: list[float]
@@ -131,12 +169,13 @@ def score(engine, tokenizer, requests, batch_size: int | None = 8, progress: boo
     pending = [len(r.continuations) for r in requests]
     cached = engine.capabilities.prefix_cache
     batched = engine.capabilities.batched_logprobs
+    backoff = OomBackoff()
     for inps, n in _units(requests, plan, share_prefix, min_prefix):
         shared = _shared_contexts(requests, plan, inps) if share_prefix and not n and \
             engine.capabilities.shared_context else None
         if shared:  # no few-shot prefix to cache: each question's context once for all its choices
             for batch in _question_batches(shared, batch_size if batched else None, shared_tokens):
-                for r_i, lls in zip(batch, engine.continuation_logprobs([shared[r_i] for r_i in batch])):
+                for r_i, lls in zip(batch, backoff.run(engine.continuation_logprobs, [shared[r_i] for r_i in batch])):
                     results[r_i].loglikelihoods = lls
                 bar.update(len(batch))
             continue
@@ -144,7 +183,8 @@ def score(engine, tokenizer, requests, batch_size: int | None = 8, progress: boo
         order = sorted(inps, key=len, reverse=True) if cached else sorted(inps)
         for batch in _batches(order, n if prefix else 0, batch_size if batched else 1, batch_tokens):
             positions = [sorted({s + k for (_, _, cont, s) in plan[inp] for k in range(len(cont))}) for inp in batch]
-            logps = engine.logprobs([list(inp) for inp in batch], positions, prefix=prefix)
+            logps = backoff.run(lambda part: engine.logprobs([list(inp) for inp, _ in part], [p for _, p in part],
+                                                             prefix=prefix), list(zip(batch, positions)))
             for inp, pos, lp in zip(batch, positions, logps):
                 row = {p: j for j, p in enumerate(pos)}
                 for r_i, c_i, cont, s in plan[inp]:

@@ -9,6 +9,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
+def current_rss_mb() -> float | None:
+    """Resident memory of this process now (VmRSS), or None where /proc is absent."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def available_bytes() -> int | None:
     """Memory the kernel says a new allocation can get now (MemAvailable), or None where /proc/meminfo is absent."""
     try:
@@ -39,22 +51,14 @@ def cuda_after_load_mb() -> tuple[float, float]:
     return now, peak
 
 
-def nvml_used_mb() -> float | None:
-    """Device memory in use as NVML (the driver) sees it: includes the CUDA context and other processes."""
+def nvml_used_mb(gpus: list[int]) -> dict:
+    """Device memory in use per NVML (the driver) on each GPU holding the model, read per physical device: the
+    CUDA context and other processes included. Columns nvml_used_mb (their sum) and nvml_used_per_gpu_mb."""
     try:
-        import pynvml
+        from harness.measure.nvml import used_mb
 
-        pynvml.nvmlInit()
-        import torch
-
-        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
-        return pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20
+        per = used_mb(gpus)
     except Exception:  # noqa: BLE001 - NVML is optional
-        import subprocess
-
-        try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=10).stdout.split()
-            return float(out[0]) if out else None
-        except Exception:  # noqa: BLE001
-            return None
+        return {}
+    return {"nvml_used_mb": sum(per.values()),
+            "nvml_used_per_gpu_mb": ";".join(f"cuda:{i}={v:.0f}" for i, v in sorted(per.items()))}

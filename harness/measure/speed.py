@@ -17,9 +17,11 @@ def _cv(values) -> float:
     return statistics.stdev(values) / statistics.fmean(values)
 
 
-def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int, warmup_tokens: int | None = None
-                  ) -> dict:
-    """`warmup` untimed generations of `warmup_tokens` tokens (default: new_tokens), then `repeats` timed ones."""
+def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int, warmup_tokens: int | None = None,
+                  energy=None) -> dict:
+    """`warmup` untimed generations of `warmup_tokens` tokens (default: new_tokens), then `repeats` timed ones.
+    `energy` (harness/measure/energy.py EnergyMeter): its counter is read before the first timed generation and after
+    the last one's synchronise, never inside a timed step."""
     if new_tokens < 2:
         raise ValueError("bench.new_tokens must be >= 2 to time decode steps")
     if repeats < 1:
@@ -29,6 +31,7 @@ def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int
         engine.generate(prompt_ids, warmup_tokens or new_tokens)
     timer = engine.timer()
     ttft, decode_s, e2e, steps = [], [], [], []
+    before = energy.read() if energy is not None else None
     for _ in range(repeats):
         timer.start()
         engine.generate(prompt_ids, new_tokens, on_token=timer)
@@ -39,9 +42,18 @@ def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int
         steps.extend(iv[1:])
         decode_s.append(sum(iv[1:]) / 1e3)
         e2e.append(sum(iv) / 1e3)
+    after = energy.read() if energy is not None else None
     steps_arr = np.array(steps)
     decode_rates = [batch * (new_tokens - 1) / s for s in decode_s]
-    return {
+    extra = {}
+    if energy is not None:
+        joules = energy.joules(before, after)
+        tokens = repeats * batch * new_tokens
+        extra = {"energy_j_per_token": joules / tokens if joules is not None else None,
+                 "energy_note": (f"{energy.source}: {joules:.2f} J over {sum(e2e):.2f} s of {repeats} timed "
+                                 f"generations ({tokens} tokens, prefill included)") if joules is not None else
+                 energy.reason}
+    return {**extra,
         "ttft_ms_p50": float(np.percentile(ttft, 50)),
         "ttft_ms_p90": float(np.percentile(ttft, 90)),
         "ttft_ms_p99": float(np.percentile(ttft, 99)),

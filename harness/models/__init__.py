@@ -1,10 +1,12 @@
-"""Weight sources. Each module loads one kind of source and returns a LoadedModel; `load_model` dispatches on
-``model.source`` from the model config (conf/model/*.yaml)."""
+"""Weight sources. A packaged GGUF (dequantised once to an fp32 folder), a hub id or a local folder are checkpoint
+folders (harness/models/checkpoint.py), read by `load_model` through transformers with their tensors streamed
+(harness/models/stream.py); architecture-only models are created in memory (harness/models/random_arch.py).
+``model.source`` in the model config (conf/model/*.yaml) says which."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-
 
 from harness.errors import ModelLoadError  # noqa: F401 - re-exported for the loaders
 
@@ -16,6 +18,7 @@ class LoadedModel:
     name: str
     baseline: str
     weights: str = "real"  # or "random"
+    folder: Path | None = None  # the checkpoint folder it was read from (None: created in memory)
 
 
 def warm_imports(model_cfg, modules=()) -> None:
@@ -40,19 +43,30 @@ def check_source(model_cfg) -> None:
         check_hub(model_cfg)
 
 
-def load_model(model_cfg, device: str = "cpu", load_kwargs: dict | None = None, dtype: str = "float32") -> LoadedModel:
-    """Load the model named by `model_cfg`. Real checkpoints load in fp32 on the host (the scheme casts or quantises
-    them); architecture-only weights are created on `device` in `dtype` directly."""
+def load_model(model_cfg, device: str = "cpu", dtype: str = "float32", quantization_config: Any = None,
+               device_map: Any = None, max_memory: dict | None = None) -> LoadedModel:
+    """Load the model named by `model_cfg` with its floating tensors in `dtype` (or quantised while loading by
+    `quantization_config`), placed by `device_map` (None: `device`). Architecture-only weights are created on
+    `device` in `dtype` directly."""
     source = model_cfg.source
-    if source == "packaged_gguf":
-        from harness.models.packaged_gguf import load
-    elif source == "random":
+    if source == "random":
         from harness.models.random_arch import load
 
-        return load(model_cfg, device=device, load_kwargs=load_kwargs or {}, dtype=dtype)
-    elif source == "hub":
-        from harness.models.hub import load
-    else:
+        if quantization_config is not None:
+            raise ModelLoadError(f"{model_cfg.name}: architecture-only weights take no load-time config "
+                                 f"({type(quantization_config).__name__}); the scheme quantises them in place")
+        return load(model_cfg, device=device, dtype=dtype)
+    if source not in ("packaged_gguf", "hub"):
         raise ModelLoadError(f"unknown model source {source!r} in model config {model_cfg.name!r} "
                              "(expected packaged_gguf, random or hub)")
-    return load(model_cfg, device=device, load_kwargs=load_kwargs or {})
+    from harness.models.checkpoint import checkpoint
+    from harness.models.identity import model_label
+    from harness.models.stream import load_folder
+
+    ckpt = checkpoint(model_cfg)
+    if device_map is None and device != "cpu":
+        device_map = device
+    model = load_folder(ckpt.folder, dtype, quantization_config, device_map, max_memory,
+                        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)))
+    return LoadedModel(model=model, tokenizer=ckpt.tokenizer, name=model_label(model_cfg), baseline=ckpt.baseline,
+                       weights=ckpt.weights, folder=ckpt.folder)

@@ -38,22 +38,44 @@ def checkpoint(model_cfg) -> Checkpoint:
             tok.save_pretrained(str(folder))
         return Checkpoint(folder, tok, f"fp32 seeded random weights (seed {seed})", model_cfg.get("weights", "random"))
     if source == "hub":
-        from harness.models.hub import LOCAL_HINT, is_local
+        from harness.models.hub import local_folder
+        from harness.models.identity import model_label
+        from harness.models.stream import storage_dtype
 
-        if not model_cfg.get("id"):
-            raise ModelLoadError("model=hf needs model.id=<hub id or local folder>")
-        if is_local(str(model_cfg.id)):
-            folder = Path(model_cfg.id).expanduser()
-        else:
-            from huggingface_hub import snapshot_download
-
-            try:
-                folder = Path(snapshot_download(str(model_cfg.id), local_files_only=True))
-            except Exception as exc:  # noqa: BLE001 - re-raised with the id named
-                raise ModelLoadError(f"{model_cfg.id!r} is not in the local hub cache ({LOCAL_HINT})") from exc
-        return Checkpoint(folder, AutoTokenizer.from_pretrained(str(folder)),
-                          model_cfg.get("baseline") or f"fp32 from {model_cfg.id}", "real")
+        folder = local_folder(model_cfg)
+        trust = bool(model_cfg.get("trust_remote_code", False))
+        try:
+            tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the folder named
+            raise ModelLoadError(f"{model_label(model_cfg)}: its tokenizer could not be loaded: "
+                                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        stored = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(storage_dtype(folder), "float")
+        return Checkpoint(folder, tok, model_cfg.get("baseline") or f"{stored} checkpoint {model_label(model_cfg)}",
+                          "real")
     raise ModelLoadError(f"unknown model source {source!r} in model config {model_cfg.name!r}")
+
+
+def checkpoint_folder(model_cfg) -> Path:
+    """The checkpoint folder of a packaged or hub model, without loading its tokenizer."""
+    if model_cfg.source == "packaged_gguf":
+        from harness.models.packaged_gguf import dequantised_folder
+
+        return dequantised_folder(model_cfg)
+    if model_cfg.source == "hub":
+        from harness.models.hub import local_folder
+
+        return local_folder(model_cfg)
+    raise ModelLoadError(f"model config {model_cfg.name!r} ({model_cfg.source}) has no checkpoint folder")
+
+
+def tokenizer_of(model_cfg):
+    """The tokenizer every engine is fed by, without loading (or saving) the weights: for the quality windows and the
+    reference, which are settled before the measured model loads."""
+    if model_cfg.source == "random":
+        from harness.models.local_tokenizer import local_tokenizer
+
+        return local_tokenizer(int(model_cfg.get("tokenizer_vocab", 1024)))
+    return checkpoint(model_cfg).tokenizer
 
 
 def fingerprint(folder: Path) -> dict:

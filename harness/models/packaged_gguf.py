@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from harness.logs import get
-from harness.models import LoadedModel, ModelLoadError
+from harness.models import ModelLoadError
 from harness.paths import cache_dir, cached_file_ok, discard, record_size
 
 GGUF_MAGIC = b"GGUF"
@@ -109,14 +109,3 @@ def dequantised_folder(model_cfg) -> Path:
     if not (target / "config.json").exists():
         _convert(path, target)
     return target
-
-
-def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None) -> LoadedModel:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    target = dequantised_folder(model_cfg)
-    kwargs = {"dtype": torch.float32, **(load_kwargs or {})}
-    model = AutoModelForCausalLM.from_pretrained(str(target), **kwargs)
-    tok = AutoTokenizer.from_pretrained(str(target))
-    return LoadedModel(model=model, tokenizer=tok, name=model_cfg.name, baseline=model_cfg.baseline)

@@ -36,16 +36,13 @@ def device_free_bytes(device: str) -> int:
     return psutil.virtual_memory().available
 
 
-def load(model_cfg, device: str = "cpu", load_kwargs: dict | None = None, dtype: str = "float32") -> LoadedModel:
+def load(model_cfg, device: str = "cpu", dtype: str = "float32") -> LoadedModel:
     """Seeded random weights created directly on `device` in `dtype` (the scheme's): an 8B model on a GPU in bf16
     is 16 GB allocated there in seconds, never a 32 GB fp32 copy on the host or a checkpoint on disk. Load-time
     quantisation configs do not apply here: the torch engine quantises such a model in place (see precision/bnb.py)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    if load_kwargs:
-        raise ModelLoadError(f"{model_cfg.name}: architecture-only weights take no load-time config "
-                             f"({sorted(load_kwargs)}); the scheme quantises them in place")
     config = build_config(model_cfg)
     torch_dtype = getattr(torch, dtype)
     need = estimate_params(config) * torch_dtype.itemsize * 1.15  # the weights plus working room

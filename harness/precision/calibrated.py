@@ -4,8 +4,9 @@ compressed-tensors checkpoints and served by the `vllm` engine.
 Each is produced once per model by llm-compressor's `oneshot` (llmcompressor_oneshot.py beside this file) in the
 calibrating environment (`make llmcompressor` builds .venv-llmcompressor from llmcompressor-requirements.txt:
 llm-compressor needs transformers <= 5.17, this project pins 5.24), from the model's full-precision checkpoint folder,
-on a stated calibration set (OpenBookQA train, CALIBRATION below), and cached like every conversion (files verified,
-rebuilt when torn: harness/precision/conversion.py). The proof is read from the checkpoint's own tensors: packed
+on a stated calibration set (`calibration=` in the config: by default OpenBookQA train, 64 windows of 256 tokens,
+CALIBRATION below; any text or JSONL file of yours by path), loaded in bf16 (the unquantised tensors are saved in
+bf16), and cached like every conversion (files verified, rebuilt when torn: harness/precision/conversion.py). The proof is read from the checkpoint's own tensors: packed
 weight dtypes and bytes, scales, group size (`ct_proof`)."""
 from __future__ import annotations
 
@@ -17,12 +18,39 @@ from collections import Counter
 from pathlib import Path
 
 from harness.errors import ProofError, Unavailable
-from harness.precision.proof import Proof
+from harness.precision.proof import Proof, linear_widths
 from harness.precision.registry import Scheme, register
 
 REQUIREMENTS = Path(__file__).with_name("llmcompressor-requirements.txt")
 ONESHOT = Path(__file__).with_name("llmcompressor_oneshot.py")
-CALIBRATION = {"text": "harness/evaluate/data/openbookqa/train.jsonl", "samples": 64, "seq_len": 256, "seed": 0}
+CALIBRATION = {"text": "openbookqa-train", "samples": 64, "seq_len": 256, "seed": 0}
+SHIPPED_TEXT = {"openbookqa-train": "harness/evaluate/data/openbookqa/train.jsonl"}
+
+
+def calibration_of(cfg) -> dict:
+    """The calibration set a config asks for (`calibration.text`, `.samples`, `.seq_len`, `.seed`), defaults filled;
+    `text` is a shipped set's name (openbookqa-train) or a path to a text or JSONL file."""
+    given = dict(cfg.get("calibration") or {}) if cfg is not None else {}
+    out = {**CALIBRATION, **{k: v for k, v in given.items() if v is not None}}
+    return {"text": str(out["text"]), "samples": int(out["samples"]), "seq_len": int(out["seq_len"]),
+            "seed": int(out["seed"])}
+
+
+def calibration_label(calibration: dict, scheme: str) -> str:
+    if scheme == "fp8-dynamic":
+        return "none (FP8 dynamic needs no calibration data)"
+    return (f"{calibration['text']}: {calibration['samples']} windows of {calibration['seq_len']} tokens, seed "
+            f"{calibration['seed']}")
+
+
+def calibration_file(calibration: dict) -> Path:
+    text = calibration["text"]
+    root = Path(__file__).resolve().parents[2]
+    path = root / SHIPPED_TEXT[text] if text in SHIPPED_TEXT else Path(text).expanduser()
+    if not path.is_file():
+        raise Unavailable(f"calibration.text={text!r}: no such file (a shipped set: {', '.join(SHIPPED_TEXT)}, or the "
+                          "path of a text or JSONL file)")
+    return path
 # scheme -> (nominal bits of the decoder's linear weights, what it is)
 CALIBRATED = {
     "gptq-w4a16-g128": (4.25, "GPTQ, int4 weights (symmetric, group 128), 16-bit activations"),
@@ -48,14 +76,6 @@ def group_size(scheme: str) -> int | None:
     return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None
 
 
-def linear_widths(config) -> dict[str, int]:
-    """The input widths of a decoder layer's linears, from the model's config (attention in, attention out, MLP down)."""
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
-    return {"q/k/v/gate/up": text.hidden_size, "o_proj": text.num_attention_heads * head_dim,
-            "down_proj": text.intermediate_size}
-
-
 def group_fits(scheme: str, config) -> str:
     """Why `scheme`'s weight groups cannot tile this model's linears ('' when they can): llm-compressor refuses a
     layer whose input width is not a multiple of the group size."""
@@ -79,13 +99,13 @@ def calibrator_python() -> Path:
     return Path(given) if given else Path(__file__).resolve().parents[2] / ".venv-llmcompressor" / "bin" / "python"
 
 
-def calibrator_versions() -> dict:
+def calibrator_versions(calibration: dict | None = None) -> dict:
     pins = [ln.split("#")[0].strip() for ln in REQUIREMENTS.read_text().splitlines()]
-    return {**dict(p.split("==") for p in pins if "==" in p), "calibration": CALIBRATION,
+    return {**dict(p.split("==") for p in pins if "==" in p), "calibration": calibration or CALIBRATION,
             "oneshot": ONESHOT.read_text()}
 
 
-def calibrate(source: Path, scheme: str, out: Path) -> None:
+def calibrate(source: Path, scheme: str, out: Path, calibration: dict | None = None) -> None:
     """llm-compressor's oneshot for `scheme` on the checkpoint folder `source`, written to `out`."""
     from harness.precision.conversion import run_converter
 
@@ -93,11 +113,10 @@ def calibrate(source: Path, scheme: str, out: Path) -> None:
     if not python.exists():
         raise Unavailable(f"{scheme} is made by llm-compressor, which needs transformers <= 5.17 and so runs in its "
                           f"own environment: `make llmcompressor` builds it ({python} is missing)")
-    root = Path(__file__).resolve().parents[2]
-    c = CALIBRATION
+    c = calibration or CALIBRATION
     # -P: the script's folder is not put on sys.path (its neighbours torchao.py, gguf.py would shadow the libraries)
-    cmd = [str(python), "-P", str(ONESHOT), scheme, str(source), str(out), str(root / c["text"]), str(c["samples"]),
-           str(c["seq_len"]), str(c["seed"])]
+    cmd = [str(python), "-P", str(ONESHOT), scheme, str(source), str(out), str(calibration_file(c)),
+           str(c["samples"]), str(c["seq_len"]), str(c["seed"])]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                HF_HOME=str(out / ".hf"), TMPDIR=str(out))
@@ -107,16 +126,17 @@ def calibrate(source: Path, scheme: str, out: Path) -> None:
     shutil.rmtree(out / ".hf", ignore_errors=True)
 
 
-def calibrated(ckpt_folder: Path, scheme: str):
-    """The cached calibrated checkpoint of this model and scheme (made once)."""
+def calibrated(ckpt_folder: Path, scheme: str, calibration: dict | None = None):
+    """The cached calibrated checkpoint of this model, scheme and calibration set (made once)."""
     from transformers import AutoConfig
 
     from harness.precision.conversion import converted
 
     if why := group_fits(scheme, AutoConfig.from_pretrained(str(ckpt_folder))):
         raise Unavailable(why)
-    return converted("calibrated", ckpt_folder, scheme, calibrator_versions(),
-                     lambda src, out: calibrate(src, scheme, out))
+    c = calibration or CALIBRATION
+    return converted("calibrated", ckpt_folder, scheme, calibrator_versions(c),
+                     lambda src, out: calibrate(src, scheme, out, c))
 
 
 _BYTES = {"F32": 4, "F16": 2, "BF16": 2, "I32": 4, "I64": 8, "I8": 1, "U8": 1, "F8_E4M3": 1, "I16": 2, "BOOL": 1}
@@ -215,7 +235,7 @@ def grid_check(model, scheme: str) -> tuple[int, int, int, str]:
     return linears, params, most, ", ".join(sorted(groups))
 
 
-def torch_model(model_cfg, scheme, device: str):
+def torch_model(model_cfg, scheme, device: str, calibration: dict | None = None):
     """The calibrated checkpoint loaded by transformers for the torch engine: compressed-tensors decompresses its
     weights to bf16 (no integer kernel in transformers on this engine) and quantises activations on the fly where the
     scheme does (w8a8-int8, fp8-dynamic: per token). Decompressed here, before anything is timed, and proven twice:
@@ -235,10 +255,11 @@ def torch_model(model_cfg, scheme, device: str):
         raise Unavailable(f"{scheme.name} on the torch engine needs the compressed-tensors package "
                           "(pyproject.toml pins it: reinstall the project)")
     ckpt = checkpoint(model_cfg)
-    conv = calibrated(ckpt.folder, scheme.name)
+    conv = calibrated(ckpt.folder, scheme.name, calibration)
     t0 = time.perf_counter()
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(conv.folder), dtype=torch.bfloat16).eval()
+        placement = {"device_map": device} if device != "cpu" else {}
+        model = AutoModelForCausalLM.from_pretrained(str(conv.folder), dtype=torch.bfloat16, **placement).eval()
     except RuntimeError as exc:
         zero_points = {n: t["shape"] for n, t in safetensors_headers(conv.folder).items()
                        if n.endswith("weight_zero_point")}
@@ -250,7 +271,7 @@ def torch_model(model_cfg, scheme, device: str):
                           f"{shape}) where the model it builds expects one per row (size mismatch on every layer); "
                           "the vllm engine serves it") from None
     with torch.no_grad():  # compressed-tensors decompresses on the first forward: do it now, outside timed regions
-        model(input_ids=torch.tensor([[0]]))
+        model(input_ids=torch.tensor([[0]], device=model.device))
     params = config_param_count(model.config)
     stored = ct_proof(conv.folder, scheme.name, params)
     linears, lin_params, most, groups = grid_check(model, scheme.name)
@@ -263,7 +284,5 @@ def torch_model(model_cfg, scheme, device: str):
              f"engine, so speed and memory are bf16's; checkpoint: {stored.types}, {stored.weight_bytes} bytes")
     proof = Proof(weight_bytes=module_bytes(model), model_params=params, linear_params=lin_params,
                   linear_bytes=lin_bytes, quantized_params=lin_params, types=types)
-    if device != "cpu":
-        model = model.to(device)
     return model, ckpt.tokenizer, proof, f"{ckpt.baseline}, calibrated by llm-compressor", ckpt.weights, \
         conv.convert_s, time.perf_counter() - t0

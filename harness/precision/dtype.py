@@ -5,7 +5,7 @@ from harness.precision.registry import Scheme, register
 
 
 def _cast(dtype_name: str):
-    def apply(model, device):
+    def apply(model, device, dtype=dtype_name):
         import torch
 
         return model.to(getattr(torch, dtype_name))

@@ -4,9 +4,13 @@ serves). Standalone on purpose: that environment has llm-compressor's transforme
 
 usage: python llmcompressor_oneshot.py SCHEME SOURCE_DIR OUT_DIR CALIBRATION_JSONL SAMPLES SEQ_LEN SEED
 
-Calibration text: OpenBookQA's train split (shipped, harness/evaluate/data/openbookqa/train.jsonl), each item's
-question stem and its correct answer, in file order, joined and cut into SAMPLES windows of SEQ_LEN tokens; none of it
-is in the quality text (WikiText-2 test) or the capability tasks' test items."""
+Calibration text: by default OpenBookQA's train split (shipped, harness/evaluate/data/openbookqa/train.jsonl), each
+item's question stem and its correct answer, in file order; or any JSONL file with a "text" field per line, or plain
+text. Joined and cut into SAMPLES windows of SEQ_LEN tokens; the shipped set is in neither the quality text
+(WikiText-2 test) nor the capability tasks' test items.
+
+The model is loaded in bf16 (the unquantised tensors it saves are bf16, not a widened fp32 copy); on a machine with a
+GPU, llm-compressor's sequential pipeline moves one layer at a time onto it (its own big-model loading)."""
 from __future__ import annotations
 
 import json
@@ -107,16 +111,28 @@ def recipe(scheme: str, model=None):
     raise SystemExit(f"unknown scheme {scheme!r}")
 
 
-def calibration(tokenizer, path: str, samples: int, seq_len: int):
-    from datasets import Dataset
-
+def _texts(path: str) -> list[str]:
+    """The calibration text: OpenBookQA items (stem + correct answer), JSONL lines' "text", or the file as it is."""
+    if not path.endswith(".jsonl"):
+        with open(path, encoding="utf-8") as f:
+            return [f.read()]
     text = []
     with open(path, encoding="utf-8") as f:
         for line in f:
             item = json.loads(line)
-            q = item["question"]
-            answer = next(c["text"] for c in q["choices"] if c["label"] == item["answerKey"])
-            text.append(f"{q['stem'].strip()} {answer.strip()}.")
+            if "question" in item and "answerKey" in item:
+                q = item["question"]
+                answer = next(c["text"] for c in q["choices"] if c["label"] == item["answerKey"])
+                text.append(f"{q['stem'].strip()} {answer.strip()}.")
+            else:
+                text.append(str(item["text"]))
+    return text
+
+
+def calibration(tokenizer, path: str, samples: int, seq_len: int):
+    from datasets import Dataset
+
+    text = _texts(path)
     ids = tokenizer("\n".join(text), add_special_tokens=False)["input_ids"]
     if len(ids) < samples * seq_len:
         raise SystemExit(f"the calibration text has {len(ids)} tokens, fewer than {samples} x {seq_len}")
@@ -134,7 +150,7 @@ def main() -> None:
     random.seed(seed)
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16)
     data = None if scheme == "fp8-dynamic" else calibration(tokenizer, calib, samples, seq_len)
     t0 = time.perf_counter()
     kwargs = {} if data is None else {"dataset": data, "num_calibration_samples": samples,
@@ -147,7 +163,7 @@ def main() -> None:
     tokenizer.save_pretrained(out)
     with open(f"{out}/calibration.json", "w") as f:
         json.dump({"scheme": scheme, "calibrate_s": calibrate_s, "samples": 0 if data is None else samples,
-                   "seq_len": seq_len, "seed": seed, "text": "OpenBookQA train: stem + correct answer, file order"}, f)
+                   "seq_len": seq_len, "seed": seed, "text": calib.rsplit("/", 1)[-1], "dtype": "bfloat16"}, f)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,15 @@ def linear_inventory(model) -> dict[str, int]:
             and "lm_head" not in name}
 
 
+def linear_widths(config) -> dict[str, int]:
+    """The input widths of a decoder layer's linears, from the model's config (attention in, attention out, MLP down):
+    what a scheme's weight groups must tile, known before anything is loaded."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    inter = getattr(text, "intermediate_size", None) or getattr(text, "ffn_dim", None) or 4 * text.hidden_size
+    return {"q/k/v/gate/up": text.hidden_size, "o_proj": text.num_attention_heads * head_dim, "down_proj": inter}
+
+
 def config_param_count(config) -> int:
     """Parameters of the unquantised architecture (for models quantised at load time, whose packed tensors
     under-count), from a meta-device instance: no memory is allocated."""
@@ -85,7 +94,8 @@ def _holder_type(module) -> tuple[str, bool]:
     return desc, quantised
 
 
-def prove(model, scheme, inventory: dict[str, int], model_params: int) -> Proof:
+def prove(model, scheme, inventory: dict[str, int], model_params: int, dtype: str | None = None) -> Proof:
+    """`dtype`: the compute dtype a float scheme's parameters must all be in (default the scheme's own)."""
     import torch
 
     modules = dict(model.named_modules())
@@ -108,10 +118,11 @@ def prove(model, scheme, inventory: dict[str, int], model_params: int) -> Proof:
         raise ProofError(f"{scheme.name}: {len(skipped)} of {len(inventory)} decoder linear layers were left "
                          f"unquantised, e.g. {skipped[:3]}")
     if not scheme.quantizes:
-        want = getattr(torch, scheme.dtype)
+        dtype = dtype or scheme.dtype
+        want = getattr(torch, dtype)
         wrong = [n for n, p in model.named_parameters() if p.dtype != want]
         if wrong:
-            raise ProofError(f"{scheme.name}: {len(wrong)} parameters are not {scheme.dtype}, e.g. {wrong[:3]}")
+            raise ProofError(f"{scheme.name}: {len(wrong)} parameters are not {dtype}, e.g. {wrong[:3]}")
     total = module_bytes(model)
     if scheme.quantizes and linear_bytes >= sum(inventory.values()) * 2:
         raise ProofError(f"{scheme.name}: decoder linear layers still occupy {linear_bytes} bytes "

@@ -1,9 +1,11 @@
 """The precision axis: one registered Scheme per precision, each a small unit in this package.
 
-A scheme declares its name, nominal bits, library, the devices it runs on and how it is applied (a dtype cast, a
-direct library call on the loaded model, a transformers quantization config passed at load time, or a GGUF file for
-the llama.cpp engine). After applying, `harness.precision.proof.prove` inspects the model and refuses to report a row
-for a model that was not in fact quantised.
+A scheme declares its name, nominal bits, library, the devices it runs on, the engines that run it, and how a
+model reaches it: its `LoadPlan` (harness/precision/plan.py) says the dtype the checkpoint is read in, a transformers
+`quantization_config` applied while loading (BitsAndBytesConfig, TorchAoConfig, QuantoConfig) or a transform after
+the load (`apply`), and the compute (activation) dtype, which may follow the device. After applying,
+`harness.precision.proof.prove` inspects the model and refuses to report a row for a model that was not in fact
+quantised.
 """
 from __future__ import annotations
 
@@ -23,18 +25,32 @@ class Scheme:
     bits: float
     library: str  # pip distribution that does the work, e.g. "optimum-quanto"
     devices: tuple[str, ...]
-    how: str  # "dtype" | "direct" | "transformers-config" | "gguf" | "calibrated" (llm-compressor, precision/calibrated.py)
+    # "dtype" | "direct" | "transformers-config" | "gguf" | "calibrated" (llm-compressor, precision/calibrated.py) |
+    # "openvino" | "onnxruntime": which of the plans in harness/precision/plan.py applies
+    how: str
     quantizes: bool = True  # False for plain float casts (fp32, bf16, fp16)
-    dtype: str = "float32"  # dtype of non-quantised tensors and activations
-    apply: Callable[[Any, str], Any] | None = None  # (model, device) -> model, after loading
-    load_kwargs: Callable[[], dict] | None = None  # extra from_pretrained kwargs (quantization_config)
-    fits: Callable[[Any], str | None] | None = None  # (loaded model) -> why this scheme cannot quantise it, or None
+    # dtype of the non-quantised tensors and the activations; "auto": float32 on a CPU, bfloat16 on a GPU (what each
+    # is run in there); see compute_dtype
+    dtype: str = "float32"
+    # (model, device, compute dtype) -> model: the transform after a load (how "direct"), or the same
+    # quantisation applied in place to a model built in memory (architecture-only weights)
+    apply: Callable[[Any, str, str], Any] | None = None
+    # compute dtype -> the transformers quantization config applied while loading a checkpoint
+    quantization_config: Callable[[str], Any] | None = None
+    fits: Callable[[Any], str | None] | None = None  # (model config) -> why this scheme cannot quantise it, or None
     requires: tuple[str, ...] = ()  # importable modules the scheme needs
     extra: str = ""  # pip extra of this project that installs them
     min_cuda_capability: tuple[int, int] | None = None
     notes: str = ""
     gguf_type: str = ""  # llama.cpp file type, for how == "gguf"
     engines: tuple[str, ...] = ("torch",)  # engines that can run it; the first is engine=auto's choice
+
+    def compute_dtype(self, device: str) -> str:
+        """The dtype activations and unquantised tensors run in on `device`: the scheme's own, or for "auto" the
+        device's usual one (bf16 on CUDA, where fp32 activations are what nobody deploys; fp32 on a CPU)."""
+        if self.dtype != "auto":
+            return self.dtype
+        return "bfloat16" if str(device).startswith("cuda") else "float32"
 
 
 MODULES = ("dtype", "torch_dynamic", "quanto", "torchao", "bnb", "hqq", "gguf", "ort_genai", "openvino", "calibrated")

@@ -56,11 +56,11 @@ def _unregistered_tensors(module) -> Iterable:
         yield from _tensors_in(getattr(module, "meta", None))
 
 
-def module_bytes(module, seen: dict | None = None) -> int:
-    """Bytes stored by a module tree; each tensor counted once (tied embeddings, shared scales). `seen` maps id to
-    the tensor itself, keeping temporaries alive so that their ids cannot be reused within one count."""
+def stored_tensors(module, seen: dict | None = None) -> Iterable:
+    """Every tensor a module tree stores (parameters, buffers, and what libraries keep outside them), each once
+    (tied embeddings, shared scales). `seen` maps id to the tensor itself, keeping temporaries alive so that their ids
+    cannot be reused within one walk."""
     seen = {} if seen is None else seen
-    total = 0
     for sub in module.modules():
         tensors = [t for _, t in sub.named_parameters(recurse=False)]
         tensors += [t for _, t in sub.named_buffers(recurse=False)]
@@ -69,5 +69,18 @@ def module_bytes(module, seen: dict | None = None) -> int:
             if id(t) in seen:
                 continue
             seen[id(t)] = t
-            total += tensor_bytes(t)
-    return total
+            yield t
+
+
+def module_bytes(module, seen: dict | None = None) -> int:
+    """Bytes stored by a module tree, each tensor once."""
+    return sum(tensor_bytes(t) for t in stored_tensors(module, seen))
+
+
+def bytes_per_device(module) -> dict[str, int]:
+    """Bytes stored by a module tree per device ("cpu", "cuda:0", ...), each tensor once."""
+    out: dict[str, int] = {}
+    for t in stored_tensors(module):
+        where = str(t.device)
+        out[where] = out.get(where, 0) + tensor_bytes(t)
+    return out

@@ -29,13 +29,24 @@ COLUMNS: tuple[Column, ...] = (
     _c("overrides", "", "the Hydra overrides that reproduce this run: `python -m harness <overrides>`"),
     _c("config_hash", "", "sha256 (16 hex) of the resolved config; the config itself is stored beside the CSV"),
     # what ran
-    _c("model", "", "model config name"),
+    _c("model", "", "the model: a hub id (with @revision when one was asked for), a local checkpoint folder's name, "
+       "or the model config's name (packaged and architecture-only models)"),
+    _c("model_source", "", "where the weights came from: packaged_gguf | hub (a hub id or a local folder) | random"),
+    _c("architecture", "", "the checkpoint's architecture class, from its config (e.g. LlamaForCausalLM)"),
+    _c("checkpoint_fingerprint", "", "a fingerprint of a hub or local checkpoint's content (configs, tokenizer, "
+       "sampled weight bytes): part of the resume key and of the reference cache's key"),
     _c("model_params", "count", "parameters of the model before quantisation (tied weights counted once)"),
     _c("weights", "", "real | random (architecture-only, seeded random weights: no accuracy/quality)"),
     _c("baseline", "", "where the full-precision weights came from, e.g. 'fp32 dequantised from Q4_1 GGUF'"),
     _c("precision", "", "precision scheme name"),
     _c("scheme_bits", "bits", "nominal bits of the scheme's weights"),
     _c("library", "", "library that applied the scheme, with its version"),
+    _c("calibration", "", "the calibration set of an llm-compressor scheme: text, windows x tokens, seed "
+       "(calibration= in the config)"),
+    _c("compute_dtype", "", "dtype of the activations and unquantised tensors (a scheme's own, or the device's: "
+       "float32 on a CPU, bfloat16 on CUDA)"),
+    _c("load_plan", "", "how the model reached its scheme: cast, load-time config (which), transform after load, "
+       "built in place or as shipped; the dtype it was read in"),
     _c("engine", "", "engine that ran the model: torch, llamacpp, onnxruntime or openvino (files before it name this column backend, hf = torch)"),
     _c("device", "", "cpu | cuda"),
     _c("device_name", "", "CPU model or GPU name"),
@@ -58,6 +69,12 @@ COLUMNS: tuple[Column, ...] = (
     _c("decode_tok_s", "tokens/s", "decode throughput: batch * (new_tokens - 1) / decode time, median over repeats"),
     _c("prefill_tok_s", "tokens/s", "prefill throughput: batch * prompt_tokens / TTFT, median over repeats"),
     _c("e2e_s_p50", "s", "end-to-end generation time, median over repeats"),
+    _c("energy_j_per_token", "J/token", "energy per generated token over the timed generations (prefill included): "
+       "NVML's energy counter of the GPUs holding the model, or a CPU's RAPL package counter where readable"),
+    _c("energy_note", "", "where energy_j_per_token comes from (counter, joules, seconds), or why it is empty"),
+    _c("decode_path", "", "how the torch engine's decode steps ran: the eager loop with a dynamic cache, or a static "
+       "cache with a torch.compile'd step (CUDA graphs on CUDA; engine.decode); why, when the compiled path was not "
+       "taken"),
     _c("e2e_cv", "ratio", "coefficient of variation of end-to-end time over repeats"),
     _c("max_decode_tok_s", "tokens/s", "highest decode throughput of the load curve (its levels: <stem>.curves.csv)"),
     _c("max_decode_concurrency", "sequences", "the concurrency level that reached max_decode_tok_s"),
@@ -79,6 +96,8 @@ COLUMNS: tuple[Column, ...] = (
         _c(f"loadgen_{profile}_n", "queries", "queries behind those percentiles"),
         _c(f"loadgen_{profile}_runs", "count", f"LoadGen runs the search made under `{profile}`"))),
     _c("loadgen_s", "s", "wall seconds of the LoadGen runs"),
+    _c("download_s", "s", "seconds the hub download took, before the run (not load time, not under runner.timeout_s); "
+       "empty when the checkpoint was already local"),
     _c("load_s", "s", "seconds to load the weights (from the cache), apply the scheme and prove it; module imports "
                       "excluded (a per-process cost, counted in run_s)"),
     _c("convert_s", "s", "seconds the engine's one-off model conversion took (ONNX Runtime, OpenVINO): measured when "
@@ -96,6 +115,13 @@ COLUMNS: tuple[Column, ...] = (
     _c("quantized_types", "", "module/tensor types found holding the decoder's linear weights (the proof)"),
     _c("kv_bytes_per_token", "bytes", "KV-cache bytes one token adds, all layers, in the engine's cache dtype"),
     _c("peak_rss_mb", "MiB", "peak resident memory of the run's process"),
+    _c("rss_before_load_mb", "MiB", "resident memory of the run's process just before the weights load (imports, "
+       "tokenizer): the load's own growth is load_peak_rss_mb - rss_before_load_mb"),
+    _c("load_peak_rss_mb", "MiB", "peak resident memory of the run's process when the model is loaded, quantised and "
+       "proven (before any measurement)"),
+    _c("weight_devices", "", "devices holding the weights, comma-separated (cpu, cuda:0, ...)"),
+    _c("gpu_count", "count", "GPUs holding part of the weights (accelerate's device map over engine.max_memory)"),
+    _c("weights_per_device_mb", "", "MiB of weights on each device, `cuda:0=15312.4;cuda:1=15010.2`"),
     _c("engine_rss_mb", "MiB", "resident memory of the engine's own processes outside the run's (vLLM's server and engine "
        "core) after the speed measurement; empty for engines that run inside it"),
     _c("cuda_weights_mb", "MiB", "torch.cuda.memory_allocated right after the load, scheme and proof: the model as "
@@ -105,7 +131,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("cuda_peak_alloc_mb", "MiB", "torch.cuda.max_memory_allocated during the speed measurement and load curve "
        "(peaks reset after the load): weights + KV cache + activations at the largest level (CUDA only)"),
     _c("cuda_peak_reserved_mb", "MiB", "torch.cuda.max_memory_reserved over the same span (CUDA only)"),
-    _c("nvml_used_mb", "MiB", "device memory in use per NVML at the end of the run, CUDA context included (CUDA only)"),
+    _c("nvml_used_mb", "MiB", "device memory in use per NVML at the end of the run on the GPUs holding the model "
+       "(summed; read per physical device under CUDA_VISIBLE_DEVICES), CUDA context included (CUDA only)"),
+    _c("nvml_used_per_gpu_mb", "", "the same per GPU, `cuda:0=41234;cuda:1=40112` (CUDA only)"),
     # roofline
     _c("mem_bandwidth_gbs", "GB/s", "memory bandwidth of this machine (copy benchmark, cached)"),
     _c("roofline_step_mb", "MB", "bytes one decode step reads: weights (less an input embedding that is only "
@@ -136,8 +164,13 @@ COLUMNS: tuple[Column, ...] = (
     _c("capability_full_n", "questions", "questions in the full sets"),
     _c("capability_tasks", "", "tasks of the capability estimate, '+'-joined"),
     _c("capability_s", "s", "wall seconds of the capability step (a baseline's full-set build included)"),
+    _c("capability_status", "", "ok, or failed: the reason (its baseline could not be built; the row's other columns "
+       "stand)"),
     # quality against the baseline
-    _c("quality_ref", "", "baseline the quality columns compare against (model / precision / token set)"),
+    _c("quality_status", "", "ok, or failed: the reason (the reference could not be built; the row's other columns "
+       "stand)"),
+    _c("quality_ref", "", "reference the quality columns compare against (model / precision / token set); by default "
+       "the checkpoint's own dtype (quality.baseline=auto)"),
     _c("quality_tokens", "tokens", "scored token positions of the WikiText-2 test windows"),
     _c("kld_mean", "nats", "mean KL(baseline || this run) over token positions"),
     _c("kld_p99", "nats", "99th percentile of per-position KL"),

@@ -11,7 +11,7 @@ import pytest
 
 from harness.engines.vllm_process import vllm_python
 
-pytestmark = pytest.mark.skipif(not vllm_python().exists(), reason="vLLM's environment is missing (make vllm)")
+needs_vllm = pytest.mark.skipif(not vllm_python().exists(), reason="vLLM's environment is missing (make vllm)")
 
 CHILD = r"""
 import os, sys, time
@@ -54,6 +54,7 @@ def _state(pid: int) -> str:
         return "zombie"
 
 
+@needs_vllm
 def test_a_sigkilled_harness_leaves_no_vllm_process_and_the_next_start_sweeps_its_folder(tmp_path):
     from pathlib import Path
 
@@ -77,6 +78,7 @@ def test_a_sigkilled_harness_leaves_no_vllm_process_and_the_next_start_sweeps_it
     assert not Path(home).exists()
 
 
+@needs_vllm
 def test_closing_the_engine_stops_the_whole_group_and_removes_its_folder():
     from harness.engines.base import build_engine
     from harness.precision.registry import get_scheme
@@ -91,6 +93,7 @@ def test_closing_the_engine_stops_the_whole_group_and_removes_its_folder():
     assert _gone(group, 5) == [] and not process.home.exists()
 
 
+@needs_vllm
 @pytest.mark.parametrize("caching", [False, True])
 def test_a_repeated_prompt_is_a_prefix_cache_hit_only_when_prefix_caching_is_asked_for(caching):
     """The request sets repeat prompts: with prefix caching off (the default) a repeat computes its prompt again, as on
@@ -119,3 +122,29 @@ def test_a_repeated_prompt_is_a_prefix_cache_hit_only_when_prefix_caching_is_ask
         assert (hits > 0) == caching, f"prefix cache hits: {hits}"
     finally:
         built.engine.close()
+
+
+def test_the_cuda_command_has_tensor_parallelism_and_cuda_graphs():
+    """Built, not run (no GPU here): on CUDA no --enforce-eager, the GPUs' share and the tensor-parallel size."""
+    from pathlib import Path
+
+    from harness.engines.vllm_process import server_command
+
+    cmd = server_command(Path("/opt/vllm/bin/python"), Path("/models/llama-70b"), "bfloat16", 8192, 8000,
+                         device="cuda", tensor_parallel_size=4, gpu_memory_utilization=0.85)
+    assert "--enforce-eager" not in cmd
+    assert cmd[cmd.index("--tensor-parallel-size") + 1] == "4"
+    assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.85"
+    assert cmd[cmd.index("--dtype") + 1] == "bfloat16" and cmd[cmd.index("--max-model-len") + 1] == "8192"
+    assert cmd[0] == "/opt/vllm/bin/python"
+    cpu = server_command(Path("python"), Path("/m"), "float32", 256, 8000)
+    assert "--enforce-eager" in cpu and "--tensor-parallel-size" not in cpu
+
+
+def test_cuda_without_a_named_vllm_is_unavailable_with_what_to_do(monkeypatch):
+    from harness.engines.vllm_process import check_vllm
+    from harness.errors import Unavailable
+
+    monkeypatch.delenv("HARNESS_VLLM_PYTHON", raising=False)
+    with pytest.raises(Unavailable, match="engine.python=/path/to/venv/bin/python or HARNESS_VLLM_PYTHON"):
+        check_vllm("cuda")

@@ -135,3 +135,56 @@ def test_units_share_a_subject_prefix_and_batches_respect_the_token_budget(token
     assert sizes == [1, 2, 4, 1]  # padded size (count x longest) never above 128
     assert [len(b) for b in _batches(order, 0, 3, 128)] == [3, 3, 2]
     assert [len(b) for b in _batches(order, 20, None, 128)] == [1, 3, 4]  # tokens past a shared prefix of 20
+
+
+class RunsOutOfMemory:
+    """The torch engine with a memory ceiling: a forward of more than `most` sequences raises CUDA's out-of-memory
+    error (what a GPU raises), so eval batch `auto` must halve."""
+
+    def __init__(self, engine, most: int):
+        self.engine, self.most, self.sizes = engine, most, []
+        self.capabilities, self.max_length = engine.capabilities, engine.max_length
+
+    def _check(self, n: int) -> None:
+        self.sizes.append(n)
+        if n > self.most:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def logprobs(self, seqs, positions, prefix=None):
+        self._check(len(seqs))
+        return self.engine.logprobs(seqs, positions, prefix=prefix)
+
+    def continuation_logprobs(self, items):
+        self._check(len(items))
+        return self.engine.continuation_logprobs(items)
+
+    def prefix_cache(self, prefix):
+        return self.engine.prefix_cache(prefix)
+
+
+@pytest.mark.parametrize("task,shots", [("mmlu", 5), ("arc_easy", 0)])
+def test_eval_batch_halves_on_out_of_memory_with_the_same_answers(tokenizer, task, shots):
+    from tests.conftest import tiny_llama
+
+    engine = TorchEngine(tiny_llama())
+    limit = 3 if task == "mmlu" else 12
+    want, want_preds = evaluate_task(engine, tokenizer, task, shots, limit, 1, progress=False,
+                                     groups=["anatomy"] if task == "mmlu" else None)
+    tight = RunsOutOfMemory(engine, most=2)
+    got, got_preds = evaluate_task(tight, tokenizer, task, shots, limit, 16, progress=False,
+                                   groups=["anatomy"] if task == "mmlu" else None)
+    assert max(tight.sizes) > 2 and max(n for n in tight.sizes[1:]) <= 8  # it tried big, then halved
+    assert [p["pred"] for p in got_preds] == [p["pred"] for p in want_preds]
+    for a, b in zip(got_preds, want_preds):
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-4)
+    assert got["acc"] == want["acc"]
+
+
+def test_an_error_other_than_out_of_memory_is_not_retried(tokenizer):
+    from harness.evaluate.scorer import OomBackoff
+
+    def fails(items):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        OomBackoff().run(fails, [1, 2, 3, 4])

@@ -77,14 +77,16 @@ def test_cuda_schemes_are_proven(name, tmp_path):
     from harness.precision.proof import config_param_count, count_params, linear_inventory, prove
 
     scheme = get_scheme(name)
-    if scheme.load_kwargs:
+    dtype = scheme.compute_dtype("cuda")
+    if scheme.quantization_config:
         tiny_llama().save_pretrained(tmp_path)
-        model = AutoModelForCausalLM.from_pretrained(tmp_path, device_map="cuda", **scheme.load_kwargs())
+        model = AutoModelForCausalLM.from_pretrained(tmp_path, device_map="cuda", dtype=getattr(torch, dtype),
+                                                     quantization_config=scheme.quantization_config(dtype))
         params = config_param_count(model.config)
     else:
         model = tiny_llama().to("cuda")
         params = count_params(model)
     inv = linear_inventory(model)
-    if scheme.apply:
-        model = scheme.apply(model, "cuda")
-    assert prove(model, scheme, inv, params).quantized_fraction > 0.5
+    if scheme.apply and not scheme.quantization_config:
+        model = scheme.apply(model, "cuda", dtype)
+    assert prove(model, scheme, inv, params, dtype).quantized_fraction > 0.5

@@ -51,6 +51,27 @@ def test_each_scheme_is_calibrated_once_and_proven_from_its_tensors(scheme, tiny
         assert weights["strategy"] == "channel" and "per channel" in proof.types
     calib = json.loads((first.folder / "calibration.json").read_text())
     assert calib["samples"] == (0 if scheme == "fp8-dynamic" else 64) and calib["seed"] == 0
+    # loaded in bf16 for calibration: the tensors left unquantised (embedding, norms) are saved in bf16, not fp32
+    tensors = safetensors_headers(first.folder)
+    assert tensors["model.embed_tokens.weight"]["dtype"] == "BF16"
+    assert {t["dtype"] for n, t in tensors.items() if n.endswith("norm.weight")} == {"BF16"}
+
+
+def test_the_calibration_set_is_configurable_and_named_in_the_row(tmp_path):
+    from omegaconf import OmegaConf
+
+    from harness.errors import Unavailable
+    from harness.precision.calibrated import calibration_file, calibration_label, calibration_of
+
+    c = calibration_of(OmegaConf.create({"calibration": {"samples": 128, "seq_len": 512}}))
+    assert c == {"text": "openbookqa-train", "samples": 128, "seq_len": 512, "seed": 0}
+    assert calibration_label(c, "gptq-w4a16-g128") == "openbookqa-train: 128 windows of 512 tokens, seed 0"
+    assert calibration_file(c).name == "train.jsonl"
+    mine = tmp_path / "c4-sample.jsonl"
+    mine.write_text('{"text": "a line of my own data"}\n')
+    assert calibration_file({**c, "text": str(mine)}) == mine
+    with pytest.raises(Unavailable, match="no such file"):
+        calibration_file({**c, "text": str(tmp_path / "none.txt")})
 
 
 def test_a_float_checkpoint_fails_the_proof(tiny_folder):

@@ -1,0 +1,19 @@
+"""OmegaConf resolvers the config files use, registered once by every entry point (the command line and
+harness.api). `${harness_job:gpus,<model.id>,<GPU GiB>}` and its `mem_gb` and `timeout_min` siblings size a cluster
+job from the checkpoint (conf/hydra/launcher/slurm_gpu.yaml; harness/models/placement.py job_size)."""
+from __future__ import annotations
+
+
+def _job(field: str, model_id, gpu_gib=80):
+    if not model_id:
+        return {"gpus": 1, "mem_gb": 64, "timeout_min": 120}[field]
+    from harness.models.placement import job_size
+
+    return job_size(str(model_id), float(gpu_gib))[field]
+
+
+def register() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("harness_job"):
+        OmegaConf.register_new_resolver("harness_job", _job, use_cache=True)
