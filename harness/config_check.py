@@ -69,8 +69,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "log_level": ((lambda v: str(v).upper() in ("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
     "llamacpp.n_ctx": _int(16),
     "engine.max_length": _int(16),
-    "engine.decode": ((lambda v: v in ("auto", "eager", "compiled")), "auto (compiled on CUDA, eager on a CPU), eager or "
-                      "compiled"),
+    "engine.decode": ((lambda v: v in ("auto", "eager", "compiled", "cudagraph")),
+                      "auto (cudagraph on CUDA, eager on a CPU), eager, compiled or cudagraph"),
     "engine.tensor_parallel_size": _int(1),
     "engine.gpu_memory_utilization": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
                                       "a fraction of each GPU's memory, > 0 and <= 1"),

@@ -216,14 +216,57 @@ def save_unrecorded(row: dict) -> Path:
     return path
 
 
+class RunCapped(BaseException):
+    """An in-process run reached runner.timeout_s (SIGALRM): it stops where it is and is a `timeout` row."""
+
+
+def _capped(signum, frame):
+    raise RunCapped()
+
+
 def _run_inline(cfg, preds: Path, run_id: str):
+    """The run in this process (runner.isolate=false: the one-process GPU sweep, notebooks). runner.timeout_s is
+    enforced by SIGALRM, which stops the run at its next Python step (a call stuck inside one C function is stopped by
+    whatever caps the whole process); afterwards what it held is released for the next run (references, the
+    allocator's cache, peaks)."""
     from harness.errors import Unavailable
     from harness.run import execute
 
+    release_run_memory()  # the peaks from here on are this run's
+    cap = float(cfg.runner.timeout_s)
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGALRM, _capped) if main_thread else None
+    if main_thread:
+        signal.setitimer(signal.ITIMER_REAL, cap)
     try:
         return "ok", execute(cfg, predictions_dir=preds, run_id=run_id), ""
+    except RunCapped:
+        return "timeout", None, f"TimeoutError: run exceeded runner.timeout_s={cap:g} s and was stopped"
     except Unavailable as exc:
         return "unavailable", None, str(exc)
     except Exception as exc:  # noqa: BLE001
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return "failed", None, f"{type(exc).__name__}: {first}"
+    finally:
+        if main_thread:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        release_run_memory()
+
+
+def release_run_memory() -> None:
+    """Between runs in one process: collect what the run left, return the CUDA allocator's cache to the device and
+    reset its peaks, and start a new peak of resident memory, so the next run's figures are its own."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    from harness.measure.memory import reset_peak_rss
+    from harness.models.stream import malloc_trim
+
+    malloc_trim()  # freed host memory back to the system: the next run's resident memory is its own
+    reset_peak_rss()

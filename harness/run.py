@@ -126,7 +126,9 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
         row["engine_rss_mb"] = engine.external_rss_mb()
         from harness.measure.memory import cuda_peaks_mb
 
-        row["cuda_peak_alloc_mb"], row["cuda_peak_reserved_mb"] = cuda_peaks_mb()
+        alloc, row["cuda_peak_reserved_mb"] = cuda_peaks_mb()
+        if alloc is not None:  # the highest of the speed measurement, each curve level and what came after
+            row["cuda_peak_alloc_mb"] = max(alloc, row.get("cuda_peak_alloc_mb") or 0.0)
         predictions: dict = {}
         if real and cfg.eval.tasks:
             from harness.evaluate.run_tasks import evaluate_tasks
@@ -221,16 +223,26 @@ def _measure(cfg, engine, tokenizer, proof, run_id: str = "", gpus: list[int] | 
                                 out["decode_tok_s"]))
     out["kv_bytes_per_token"] = engine.kv_bytes_per_token()
     out["decode_path"] = engine.decode_path or None
+    from harness.measure.host_bound import gpu_busy_columns
+
+    out.update(gpu_busy_columns(engine, prompt))
     out["bench_s"] = time.perf_counter() - t_phase
     t_phase = time.perf_counter()
+    from harness.measure.memory import cuda_peaks_mb
+
+    bench_peak = cuda_peaks_mb()[0]  # the curve resets the peaks per level: the speed measurement's first
     if int(b.batch_size) == 1:  # every curve starts from the batch-1 measurement just made
-        known = {1: level(1, out, out["kv_bytes_per_token"], b.prompt_tokens + b.new_tokens, out["bench_s"])}
+        known = {1: level(1, out, out["kv_bytes_per_token"], b.prompt_tokens + b.new_tokens, out["bench_s"],
+                          bench_peak)}
         levels, why = load_curve(engine, tokenizer, b, known=known)
     elif levels_of(b.get("concurrency", b.batch_size)) != [int(b.batch_size)]:
         levels, why = load_curve(engine, tokenizer, b)
     else:  # a batch measured above with one prompt copied, and no curve asked for
         levels, why = [], ""
     out.update(curve_columns(levels, why), load_curve=levels, curve_s=time.perf_counter() - t_phase)
+    peaks = [p for p in [bench_peak, *(lv.get("cuda_peak_alloc_mb") for lv in levels)] if p is not None]
+    if peaks:
+        out["cuda_peak_alloc_mb"] = max(peaks)
     if b.get("loadgen", {}).get("enabled"):
         from harness.analysis.slo import load_slo
         from harness.measure.loadgen import loadgen_columns

@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
-# The GPU machine's one call (issue 24): the size x precision table on one GPU, in at most ~7 minutes of command time
-# so that a second call still fits in the 15 device-minutes. Run from the repository root with .whl carried:
+# The GPU machine's call (issue 39): the size x precision table on one GPU in one process, most valuable cells first,
+# within a budget that leaves room for a second call in the 15 device-minutes. Run from the repository root with .whl
+# carried; `make gpu-command` prints the exact call (with the commit passed in: no .git travels):
 #
-#   device run, carry [".whl"], timeout_s 480:   bash scripts/gpu_run.sh
+#   device run, carry [".whl"], timeout_s 480:   HARNESS_COMMIT=<sha> bash scripts/gpu_run.sh
 #
 # Steps, each timed in the log:
 #   1. install the carried wheels (make gpu-wheels) into a target folder; the first failure stops the script (exit 3);
-#   2. the CUDA tests (tests/gpu), at most 60 s;
-#   3. the sweep preset (conf/sweep/gpu_h200.yaml): smallest model first, each run capped at RUN_CAP_S (a capped run
-#      is a `timeout` row), the sweep stopped at BUDGET_S (runs not started are listed, not faked); after every run
-#      the harness rewrites ONE archive, $OUT/results.tar.gz (CSV, side table, configs, logs, environment), so what
-#      has finished comes back even if the call is cut;
-#   4. a summary of every row.
-# Files under $OUT: results.tar.gz and gpu_run.log (the limit is 8). Analysis runs afterwards where the files land:
-#   tar xzf results.tar.gz -C results/gpu --strip-components=1 && python -m harness.analysis results/gpu/<date>-h200.csv --hardware h200
+#   2. resume: the archive of an earlier call (RESUME_FROM, default results/gpu/partial/results.tar.gz when present:
+#      it travels with the tree) is unpacked into the results folder; its configurations are skipped, its rows kept;
+#   3. the smoke test of the CUDA paths the CPU rehearsal cannot run (scripts/gpu/smoke.py, one process, ~15 s);
+#   4. the sweep (harness/one_process.py +sweep=$PRESET): one process, the plan printed first (each cell's estimate and
+#      which cells it expects to reach), each run capped at RUN_CAP_S (a capped run is a `timeout` row), the loop
+#      stopped at the budget (cells not started are listed, not faked); after every run the harness rewrites ONE
+#      archive, $OUT/results.tar.gz (both calls' rows, side tables, configs, logs, environment), so what has
+#      finished comes back even if the call is cut;
+#   5. a summary of every row.
+# Files under $OUT: results.tar.gz and gpu_run.log (the limit is 8). Back here (docs/guides/gpu.md):
+#   tar xzf results.tar.gz -C results/gpu --strip-components=1 && python -m harness.analysis results/gpu/<csv> --hardware h200
 #
-# `make gpu-rehearsal` runs this same script on the CPU (DEVICE=cpu, small models, the GPU machine's package versions).
+# `make gpu-rehearsal` runs this same script on the CPU twice (DEVICE=cpu, small models, the GPU machine's versions).
 set -uo pipefail
 PY=${PY:-python3}
 OUT=${OUT:-results/gpu/out}
 DEVICE=${DEVICE:-cuda}
 PRESET=${PRESET:-gpu_h200}
-BUDGET_S=${BUDGET_S:-400}        # the whole script, wheels and tests included
+BUDGET_S=${BUDGET_S:-400}        # the whole script, wheels and smoke test included
 RUN_CAP_S=${RUN_CAP_S:-90}       # one run (load, quantise, prove, speed, load curve)
 SITE=${SITE:-/tmp/harness-site}
 WORK=${WORK:-/tmp/harness-gpu-run}
 WHEELS=${WHEELS:-.whl}           # the carried wheels (the tests point this at an empty folder)
 SWEEP_ARGS=${SWEEP_ARGS:-}       # extra overrides, e.g. model=a,b precision=x,y (the rehearsal's small models)
+RESUME_FROM=${RESUME_FROM:-results/gpu/partial/results.tar.gz}
+COMMIT=${HARNESS_COMMIT:-unknown (pass HARNESS_COMMIT=\$(git rev-parse HEAD) from the checkout: no .git travels)}
 T0=$SECONDS
 mkdir -p "$OUT" "$WORK"
 exec > >(tee "$OUT/gpu_run.log") 2>&1
@@ -57,55 +63,62 @@ RESULTS="$WORK/results"
 rm -rf "$RESULTS" "$WORK/multirun"
 mkdir -p "$RESULTS"
 CSV="$RESULTS/$(date -u +%Y-%m-%d)-$GPU.csv"
+if [ -n "$RESUME_FROM" ] && [ -f "$RESUME_FROM" ]; then
+  tar xzf "$RESUME_FROM" -C "$RESULTS" --strip-components=1 \
+    || { step "FAILED: $RESUME_FROM is not a results archive (nothing else was run)"; exit 3; }
+  earlier=$(ls "$RESULTS"/*.csv 2>/dev/null | grep -v -e '\.curves\.csv$' | head -1)
+  [ -n "$earlier" ] && CSV="$earlier"
+  step "resuming from $RESUME_FROM: $(($(wc -l < "$CSV") - 1)) rows of $(basename "$CSV") kept; recorded configurations are skipped"
+  mv "$RESULTS/environment.txt" "$RESULTS/environment-earlier.txt" 2>/dev/null
+fi
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "commit: $COMMIT"
   "$PY" -c "import platform, torch, transformers, torchao, bitsandbytes; print('python:', platform.python_version()); print('torch:', torch.__version__, 'cuda', torch.version.cuda); print('transformers:', transformers.__version__); print('torchao:', torchao.__version__); print('bitsandbytes:', bitsandbytes.__version__)"
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
-  echo "budget_s: $BUDGET_S  run_cap_s: $RUN_CAP_S  preset: $PRESET  args: $SWEEP_ARGS"
+  echo "budget_s: $BUDGET_S  run_cap_s: $RUN_CAP_S  preset: $PRESET  args: $SWEEP_ARGS  resumed: ${earlier:-no}"
 } > "$RESULTS/environment.txt" 2>&1
 cat "$RESULTS/environment.txt"
 
-if [ "$DEVICE" = cuda ]; then
-  step "CUDA tests (tests/gpu, at most 60 s)"
-  timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/gpu > "$RESULTS/cuda_tests.txt" 2>&1
-  echo "exit code $?" >> "$RESULTS/cuda_tests.txt"
-  tail -5 "$RESULTS/cuda_tests.txt"
-fi
+step "smoke test of the CUDA paths (scripts/gpu/smoke.py, at most 60 s)"
+timeout 60 "$PY" scripts/gpu/smoke.py > "$RESULTS/smoke.txt" 2>&1
+echo "exit code $?" >> "$RESULTS/smoke.txt"
+cat "$RESULTS/smoke.txt"
 
-LEFT=$((BUDGET_S - (SECONDS - T0) - 15))
-step "sweep +sweep=$PRESET on $DEVICE, $LEFT s left for it, each run capped at $RUN_CAP_S s"
-# SIGINT at the budget: the harness kills the run in flight and stops; every finished run is already archived
-# shellcheck disable=SC2086
-timeout --signal=INT --kill-after=10 "$LEFT" "$PY" -m harness -m "+sweep=$PRESET" "device=$DEVICE" \
-  "results.path=$CSV" "results.bundle=$OUT/results.tar.gz" "runner.timeout_s=$RUN_CAP_S" \
-  "hydra.sweep.dir=$WORK/multirun" progress=false $SWEEP_ARGS
-rc=$?
-[ $rc = 124 ] && step "sweep stopped at the time budget (runs not started are listed below)"
+LEFT=$((BUDGET_S - (SECONDS - T0) - 20))
+if [ "$LEFT" -le 0 ]; then
+  step "no time left for the sweep (budget $BUDGET_S s spent before it): nothing run"
+else
+  step "sweep +sweep=$PRESET in one process on $DEVICE, $LEFT s left for it, each run capped at $RUN_CAP_S s"
+  # the loop stops itself between runs; the outer timeout (SIGINT, then SIGKILL) only catches a run stuck in C code
+  # shellcheck disable=SC2086
+  timeout --signal=INT --kill-after=10 "$((LEFT + 15))" "$PY" -m harness.one_process --preset "$PRESET" \
+    --last fp16 --budget-s "$LEFT" --run-cap-s "$RUN_CAP_S" "device=$DEVICE" "results.path=$CSV" \
+    "results.bundle=$OUT/results.tar.gz" progress=false $SWEEP_ARGS
+  rc=$?
+  [ $rc = 124 ] && step "sweep stopped by the outer timeout (a run stuck past its cap)"
+fi
 "$PY" -m harness.record.files "$CSV" >/dev/null 2>&1
-"$PY" - "$CSV" "$OUT/results.tar.gz" "$PRESET" "$SWEEP_ARGS" <<'EOF'
+"$PY" - "$CSV" "$OUT/results.tar.gz" <<'EOF'
+import os
 import sys
+
 from harness.record.files import write_bundle
 from harness.record.store import read_rows
 
-csv, bundle, preset, args = sys.argv[1:]
-rows = read_rows(csv) if __import__("os").path.exists(csv) else []
+csv, bundle = sys.argv[1:]
+rows = read_rows(csv) if os.path.exists(csv) else []
 for r in rows:
     f = lambda k, fmt="{:.1f}": fmt.format(float(r[k])) if r.get(k) not in (None, "") else "-"
     print(f"{r['model']:>20} {r['precision']:>20} {r['status']:>11} run {f('run_s'):>6} s  c=1 {f('decode_tok_s'):>7} "
           f"tok/s  best {f('max_decode_tok_s'):>7} @ {r.get('max_decode_concurrency') or '-':>3}  weights "
           f"{f('cuda_weights_mb', '{:.0f}')} MiB  peak {f('cuda_peak_alloc_mb', '{:.0f}')} MiB  roofline "
-          f"{f('roofline_frac', '{:.2f}')}  {(r.get('error') or '')[:80]}")
-import itertools
-import yaml
-
-params = {k: str(v).split(",") for k, v in yaml.safe_load(open(f"conf/sweep/{preset}.yaml"))["hydra"]["sweeper"]["params"].items()}
-params.update({k: v.split(",") for k, v in (a.split("=", 1) for a in args.split() if "=" in a) if k in params})
-done = {(r["model"], r["precision"]) for r in rows}
-missing = [c for c in itertools.product(params["model"], params["precision"]) if c not in done]
-print(f"{len(rows)} rows in {csv}; not run (time budget): {', '.join('/'.join(c) for c in missing) or 'none'}")
-write_bundle(csv, bundle)
+          f"{f('roofline_frac', '{:.2f}')}  busy {f('gpu_busy_frac', '{:.2f}')}  J/tok "
+          f"{f('energy_j_per_token', '{:.3f}')}  {(r.get('error') or '')[:80]}")
+print(f"{len(rows)} rows in {csv}")
+if os.path.exists(csv):
+    write_bundle(csv, bundle)
 EOF
 step "done: $OUT/results.tar.gz"
 ls -la "$OUT"

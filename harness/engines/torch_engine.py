@@ -19,19 +19,23 @@ class TorchEngine(Engine):
 
     def __init__(self, model, device: str = "cpu", pad_id: int = 0, decode: str = "eager"):
         """`decode`: "eager" (the plain loop with transformers' dynamic cache), "compiled" (a static cache and a
-        torch.compile'd step: harness/engines/static_decode.py) or "auto" (compiled on CUDA, eager on a CPU)."""
+        torch.compile'd step), "cudagraph" (a static cache and each step replayed as a captured CUDA graph; CUDA only)
+        or "auto" (cudagraph on CUDA, eager on a CPU): harness/engines/static_decode.py."""
         self.model = model.eval()
         self.device = device
         self.pad_id = pad_id
-        if decode not in ("auto", "eager", "compiled"):
-            raise ValueError(f"engine.decode must be auto, eager or compiled, not {decode!r}")
-        compiled = decode == "compiled" or (decode == "auto" and str(device).startswith("cuda"))
+        if decode not in ("auto", "eager", "compiled", "cudagraph"):
+            raise ValueError(f"engine.decode must be auto, eager, compiled or cudagraph, not {decode!r}")
+        cuda = str(device).startswith("cuda")
+        if decode == "cudagraph" and not cuda:
+            raise ValueError("engine.decode=cudagraph needs device=cuda (on a CPU: eager or compiled)")
+        how = "cudagraph" if decode == "auto" and cuda else decode
         self.static = None
         self.decode_note = ""
-        if compiled:
+        if how in ("compiled", "cudagraph"):
             from harness.engines.static_decode import StaticDecoder
 
-            self.static = StaticDecoder(model, device, cache_argument(model))
+            self.static = StaticDecoder(model, device, cache_argument(model), how)
             why = self.static.compileable()
             if why:
                 self.static, self.decode_note = None, f" (compiled path not taken: {why})"

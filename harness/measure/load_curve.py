@@ -41,10 +41,27 @@ def kv_cache_bytes(kv_per_token: int, concurrency: int, tokens: int) -> int:
     return kv_per_token * concurrency * tokens
 
 
-def level(concurrency: int, speed: dict, kv_per_token: int, tokens: int, level_s: float) -> dict:
+def level(concurrency: int, speed: dict, kv_per_token: int, tokens: int, level_s: float,
+          cuda_peak_mb: float | None = None) -> dict:
     """One level of the curve from a `measure_speed` result at that concurrency."""
     return {"concurrency": concurrency, **{k: speed[k] for k in LEVEL_KEYS}, "peak_rss_mb": peak_rss_mb(),
-            "kv_cache_mb": kv_cache_bytes(kv_per_token, concurrency, tokens) / 2**20, "level_s": level_s}
+            "kv_cache_mb": kv_cache_bytes(kv_per_token, concurrency, tokens) / 2**20, "level_s": level_s,
+            "cuda_peak_alloc_mb": cuda_peak_mb}
+
+
+def _cuda_reset(device) -> None:
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _cuda_peak_mb(device) -> float | None:
+    if not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20
 
 
 def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
@@ -80,6 +97,7 @@ def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
             best = max(best, known[c]["decode_tok_s"])
             continue
         t0 = time.perf_counter()
+        _cuda_reset(engine.device)
         try:
             speed = measure_speed(engine, prompts[:c], new_tokens, warmup=1, repeats=repeats, warmup_tokens=2)
         except (MemoryError, RuntimeError) as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
@@ -88,7 +106,8 @@ def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
 
                 torch.cuda.empty_cache()
             return out, f"level {c} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        out.append(level(c, speed, kv_per_token, prompt_tokens + new_tokens, time.perf_counter() - t0))
+        out.append(level(c, speed, kv_per_token, prompt_tokens + new_tokens, time.perf_counter() - t0,
+                         _cuda_peak_mb(engine.device)))
         rate = speed["decode_tok_s"]
         if i and rate < (1 + min_gain) * best:
             return out, (f"throughput stopped rising: {rate:.1f} tok/s at {c} vs {best:.1f} at a lower level "

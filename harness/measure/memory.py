@@ -5,20 +5,39 @@ from __future__ import annotations
 import resource
 
 
+def _status_kib(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+    """Peak resident memory of this process since it started or since `reset_peak_rss` (VmHWM; getrusage where
+    /proc is absent, which cannot be reset)."""
+    hwm = _status_kib("VmHWM")
+    return hwm / 1024.0 if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reset_peak_rss() -> bool:
+    """Start a new peak (Linux: writing 5 to /proc/self/clear_refs resets VmHWM), so that several runs in one
+    process each report their own. False where the kernel does not allow it (the peak then spans the process)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def current_rss_mb() -> float | None:
     """Resident memory of this process now (VmRSS), or None where /proc is absent."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
+    rss = _status_kib("VmRSS")
+    return rss / 1024.0 if rss is not None else None
 
 
 def available_bytes() -> int | None:

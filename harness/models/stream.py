@@ -83,7 +83,7 @@ def _mallopt(param: int, value: int) -> None:
         pass
 
 
-def _malloc_trim() -> None:
+def malloc_trim() -> None:
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
@@ -97,7 +97,7 @@ def _freed_blocks_returned():
         yield
     finally:
         _mallopt(M_MMAP_THRESHOLD, _AFTER_THRESHOLD)
-        _malloc_trim()
+        malloc_trim()
 
 
 def load_folder(folder: Path, dtype: str, quantization_config: Any = None, device_map: Any = None,

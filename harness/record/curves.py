@@ -24,6 +24,8 @@ CURVE_COLUMNS = (
     ("prefill_tok_s", "tokens/s", "prefill throughput: c * prompt_tokens / TTFT"),
     ("e2e_s_p50", "s", "end-to-end time of one generation of the batch, median"),
     ("peak_rss_mb", "MiB", "peak resident memory of the process up to the end of this level"),
+    ("cuda_peak_alloc_mb", "MiB", "torch.cuda.max_memory_allocated during this level alone (CUDA only; peaks reset "
+                                  "before it): weights + KV cache + activations at this concurrency"),
     ("kv_cache_mb", "MiB", "KV cache the level holds at its longest: c * (prompt + new tokens) * bytes per token"),
     ("level_s", "s", "wall seconds of the level (warm-up included)"),
 )

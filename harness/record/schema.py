@@ -69,6 +69,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("decode_tok_s", "tokens/s", "decode throughput: batch * (new_tokens - 1) / decode time, median over repeats"),
     _c("prefill_tok_s", "tokens/s", "prefill throughput: batch * prompt_tokens / TTFT, median over repeats"),
     _c("e2e_s_p50", "s", "end-to-end generation time, median over repeats"),
+    _c("gpu_busy_frac", "ratio", "GPU busy time (kernels seen by torch's profiler) / wall time over 16 decode steps at "
+       "the speed measurement's batch: how far decode is from host-bound (CUDA only)"),
+    _c("gpu_busy_note", "", "the kernel and wall milliseconds behind gpu_busy_frac, or why it is empty"),
     _c("energy_j_per_token", "J/token", "energy per generated token over the timed generations (prefill included): "
        "NVML's energy counter of the GPUs holding the model, or a CPU's RAPL package counter where readable"),
     _c("energy_note", "", "where energy_j_per_token comes from (counter, joules, seconds), or why it is empty"),

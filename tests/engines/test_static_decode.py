@@ -1,6 +1,6 @@
-"""The compiled decode path (a static KV cache and a torch.compile'd step, on by default on CUDA) gives the eager
-loop's greedy tokens, one hook call per token, and says which path ran; a model it cannot take falls back to the
-eager loop and says why."""
+"""The compiled decode path (a static KV cache and a torch.compile'd step) gives the eager loop's greedy tokens, one
+hook call per token, and says which path ran; a model it cannot take falls back to the eager loop and says why. The
+CUDA-graph path (CUDA's default) needs a GPU: the GPU smoke test (scripts/gpu/smoke.py) checks its tokens there."""
 import pytest
 import torch
 
@@ -53,5 +53,7 @@ def test_a_compile_failure_falls_back_to_the_eager_loop_and_says_why(monkeypatch
 
 
 def test_an_unknown_decode_mode_is_refused():
-    with pytest.raises(ValueError, match="engine.decode must be auto, eager or compiled"):
+    with pytest.raises(ValueError, match="engine.decode must be auto, eager, compiled or cudagraph"):
         TorchEngine(lively_llama(), decode="fast")
+    with pytest.raises(ValueError, match="cudagraph needs device=cuda"):
+        TorchEngine(lively_llama(), decode="cudagraph")

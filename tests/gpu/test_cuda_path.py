@@ -49,7 +49,7 @@ def test_cuda_timing_uses_events_and_memory_peaks():
     assert speed["decode_tok_s"] > 0
     alloc, reserved = cuda_peaks_mb()
     assert weights <= alloc <= reserved  # peaks were reset after the "load": the weights are in them, nothing older
-    assert nvml_used_mb() is None or nvml_used_mb() > 0
+    assert nvml_used_mb([0]) == {} or nvml_used_mb([0])["nvml_used_mb"] > 0
 
 
 @cuda
