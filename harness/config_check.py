@@ -72,7 +72,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "engine.decode": ((lambda v: v in ("auto", "eager", "compiled", "cudagraph")),
                       "auto (cudagraph on CUDA, eager on a CPU), eager, compiled or cudagraph"),
     "engine.tensor_parallel_size": _int(1),
-    "engine.gpu_memory_utilization": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
+    "engine.gpu_memory_utilization": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       and 0 < v <= 1),
                                       "a fraction of each GPU's memory, > 0 and <= 1"),
     "engine.enforce_eager": _optional(_BOOL),
     "engine.python": ((lambda v: v is None or (isinstance(v, str) and bool(v.strip()))), "null or an interpreter path"),
@@ -86,7 +87,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 MAY_BE_ABSENT = ("threads", "results.bundle", "runner.gpus_per_run", "calibration.text", "calibration.samples",
                  "calibration.seq_len", "calibration.seed", "log_level", "llamacpp.n_ctx", "engine.max_length",
-                 "engine.decode", "engine.tensor_parallel_size", "engine.gpu_memory_utilization", "engine.enforce_eager", "engine.python",
+                 "engine.decode", "engine.tensor_parallel_size", "engine.gpu_memory_utilization",
+                 "engine.enforce_eager", "engine.python",
                  "engine.device_map", "engine.max_memory", "model.revision", "model.trust_remote_code",
                  "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
                  "bench.level_time_s", "capability.target_ci95", "bench.loadgen.offline_query_count",

@@ -54,16 +54,46 @@ class _Log:
 
 
 def _tee(stream, log: _Log, echo: bool) -> None:
-    """Copy the child's output to its log, and to the terminal unless a line is known, harmless library noise. A
-    traceback goes to the log only: the terminal gets the run's one-line reason and the log's path (summary.py)."""
+    """Copy the child's output to its log, and to the terminal unless a line is known, harmless library noise, as it
+    arrives: a progress bar's carriage-return updates (tqdm: evaluation, downloads, conversions) reach the terminal
+    when they are written, not when the bar's line ends; the log keeps each line's final state only. A traceback goes
+    to the log only: the terminal gets the run's one-line reason and the log's path (summary.py)."""
     from harness.quiet import is_noise
 
-    in_traceback = False
-    for line in iter(stream.readline, b""):
-        log.write(line)
-        in_traceback = in_traceback or line.startswith(b"Traceback (most recent call last)")
-        if echo and not in_traceback and not is_noise(line):
-            sys.stdout.buffer.write(line)
+    in_traceback = in_bar = False
+    buf = b""
+    read = getattr(stream, "read1", None) or (lambda n: os.read(stream.fileno(), n))
+    while True:
+        chunk = read(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while True:
+            cr, nl = buf.find(b"\r"), buf.find(b"\n")
+            cut = min(i for i in (cr, nl) if i >= 0) if cr >= 0 or nl >= 0 else -1
+            if cut < 0:
+                break
+            seg, sep, buf = buf[:cut], buf[cut:cut + 1], buf[cut + 1:]
+            if sep == b"\r":  # a progress update: the terminal now, the log when its line ends
+                in_bar = True
+                if echo and not in_traceback and seg.strip() and not is_noise(seg + b"\n"):
+                    sys.stdout.buffer.write(b"\r" + seg)
+                    sys.stdout.buffer.flush()
+                continue
+            in_bar = False
+            line = seg + b"\n"
+            log.write(line)
+            in_traceback = in_traceback or line.startswith(b"Traceback (most recent call last)")
+            if echo and not in_traceback and not is_noise(line):
+                sys.stdout.buffer.write(b"\r" + line if line.strip() else line)
+                sys.stdout.buffer.flush()
+        if in_bar and buf.strip() and echo and not in_traceback and not is_noise(buf + b"\n"):
+            sys.stdout.buffer.write(b"\r" + buf)  # the bar's newest state, before its next update arrives
+            sys.stdout.buffer.flush()
+    if buf:
+        log.write(buf)
+        if echo and not in_traceback and not is_noise(buf):
+            sys.stdout.buffer.write(buf)
             sys.stdout.buffer.flush()
 
 

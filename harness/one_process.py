@@ -14,8 +14,8 @@ stated bandwidth and per-scheme preparation rates, labelled an estimate; scaled 
 in the results file when there are any) and which cells it expects to reach within the budget. Then each cell runs in
 this process (runner.isolate=false: harness/launch.py `_run_inline`, capped at `--run-cap-s`, memory released after
 it), is recorded like any other run (skipped when already recorded ok: a second call resumes), and the archive
-(`results.bundle`) is rewritten after it. The budget is checked between runs: a cell whose estimate no longer fits is not started (a cheaper later one may be);
-cells not started are listed."""
+(`results.bundle`) is rewritten after it. The budget is checked between runs: a cell whose estimate no longer fits
+is not started (a cheaper later one may be); cells not started are listed."""
 from __future__ import annotations
 
 import argparse

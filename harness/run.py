@@ -152,8 +152,8 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
                 from harness.evaluate.quality import quality_columns
 
                 t_phase = time.perf_counter()
-                row.update(quality_columns(cfg, engine, tokenizer, predictions), quality_s=time.perf_counter() - t_phase,
-                           quality_status="ok")
+                row.update(quality_columns(cfg, engine, tokenizer, predictions),
+                           quality_s=time.perf_counter() - t_phase, quality_status="ok")
     finally:
         engine.close()
     row["peak_rss_mb"] = peak_rss_mb()

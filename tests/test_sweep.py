@@ -70,3 +70,34 @@ def test_joblib_launcher_with_two_workers_leaves_a_parseable_csv(tmp_path):
         lines = list(_csv.reader(f))
     assert lines[0] == list(NAMES) and all(len(line) == len(NAMES) for line in lines)
     assert sorted(r["precision"] for r in read_rows(out)) == ["bf16", "fp16", "fp32", "int8-dynamic"]
+
+
+def test_a_progress_bar_reaches_the_terminal_as_it_moves_and_the_log_keeps_its_last_state(tmp_path, monkeypatch):
+    """The child's carriage-return updates go through before its line (or the child) ends."""
+    import io
+    import os
+    import sys
+    import threading
+    import time
+
+    from harness import launch
+
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", type("S", (), {"buffer": out, "write": lambda self, x: None,
+                                                      "flush": lambda self: None})())
+    r, w = os.pipe()
+    log = launch._Log(tmp_path / "run.log")
+    reader = threading.Thread(target=launch._tee, args=(os.fdopen(r, "rb", buffering=0), log, True), daemon=True)
+    reader.start()
+    os.write(w, b"mmlu:  10%|#   | 28/285 [00:03<00:29]")
+    os.write(w, b"\rmmlu:  20%|##  | 57/285 [00:06<00:24]")
+    deadline = time.time() + 5
+    while b"57/285" not in out.getvalue() and time.time() < deadline:
+        time.sleep(0.05)
+    assert b"mmlu:  10%" in out.getvalue() and b"57/285" in out.getvalue()  # the newest state, line not ended
+    os.write(w, b"\rmmlu: 100%|####| 285/285 [00:30<00:00]\ndone\n")
+    os.close(w)
+    reader.join(5)
+    log.close()
+    text = (tmp_path / "run.log").read_text()
+    assert text == "mmlu: 100%|####| 285/285 [00:30<00:00]\ndone\n"  # the log: the final state of each line

@@ -46,7 +46,7 @@ def _hover(r: pd.Series, a, usd: float | None) -> str:
     q = _fmt(r.get(a.qcol)) + (f" ± {_fmt(r.get(a.qerr), 2)}" if a.qerr and _clean(r.get(a.qerr)) is not None else "")
     lines = [f"<b>{r['model']} / {r['precision']}</b>", f"engine: {r['engine']} ({r.get('library') or ''})",
              f"bits/weight: {_fmt(r.get('bits_per_weight'))}", f"decode: {_fmt(r.get('decode_tok_s'))} tok/s",
-             f"TTFT p50: {_fmt(r.get('ttft_ms_p50'))} ms", f"weights: {_fmt(r.get('weight_mb'))} MiB, "
+             f"TTFT p50: {_fmt(r.get('ttft_ms_p50'))} ms", f"weights: {_fmt(r.get('weight_mb'))} MB, "
              f"peak RSS {_fmt(r.get('peak_rss_mb'))} MiB", f"{a.qcol}: {q}" + (" (95%)" if a.qerr else ""),
              f"KLD: {_fmt(r.get('kld_mean'))}"]
     if usd is not None:
@@ -176,14 +176,14 @@ def figures(a) -> dict[str, dict]:
     q = a.ok_q
     figs["memory-quality"] = {"data": [*_scatter(q, a, keys, "weight_mb", a.qcol, a.qerr), _frontier(q, a.mem_on,
                                        "weight_mb", a.qcol)],
-                              "layout": _layout("Weight memory vs quality", "weight memory (MiB, as stored)",
+                              "layout": _layout("Weight memory vs quality", "weight memory (MB, as stored)",
                                                 a.qlabel)}
     figs["speed-bits"] = {"data": _scatter(ok, a, keys, "bits_per_weight", "decode_tok_s"),
                           "layout": _layout("Decode speed vs stored bits per weight", "stored bits per weight",
                                             "decode tokens/s (batch as measured)")}
     figs["memory-bits"] = {"data": _scatter(ok, a, keys, "bits_per_weight", "weight_mb"),
                            "layout": _layout("Weight memory vs stored bits per weight", "stored bits per weight",
-                                             "weight memory (MiB)")}
+                                             "weight memory (MB)")}
     order = list(ok.sort_values(["model", "bits_per_weight"])["config"])
     cat = {"categoryorder": "array", "categoryarray": order, "tickangle": -60, "tickfont": {"size": 9}}
     figs["latency-ttft"] = {"data": _bars(ok, a, keys, "ttft_ms_p50", "ttft_ms_p90"),
@@ -198,7 +198,7 @@ def figures(a) -> dict[str, dict]:
 
 
 TABLE = [("model", "model"), ("precision", "precision"), ("engine", "engine"), ("status", "status"),
-         ("bits_per_weight", "bits/w"), ("weight_mb", "weights MiB"), ("decode_tok_s", "decode tok/s"),
+         ("bits_per_weight", "bits/w"), ("weight_mb", "weights MB"), ("decode_tok_s", "decode tok/s"),
          ("ttft_ms_p50", "TTFT p50 ms"), ("tpot_ms_p50", "TPOT p50 ms"), ("tpot_ms_p99", "TPOT p99 ms"),
          ("max_decode_tok_s", "max decode tok/s"), ("peak_rss_mb", "peak RSS MiB"), ("capability", "capability"),
          ("capability_ci95", "± 95%"), ("mmlu_acc", "MMLU"), ("arc_easy_acc", "ARC-E"), ("kld_mean", "KLD"),
@@ -264,7 +264,7 @@ def page(a) -> str:
     hw_names = [p.key for p in a.priced]
     sections = []
     for p in a.priced:
-        sections.append(f'<section class="hw" data-hw="{html.escape(p.key)}"><h3>{html.escape(p.hw.name)}: '
+        sections.append(f'<section class="hw" data-hw="{html.escape(p.key)}"><h3>{html.escape(p.where)}: '
                         f'${p.hw.usd_per_hour:g}/hour ({html.escape(p.hw.price_source)}, '
                         f'{html.escape(p.hw.price_as_of)}); SLO {html.escape(p.slo.label())}</h3>'
                         f'<p class="rec">Recommendation (cheapest shown non-inferior: quality loss below {a.margin} at 95%): '

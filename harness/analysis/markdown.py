@@ -75,7 +75,7 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
     for s in a.slos:
         d = a.serving[a.serving["slo"] == s.name].set_index("run_id")
         wide[s.name] = [(unjudged_cell(d.loc[r]) if pd.isna(d.loc[r, "slo_tok_s"]) else
-                         f"{d.loc[r, 'slo_tok_s']:.1f} @ "
+                         ("≥ " if d.loc[r].get("slo_bound") == "lower" else "") + f"{d.loc[r, 'slo_tok_s']:.1f} @ "
                          + ("LoadGen" if pd.isna(d.loc[r, "slo_concurrency"]) else f"{int(d.loc[r, 'slo_concurrency'])}")
                          + ("" if pd.isna(d.loc[r, "slo_n"]) else f" (n={int(d.loc[r, 'slo_n'])})"))
                         if r in d.index else "" for r in wide["run_id"]]
@@ -86,9 +86,15 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
         md += ["### MLPerf LoadGen (Server scenario over continuous batching)", "",
                "Where a run measured it (`bench=loadgen`), the throughput under a profile is LoadGen's: the highest "
                "Server QPS its own summary judged VALID (a performance run with reduced query counts, not a compliant "
-               "submission), beside the static-batch curve's figure and their ratio. Costs use LoadGen's figure.", "",
-               table(t.sort_values(["slo", "config"]), ["config", "slo", "slo_tok_s", "slo_n", "slo_static_tok_s",
-                                                        "ratio_to_static", "slo_note"]), ""]
+               "submission), beside the static-batch curve's figure and their ratio. Costs use LoadGen's figure. The "
+               "search brackets the boundary between its highest VALID and lowest INVALID target QPS: `bracket` gives "
+               "both and the width; a VALID QPS with no INVALID run above it is a lower bound (`≥`: the throughput is "
+               "at least that, the price at most that). Two configurations are ordered only where their brackets do "
+               "not overlap (`ordered` below).", "",
+               table(t.assign(bracket=[_bracket(r) for _, r in t.iterrows()]).sort_values(["slo", "config"]),
+                     ["config", "slo", "slo_tok_s", "bracket", "slo_n", "slo_static_tok_s", "ratio_to_static",
+                      "slo_note"]), ""]
+        md += _orderings(t)
     md += _loadgen_runs(a, stem, out_dir)
     md += ["Decode tokens/s @ concurrency, per SLO profile; n: samples behind the percentile the profile bounds "
            "(TTFT: timed generations of that level; TPOT: decode steps). A p99 of fewer than 100 samples is little "
@@ -97,6 +103,39 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
            "a run is priced under the profile only once LoadGen (`bench=loadgen`) or a longer curve measures it.", "",
            table(wide.sort_values(["config"]), ["config", "engine", "bits_per_weight", *[s.name for s in a.slos]]), ""]
     return md
+
+
+def _bracket(r) -> str:
+    valid, bad = r.get("slo_valid_qps"), r.get("slo_invalid_qps")
+    if valid is None or pd.isna(valid):
+        return ""
+    if bad is None or pd.isna(bad):
+        return f"≥ {valid:g} q/s (lower bound)"
+    return f"[{valid:g}, {bad:g}) q/s, {bad / valid:.2f}x"
+
+
+def _orderings(t: pd.DataFrame) -> list[str]:
+    """Per profile and model, which LoadGen configurations are ordered by their brackets (A's lowest INVALID at or
+    below B's highest VALID: B sustains more) and which overlap (not ordered)."""
+    lines = []
+    t = t.dropna(subset=["slo_valid_qps"])
+    t = t[~t["config"].str.contains("(prompts ", regex=False)]  # another workload: not ordered against these
+    for (slo, model), g in t.groupby(["slo", t["config"].str.split(" / ").str[0]]):
+        g = g.sort_values("slo_valid_qps", ascending=False)
+        rows = list(g.itertuples())
+        ordered, pairs = [], 0
+        for i, hi in enumerate(rows):
+            for lo in rows[i + 1:]:
+                pairs += 1
+                top = lo.slo_invalid_qps
+                if top is not None and not pd.isna(top) and top <= hi.slo_valid_qps:
+                    ordered.append(f"{cell(hi.config.split(' / ', 1)[1])} > {cell(lo.config.split(' / ', 1)[1])}")
+        if pairs:
+            lines.append(f"- `{slo}`, {cell(model)}: " + ("; ".join(ordered) if ordered else "none")
+                         + f" ({pairs - len(ordered)} of {pairs} pairs overlap: not ordered)")
+    return (["Ordered under each profile (`A > B`: A's highest VALID QPS is at or above B's lowest INVALID one, so "
+             "the brackets do not overlap; pairs whose brackets overlap, a lower bound among them, are not ordered):",
+             ""] + lines + [""]) if lines else []
 
 
 def unjudged_cell(line: pd.Series) -> str:
@@ -123,7 +162,9 @@ def _loadgen_runs(a, stem: str, out_dir: Path) -> list[str]:
         draw.qps_latency(runs, a.ok, a.slos, out_dir / f"{stem}_qps_latency.png")
         md += [f"![QPS-latency curves]({stem}_qps_latency.png)", ""]
     t = runs.merge(a.ok[["run_id", "config"]], on="run_id")
-    t["verdict"] = t["valid"].map({True: "VALID", False: "INVALID"})
+    t["verdict"] = [("VALID" if v else "INVALID (min duration only: the latency bounds held)" if dur else
+                     f"INVALID ({why})" if why else "INVALID")
+                    for v, dur, why in zip(t["valid"], t.get("duration_only", False), t.get("why_invalid", ""))]
     md += [f"Every LoadGen run ({len(t)}: {len(server)} Server, {len(t) - len(server)} Offline), from the summaries "
            f"kept in `{a.csv.stem}.loadgen/`; verdicts are LoadGen's own.", "",
            table(t.sort_values(["config", "scenario", "profile", "target_qps"]),
@@ -137,19 +178,24 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
     if a.unpriced:
         md += [f"Not priced (no rows measured on them; nothing is projected from another machine): "
                f"{', '.join(a.unpriced)}.", ""]
+    if len(a.machines) > 1:
+        md += [f"**This CSV holds rows of {len(a.machines)} machines** ({'; '.join(cell(m) for m in a.machines)}): "
+               "each machine is priced, ranked and recommended on its own, in a section of its own; no frontier, "
+               "price comparison or recommendation crosses them.", ""]
     for p in a.priced:
         hw, slo, d = p.hw, p.slo, p.rows
-        head = [f"### {hw.name} (${hw.usd_per_hour:g}/hour, {hw.price_source}, {hw.price_as_of}) under "
-                f"{slo.label()}", ""]
+        head = [f"### {cell(p.where)} (${hw.usd_per_hour:g}/hour, {cell(hw.price_source)}, {cell(hw.price_as_of)}) "
+                f"under {slo.label()}", "", f"Rows measured on {cell(p.machine or hw.name)}: {len(d)}, "
+                f"{_dates(d)}.", ""]
         if d["usd_per_mtok_blended"].isna().all():
             head += [f"No run is priced under `{slo.name}` (each line's `slo_note` says why: no level meets the "
                      "bounds, too few samples to judge them, or no VALID LoadGen QPS): no plot.", ""]
         elif d[a.qcol].notna().any():
-            png = f"{stem}_cost_vs_quality_{hw.name}_{slo.name}.png"
+            png = f"{stem}_cost_vs_quality_{p.slug}_{slo.name}.png"
             draw.scatter_with_key(d, "usd_per_mtok_blended", a.qcol,
                                    "US$ per million tokens, blended 3:1 input:output (log)", a.qlabel.split(":")[0],
-                                   f"Cost vs quality: {hw.name}, SLO {slo.label()}", out_dir / png, a.qerr, p.on,
-                                   logx=True)
+                                   f"Cost vs quality: {p.where}, SLO {slo.name}, rows {_dates(d)}", out_dir / png,
+                                   a.qerr, p.on, logx=True)
             head += [f"Recommendation (cheapest shown non-inferior: quality loss below {a.margin} at 95%): "
                      f"{cell(p.recommendation)}", "",
                      f"![cost vs quality]({png})", ""]
@@ -163,29 +209,46 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
     return md
 
 
+def _dates(d: pd.DataFrame) -> str:
+    """The date range of rows, from their timestamps (`2026-11-28 to 2026-11-30`)."""
+    days = sorted({str(t)[:10] for t in d.get("timestamp", pd.Series(dtype=str)).dropna() if str(t)[:4].isdigit()})
+    if not days:
+        return "dates unknown"
+    return days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+
+
 def _size_x_precision(a, stem: str, out_dir: Path) -> list[str]:
-    """Model size against precision (the table a size sweep is for): decode tok/s at batch 1, the best load-curve
-    level, and $/M tokens under the `server` profile where it prices any row (else `offline`, else the first priced
-    one), on the first hardware priced."""
+    """Model size against precision (the table a size sweep is for), per machine: decode tok/s at batch 1, the best
+    load-curve level, and $/M tokens under the `server` profile where it prices any row (else `offline`, else the
+    first priced one), on the first hardware profile priced."""
     ok = a.ok.dropna(subset=["model_params"])
     if ok["model"].nunique() < 2 or not a.priced:
         return []
-    some = [p for p in a.priced if p.rows["usd_per_mtok_blended"].notna().any()] or a.priced
-    p = next((p for name in ("server", "offline") for p in some if p.slo.name == name), some[0])
-    d = ok.merge(p.rows[["run_id", "usd_per_mtok_blended", "slo_tok_s"]], on="run_id", how="left")
-    d = d.sort_values(["model_params", "bits_per_weight"], ascending=[True, False])
-    png = f"{stem}_size_x_precision.png"
-    draw.by_model_size(d, [("decode_tok_s", "decode tok/s, batch 1 (log)"),
-                            ("max_decode_tok_s", "best decode tok/s over the load curve (log)"),
-                            ("usd_per_mtok_blended", f"US$/M tokens under {p.slo.name}, {p.hw.name} (log)")],
-                        f"Model size x precision ({p.hw.name})", out_dir / png)
-    cols = ["model", "model_params", "precision", "weights", "decode_tok_s", "max_decode_tok_s",
-            "max_decode_concurrency", "weight_mb", "cuda_weights_mb", "cuda_peak_alloc_mb", "roofline_frac",
-            "slo_tok_s", "usd_per_mtok_blended"]
-    return ["## Model size x precision", "",
-            f"Prices: {p.hw.name} at ${p.hw.usd_per_hour:g}/hour under {p.slo.label()}; `slo_tok_s` is the "
-            "throughput that profile allows. Architecture-only rows (weights=random) have real speed and memory and "
-            "no quality.", "", f"![size x precision]({png})", "", table(d, cols), ""]
+    first = a.priced[0].hw.name
+    md = ["## Model size x precision", ""]
+    for machine in dict.fromkeys(p.machine for p in a.priced if p.hw.name == first):
+        mine = [p for p in a.priced if p.hw.name == first and p.machine == machine]
+        some = [p for p in mine if p.rows["usd_per_mtok_blended"].notna().any()] or mine
+        p = next((p for name in ("server", "offline") for p in some if p.slo.name == name), some[0])
+        d = ok[ok["machine"] == machine].merge(p.rows[["run_id", "usd_per_mtok_blended", "slo_tok_s"]], on="run_id",
+                                               how="left")
+        if d["model"].nunique() < 2:
+            continue
+        d = d.sort_values(["model_params", "bits_per_weight"], ascending=[True, False])
+        png = f"{stem}_size_x_precision{'' if len(a.machines) < 2 else '_' + p.slug}.png"
+        draw.size_x_precision(d, [("decode_tok_s", "decode tok/s, batch 1 (log)"),
+                                  ("max_decode_tok_s", "best decode tok/s, load curve (log)"),
+                                  ("usd_per_mtok_blended", f"US$/M tokens, {p.slo.name} (log)")],
+                              f"Model size x precision: {p.where}, rows {_dates(d)}", out_dir / png)
+        cols = ["model", "model_params", "precision", "engine", "weights", "decode_tok_s", "max_decode_tok_s",
+                "max_decode_concurrency", "weight_mb", "cuda_weights_mb", "cuda_peak_alloc_mb", "roofline_frac",
+                "slo_tok_s", "usd_per_mtok_blended"]
+        md += ([f"### {cell(p.where)}", ""] if len(a.machines) > 1 else []) + [
+            f"Prices: {cell(p.hw.name)} at ${p.hw.usd_per_hour:g}/hour under {p.slo.label()}; `slo_tok_s` is the "
+            "throughput that profile allows. One panel per engine (no line joins two engines), one row per precision, "
+            "a marker per model size. Architecture-only rows (weights=random) have real speed and memory and no "
+            "quality.", "", f"![size x precision]({png})", "", table(d, cols), ""]
+    return md if len(md) > 2 else []
 
 
 def _capacity(a, stem: str, out_dir: Path) -> list[str]:
@@ -205,6 +268,20 @@ def _capacity(a, stem: str, out_dir: Path) -> list[str]:
                            out_dir / f"{stem}_capacity_vs_quality.png", a.qerr, logx=True)
     return md + [f"![capacity]({stem}_capacity_vs_quality.png)", "",
                  table(cap.sort_values("config"), ["config", "weight_mb", "kv_kib_per_token", *fits]), ""]
+
+
+def _roofline_note(ok: pd.DataFrame) -> list[str]:
+    """What a roofline fraction above 1 means, where the CSV has one."""
+    frac = pd.to_numeric(ok.get("roofline_frac"), errors="coerce")
+    over = ok[frac > 1]
+    if over.empty:
+        return []
+    return [f"{len(over)} row(s) decode faster than the memory roofline allows (`roofline_frac` "
+            f"{frac[frac > 1].min():.2f}-{frac[frac > 1].max():.2f}: "
+            + ", ".join(cell(c) for c in over["config"]) + "): the roofline assumes every weight byte comes from DRAM "
+            "once per step at the copy benchmark's bandwidth; a small model whose weights partly stay in the CPU's "
+            "caches, or a runtime whose reads outrun a copy, beats it. It is a bound on DRAM traffic, not a measured "
+            "limit.", ""]
 
 
 def write_markdown(a, out_dir: Path, figures: bool = True) -> Path:
@@ -232,9 +309,9 @@ def _write_markdown(a, out_dir: Path) -> Path:
         return path
     md += (_quality_text(a) + _serving(a, stem, out_dir) + _costs(a, stem, out_dir) + _size_x_precision(a, stem, out_dir)
            + _capacity(a, stem, out_dir))
-    draw.scatter_with_key(a.ok_q, "weight_mb", a.qcol, "weight memory (MiB, as stored)", a.qlabel.split(":")[0],
+    draw.scatter_with_key(a.ok_q, "weight_mb", a.qcol, "weight memory (MB, as stored)", a.qlabel.split(":")[0],
                            "Weight memory vs quality", out_dir / f"{stem}_memory_vs_quality.png", a.qerr, a.mem_on)
-    draw.bars_by_bits(ok, [("decode_tok_s", "", "decode tok/s (batch 1)"), ("weight_mb", "", "weights (MiB)")],
+    draw.bars_by_bits(ok, [("decode_tok_s", "", "decode tok/s (batch 1)"), ("weight_mb", "", "weights (MB, as stored)")],
                        "Decode speed and weight memory per precision", out_dir / f"{stem}_speed_memory.png")
     draw.bars_by_bits(ok, [("ttft_ms_p50", "ttft_ms_p90", "TTFT p50 (ms), whisker to p90"),
                             ("tpot_ms_p50", "tpot_ms_p99", "TPOT p50 (ms), whisker to p99")],
@@ -243,6 +320,7 @@ def _write_markdown(a, out_dir: Path) -> Path:
            table(a.ok_q.assign(on_frontier=a.mem_on).sort_values("weight_mb"),
                  ["config", "weight_mb", "bits_per_weight", a.qcol, a.qerr, "on_frontier"]), "",
            "## Speed, memory, accuracy per configuration", "",
+           *_roofline_note(ok),
            f"![speed and memory]({stem}_speed_memory.png)", "", f"![latency]({stem}_latency.png)", "",
            table(ok.sort_values(["model", "bits_per_weight"], ascending=[True, False]),
                  ["config", "engine", "weight_mb", "bits_per_weight", "decode_tok_s", "max_decode_tok_s",

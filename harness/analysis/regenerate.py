@@ -1,5 +1,8 @@
-"""Every committed figure regenerates from the committed CSVs: the reports, the verdicts read from results, and the
-generated results block of results/README.md.
+"""Every committed figure regenerates from the committed CSVs: the reports and their PNGs, the README's picture, the
+verdicts read from results, and the generated results block of results/README.md. A PNG is compared by the digest of
+the data it shows (in its metadata: pixels differ with fonts and library versions, the data must not), and every
+regenerated PNG must pass the legibility check (harness/analysis/legibility.py). The README's picture, a screenshot
+of the serving report's HTML page in Chromium, carries the digest of the report it shows.
 
     python -m harness.analysis.regenerate            # check: regenerate into a temporary folder, compare, exit 1 on
                                                      # any difference (make check-results; in the test suite)
@@ -47,10 +50,65 @@ def compare(target: str, committed: str, fresh: str) -> Difference | None:
     return Difference(target, changed, lines)
 
 
+README_PICTURE = RESULTS / "cpu_serving_report.png"  # the README's picture: the serving report's HTML page
+
+
 def report_text(csv: Path, out_dir: Path, figures: bool) -> str:
     from harness.analysis.report import write_report
 
     return write_report(csv, out_dir, figures=figures).read_text()
+
+
+def text_digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def figure_differences(stem: str, fresh_dir: Path) -> list[Difference]:
+    """The committed PNGs of one report against the regenerated ones: each by its data digest, none missing or left
+    over, every regenerated one legible."""
+    from harness.analysis import plots
+
+    out = []
+    fresh = {p.name: p for p in fresh_dir.glob(f"{stem}_*.png")}
+    committed = {p.name: p for p in RESULTS.glob(f"{stem}_*.png") if p != README_PICTURE}
+    for name in sorted(set(fresh) | set(committed)):
+        if name not in committed:
+            out.append(Difference(f"results/{name}", [("(none)", "new figure")], [f"+ {name} is not committed"]))
+        elif name not in fresh:
+            out.append(Difference(f"results/{name}", [("stale figure", "(none)")],
+                                  [f"- {name} is committed but the report no longer draws it"]))
+        elif plots.read_digest(committed[name]) != plots.read_digest(fresh[name]):
+            out.append(Difference(f"results/{name}", [(str(plots.read_digest(committed[name])),
+                                                       str(plots.read_digest(fresh[name])))],
+                                  ["the data the committed figure shows differ from the CSV's"]))
+        if name in fresh and plots.PROBLEMS.get(name):
+            out.append(Difference(f"results/{name}", [("legible", "not legible")],
+                                  [f"  {p}" for p in plots.PROBLEMS[name][:6]]))
+    return out
+
+
+def write_picture(report_md: str, html_page: Path) -> bool:
+    """The README's picture: the HTML page in Chromium (scripts/screenshot_report.py), with the digest of the report
+    it shows in its metadata. False (and a note) where Chromium or playwright is missing."""
+    import subprocess
+
+    script = ROOT / "scripts" / "screenshot_report.py"
+    proc = subprocess.run([sys.executable, str(script), str(html_page), str(README_PICTURE)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        print(f"note: the README's picture was not regenerated ({(proc.stderr or proc.stdout).strip()[:200]})")
+        return False
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("harness-data", text_digest(report_md))
+    with Image.open(README_PICTURE) as im:
+        im.load()
+        im.save(README_PICTURE, pnginfo=info)
+    return True
 
 
 def verdicts_text() -> str:
@@ -75,11 +133,29 @@ def regenerate(write: bool = False) -> tuple[list[Difference], int]:
         for name in REPORTS:
             csv = RESULTS / name
             committed_md = RESULTS / f"{csv.stem}_report.md"
-            fresh = report_text(csv, RESULTS if write else Path(tmp), figures=write)
+            if write:
+                for stale in RESULTS.glob(f"{csv.stem}_*.png"):
+                    if stale != README_PICTURE:
+                        stale.unlink()  # figures the report no longer draws go
+            fresh = report_text(csv, RESULTS if write else Path(tmp), figures=True)
             old = committed_md.read_text() if committed_md.exists() and not write else fresh
             total += len(numbers(fresh))
             if d := compare(str(committed_md.relative_to(ROOT)), old, fresh):
                 diffs.append(d)
+            if not write:
+                diffs += figure_differences(csv.stem, Path(tmp))
+            if name == "cpu_serving.csv":
+                if write:
+                    write_picture(fresh, RESULTS / "cpu_serving.html")
+                else:
+                    from harness.analysis import plots
+
+                    shown = plots.read_digest(README_PICTURE) if README_PICTURE.exists() else None
+                    if shown != text_digest(fresh):
+                        diffs.append(Difference("results/cpu_serving_report.png (the README's picture)",
+                                                [(str(shown), text_digest(fresh))],
+                                                ["the picture shows another version of the serving report: "
+                                                 "`make report` retakes it"]))
         verdicts = RESULTS / "reproduce" / "verdicts.md"
         fresh = verdicts_text()
         total += len(numbers(fresh))
@@ -105,8 +181,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     diffs, total = regenerate(write=args.write)
     if args.write:
-        print(f"rewrote the reports of {', '.join(REPORTS)}, results/reproduce/verdicts.md and results/README.md's "
-              f"block ({total} numbers)")
+        print(f"rewrote the reports of {', '.join(REPORTS)} and their figures, the README's picture, "
+              f"results/reproduce/verdicts.md and results/README.md's block ({total} numbers)")
         return 0
     for d in diffs:
         print(f"DIFFERS: {d.target}: {len(d.changed)} numbers changed, e.g. "

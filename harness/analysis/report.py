@@ -38,9 +38,23 @@ def load_results(path: str | Path) -> pd.DataFrame:
     where = df["engine"].map({"vllm": " @ vllm", "compressed-tensors": " @ torch"}).fillna("")
     df["request_set"] = df["loadgen_note"].map(prompt_lengths)  # '' for the sweep's fixed-length request set
     df["config"] = df["model"] + " / " + df["precision"] + where + df["request_set"]
-    df["weight_mb"] = df["weight_bytes"] / 2**20
+    df["weight_mb"] = df["weight_bytes"] / 1e6  # MB (10^6 bytes), as the run's summary and the README print it
     df["one_minus_kld"] = 1 - df["kld_mean"]
+    df["machine"] = [machine_of(r) for _, r in df.iterrows()]
     return df
+
+
+def machine_of(row) -> str:
+    """The machine that measured a row, as its row names it: the GPU (and how many held the model), or the CPU model
+    and the threads the run used. Rows of two machines are never priced, ranked or compared as one."""
+    name = str(row.get("device_name") or row.get("cpu") or "").strip()
+    if not name or name == "nan":
+        return ""
+    if str(row.get("device")) == "cuda":
+        gpus = pd.to_numeric(row.get("gpu_count"), errors="coerce")
+        return name + (f" x{int(gpus)}" if not pd.isna(gpus) and gpus > 1 else "")
+    threads = pd.to_numeric(row.get("threads"), errors="coerce")
+    return name + ("" if pd.isna(threads) else f", {int(threads)} threads")
 
 
 def unranked(row, qlabel: str) -> str:
@@ -105,7 +119,8 @@ def _at_chance(ok: pd.DataFrame) -> bool:
     return bool(((base["mmlu_acc"] - 1.96 * base["mmlu_stderr"]) <= 0.25).all())
 
 
-def recommend(priced: pd.DataFrame, quality: str, margin: float, qerr: str = "") -> str:
+def recommend(priced: pd.DataFrame, quality: str, margin: float, qerr: str = "",
+              reference: pd.DataFrame | None = None) -> str:
     """Per model, the cheapest configuration shown non-inferior to its fp32 baseline: the upper end of the 95%
     interval of its quality loss lies below `margin` (the loss's half-width: the run's, combined with the baseline's
     when the baseline has one; a capability baseline is exact). Says so when a model has no such point."""
@@ -114,6 +129,8 @@ def recommend(priced: pd.DataFrame, quality: str, margin: float, qerr: str = "")
     lines = []
     for model, whole in priced.groupby("model"):
         base = whole[whole["precision"] == "fp32"]  # its quality counts even where it meets no latency bound
+        if base.empty and reference is not None:  # quality is the model's, whichever machine measured its fp32 row
+            base = reference[(reference["model"] == model) & (reference["precision"] == "fp32")]
         d = whole.dropna(subset=["usd_per_mtok_blended"])
         if base.empty or whole[quality].isna().all():
             continue
@@ -136,24 +153,41 @@ def recommend(priced: pd.DataFrame, quality: str, margin: float, qerr: str = "")
             continue
         g = good.iloc[0]
         lines.append(f"{model}: **{g['precision']}** at ${g['usd_per_mtok_blended']:.4g}/M tokens ({quality} "
-                     f"{g[quality]:.4g}; loss {b[quality] - g[quality]:+.3f}, upper 95% bound {upper[g.name]:.3f} < "
+                     f"{g[quality]:.4g}; loss {b[quality] - g[quality]:+.4f}, upper 95% bound {upper[g.name]:.4f} < "
                      f"{margin})")
     return "; ".join(lines) if lines else "no configuration with a quality value and a price"
 
 
 @dataclass
 class Priced:
-    """One (hardware profile, SLO profile): prices of the rows measured on that hardware at the throughput they
-    sustain under the SLO, the frontier with ties, and a recommendation."""
+    """One (hardware profile, machine, SLO profile): prices of the rows one machine measured, at the throughput they
+    sustain under the SLO, the frontier with ties, and a recommendation. A CSV whose rows come from two machines (a
+    `this-machine` CSV grown on two VMs) has a Priced per machine: never one frontier across them."""
     hw: Hardware
     slo: SLO
     rows: pd.DataFrame
     on: pd.Series
     recommendation: str
+    machine: str = ""
+    several: bool = False  # this hardware profile prices rows of several machines: files are named per machine
 
     @property
     def key(self) -> str:
-        return f"{self.hw.name} · {self.slo.name}"
+        return f"{self.hw.name} · {self.machine} · {self.slo.name}" if self.machine and self.several else \
+            f"{self.hw.name} · {self.slo.name}"
+
+    @property
+    def slug(self) -> str:
+        """A file-name part naming the hardware profile and machine (`this-machine`, `this-machine_amd-epyc-2`)."""
+        import re
+
+        m = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(r\)|processor|threads?", "", self.machine.lower())).strip("-")
+        return f"{self.hw.name}_{m}" if self.machine and self.several else self.hw.name
+
+    @property
+    def where(self) -> str:
+        """The hardware profile and, when it is not the profile's name, the machine: for titles and headings."""
+        return f"{self.hw.name} ({self.machine})" if self.machine else self.hw.name
 
 
 @dataclass
@@ -174,6 +208,7 @@ class Analysis:
     unpriced: list[str] = field(default_factory=list)  # hardware profiles asked for with no rows measured on them
     hardware: list = field(default_factory=list)
     capacity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    machines: list = field(default_factory=list)  # the machines the ok rows were measured on
     context: int = 4096
     margin: float = 0.02
 
@@ -226,26 +261,31 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
     a.serving = serving(a.ok, a.curves, a.slos)
     a.hardware = [load_hardware(n, price_override if n == "this-machine" else None) for n in hardware or profiles()]
     a.capacity = capacity_table(a.ok, a.hardware, context)
+    a.machines = sorted(m for m in a.ok["machine"].unique() if m)
     for hw in a.hardware:
-        if not measured_on(a.ok, hw).any():
+        mine = measured_on(a.ok, hw)
+        if not mine.any():
             a.unpriced.append(hw.name)
             continue
-        for slo in a.slos:  # every measured row is priced; the frontier needs a quality value
-            rows = a.ok.merge(a.serving[a.serving["slo"] == slo.name], on="run_id", how="left")
-            priced = price(rows, hw)
-            # ranked: rows with a quality value, on the sweep's fixed-length request set (a mixed-length set is a
-            # lighter or heavier workload, so its cost is not comparable: it is priced beside them, not ranked)
-            has_q = priced[a.qcol].notna() & (priced["request_set"] == "")
-            priced["on_frontier"] = False
-            priced["ties_with"], priced["off_frontier_loses"] = "", ""
-            if has_q.any():
-                d = priced[has_q]
-                on, ties = frontier(d, "usd_per_mtok_blended", a)
-                priced.loc[has_q, "on_frontier"], priced.loc[has_q, "ties_with"] = on, ties
-                priced.loc[has_q, "off_frontier_loses"] = losses(d, "usd_per_mtok_blended", a.qcol, on)
-            priced.loc[~has_q, "off_frontier_loses"] = [unranked(r, a.qlabel) for _, r in priced[~has_q].iterrows()]
-            a.priced.append(Priced(hw, slo, priced, priced["on_frontier"].astype(bool),
-                                   recommend(priced[has_q], a.qcol, margin, a.qerr)))
+        machines = sorted(a.ok.loc[mine, "machine"].unique())
+        for machine in machines:
+            for slo in a.slos:  # every measured row is priced; the frontier needs a quality value
+                rows = a.ok.merge(a.serving[a.serving["slo"] == slo.name], on="run_id", how="left")
+                priced = price(rows[rows["machine"] == machine], hw)
+                # ranked: rows with a quality value, on the sweep's fixed-length request set (a mixed-length set is a
+                # lighter or heavier workload, so its cost is not comparable: it is priced beside them, not ranked)
+                has_q = priced[a.qcol].notna() & (priced["request_set"] == "")
+                priced["on_frontier"] = False
+                priced["ties_with"], priced["off_frontier_loses"] = "", ""
+                if has_q.any():
+                    d = priced[has_q]
+                    on, ties = frontier(d, "usd_per_mtok_blended", a)
+                    priced.loc[has_q, "on_frontier"], priced.loc[has_q, "ties_with"] = on, ties
+                    priced.loc[has_q, "off_frontier_loses"] = losses(d, "usd_per_mtok_blended", a.qcol, on)
+                priced.loc[~has_q, "off_frontier_loses"] = [unranked(r, a.qlabel) for _, r in priced[~has_q].iterrows()]
+                a.priced.append(Priced(hw, slo, priced, priced["on_frontier"].astype(bool),
+                                       recommend(priced[has_q], a.qcol, margin, a.qerr, a.ok), machine,
+                                       len(machines) > 1))
     return a
 
 

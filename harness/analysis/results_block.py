@@ -33,17 +33,7 @@ def _fmt(v, spec: str = ".3g") -> str:
 def render(csv: Path) -> str:
     from harness.analysis.report import analyse
 
-    from harness.analysis.markdown import unjudged_cell
-    from harness.analysis.slo import NOT_JUDGED
-
     a = analyse(csv, hardware=["this-machine"], slos=["server", "interactive", "offline"])
-    by_slo = {p.slo.name: p for p in a.priced}
-    server, inter = by_slo["server"].rows.set_index("run_id"), by_slo["interactive"].rows.set_index("run_id")
-    # costs under `server` where the sweep judged it (LoadGen, or curves with >= 100 samples a level); otherwise under
-    # `offline` (no latency bound), and the block says so
-    basis = "server" if server["usd_per_mtok_blended"].notna().any() else "offline"
-    priced, offline = by_slo[basis].rows.set_index("run_id"), by_slo["offline"].rows.set_index("run_id")
-    hw = by_slo["server"].hw
     ok_all = a.ok
     capn = pd.to_numeric(ok_all["capability_n"], errors="coerce")
     ci = pd.to_numeric(ok_all["capability_ci95"], errors="coerce")
@@ -52,15 +42,38 @@ def render(csv: Path) -> str:
     run_s = pd.to_numeric(a.df["run_s"], errors="coerce")
     cap_s = pd.to_numeric(a.df.get("capability_s"), errors="coerce")
     conv = pd.to_numeric(ok_all.get("convert_s"), errors="coerce").dropna()
-    facts = [f"The sweep: {len(a.df)} runs, {int(run_s.notna().sum())} timed, {run_s.sum() / 60:.1f} min of run time in "
+    lines = [f"The sweep: {len(a.df)} runs, {int(run_s.notna().sum())} timed, {run_s.sum() / 60:.1f} min of run time in "
              f"all (capability {cap_s.sum() / 60:.1f} min of it)"
              + (f"; conversions {conv.min():.0f}-{conv.max():.0f} s each, once (cached)" if len(conv) else "") + ". "
              f"Load-curve levels measured: {' or '.join(sorted(set(curves)))}. Capability: the sampled runs scored "
              f"{int(capn[sampled].min())} to {int(capn[sampled].max())} questions and ended at ±"
              f"{ci[sampled].min():.3f} to ±{ci[sampled].max():.3f} (95%); the baselines "
              f"{int(capn[~sampled].max())} questions each (exact).", ""]
-    lines = facts + [f"Generated from `{csv.name}` ({len(a.df)} rows, {len(a.ok)} ok) by `python -m harness.analysis."
-             f"regenerate --write`; prices: `{hw.name}` at ${hw.usd_per_hour:g}/hour. Decode tok/s at batch 1, the "
+    if len(a.machines) > 1:
+        lines += [f"The rows come from {len(a.machines)} machines ({'; '.join(a.machines)}): each has its own table, "
+                  "prices, frontier and recommendation below; none is compared with another.", ""]
+    for machine in dict.fromkeys(p.machine for p in a.priced):
+        lines += _machine_block(a, csv, {p.slo.name: p for p in a.priced if p.machine == machine}, machine)
+    return "\n".join(lines).rstrip("\n")
+
+
+def _machine_block(a, csv: Path, by_slo: dict, machine: str) -> list[str]:
+    from harness.analysis.markdown import unjudged_cell
+    from harness.analysis.slo import NOT_JUDGED
+
+    server, inter = by_slo["server"].rows.set_index("run_id"), by_slo["interactive"].rows.set_index("run_id")
+    # costs under `server` where the sweep judged it (LoadGen, or curves with >= 100 samples a level); otherwise under
+    # `offline` (no latency bound), and the block says so
+    basis = "server" if server["usd_per_mtok_blended"].notna().any() else "offline"
+    priced, offline = by_slo[basis].rows.set_index("run_id"), by_slo["offline"].rows.set_index("run_id")
+    hw = by_slo["server"].hw
+    mine = a.ok[a.ok["machine"] == machine]
+    days = sorted({str(t)[:10] for t in mine["timestamp"].dropna()})
+    lines = ([f"#### {machine}", ""] if len(a.machines) > 1 else []) + [
+             f"Generated from `{csv.name}` ({len(mine)} ok rows measured on {machine}, "
+             f"{days[0] + (' to ' + days[-1] if len(days) > 1 else '') if days else 'dates unknown'}) by "
+             f"`python -m harness.analysis.regenerate --write`; prices: `{hw.name}` at ${hw.usd_per_hour:g}/hour. "
+             "Decode tok/s at batch 1, the "
              "best the load curve reaches under each SLO profile (tok/s @ sequences; `meets no level`; `not judged (n=N)`: "
              "its levels' p99 rest on fewer than 100 samples, so the profile is neither met nor missed), "
              f"blended $/M tokens under `{basis}`"
@@ -70,16 +83,20 @@ def render(csv: Path) -> str:
              + ", capability with its 95% half-width:", "",
              f"| model | precision | engine | batch 1 | server | interactive | offline | $/M {basis} | capability |",
              "|---|---|---|---|---|---|---|---|---|"]
-    ok = a.ok[a.ok["precision"].isin(KEY_PRECISIONS)].sort_values(["model", "bits_per_weight"],
-                                                                    ascending=[True, False])
+    ok = mine[mine["precision"].isin(KEY_PRECISIONS)].sort_values(["model", "bits_per_weight"],
+                                                                   ascending=[True, False])
     for _, r in ok.iterrows():
         rid = r["run_id"]
-        at = lambda d: unjudged_cell(d) if pd.isna(d["slo_tok_s"]) else f"{d['slo_tok_s']:.1f} @ " + (  # noqa: E731
+        at = lambda d: unjudged_cell(d) if pd.isna(d["slo_tok_s"]) else (  # noqa: E731
+            "≥ " if d.get("slo_bound") == "lower" else "") + f"{d['slo_tok_s']:.1f} @ " + (
             "LoadGen" if pd.isna(d["slo_concurrency"]) else f"{int(d['slo_concurrency'])}")
         cap = "" if pd.isna(r["capability"]) else f"{r['capability']:.3f} ± {_fmt(r['capability_ci95'], '.3f')}"
         lines.append(f"| {r['model']} | {r['precision']} | {r['engine']} | {_fmt(r['decode_tok_s'], '.1f')} | "
                      f"{at(server.loc[rid])} | {at(inter.loc[rid])} | {at(offline.loc[rid])} | "
                      f"{_fmt(priced.loc[rid, 'usd_per_mtok_blended'], '.3f')} | {cap} |")
+    if ok.empty:
+        lines.append(f"| (none of the key precisions {', '.join(KEY_PRECISIONS[:3])}, ... ran on this machine) "
+                     "| | | | | | | | |")
     front = priced[priced["on_frontier"].astype(bool)].sort_values("usd_per_mtok_blended")
     judged = {n: d[~d["slo_note"].fillna("").str.startswith(NOT_JUDGED)] for n, d in (("server", server),
                                                                                           ("interactive", inter))}
@@ -90,5 +107,6 @@ def render(csv: Path) -> str:
     lines += [f"Frontier under `{basis}`, cheapest first: " + "; ".join(
                   f"{r['config']} ${r['usd_per_mtok_blended']:.3f}/M ({r['capability']:.3f})"
                   for _, r in front.iterrows()) + ".",
-              f"Recommendation under `{basis}`: {by_slo[basis].recommendation}"]
-    return "\n".join(lines)
+              f"Recommendation under `{basis}`: {by_slo[basis].recommendation}", ""]
+    return lines
+

@@ -175,14 +175,22 @@ def serving(ok: pd.DataFrame, curves: pd.DataFrame, slos: list[SLO]) -> pd.DataF
                                               + ("an unrecorded number of" if pd.isna(lg_n) else str(int(lg_n)))
                                               + f" queries (< {need})"})
                     continue
+                bad = pd.to_numeric(r.get(f"loadgen_{slo.name}_invalid_qps"), errors="coerce")
+                bound = "" if pd.isna(qps) else "lower" if pd.isna(bad) else "bracket"
+                found = ("LoadGen Offline" if pd.isna(qps) else
+                         f"LoadGen Server VALID at {float(qps):g} q/s with no INVALID run above it: a lower bound "
+                         f"(>= {float(qps):g} q/s; the throughput is at least this, its price at most this)"
+                         if bound == "lower" else
+                         f"LoadGen Server VALID at {float(qps):g} q/s, INVALID at {float(bad):g} q/s (the boundary "
+                         f"lies in [{float(qps):g}, {float(bad):g}), a bracket {float(bad) / float(qps):.2f}x wide)")
                 lines.append({"run_id": r["run_id"], "slo": slo.name, "slo_source": "loadgen",
                               "slo_n": None if pd.isna(lg_n) else int(lg_n), "slo_tok_s": float(lg_tok),
                               "slo_static_tok_s": static,
                               "slo_prefill_tok_s": None if lv is None else float(lv["prefill_tok_s"]),
-                              "slo_concurrency": None,
-                              "slo_note": ("LoadGen Offline" if pd.isna(qps) else
-                                           f"LoadGen Server VALID at {float(qps):g} q/s")
-                                          + "; input priced at the load curve's prefill rate"})
+                              "slo_concurrency": None, "slo_bound": bound,
+                              "slo_valid_qps": None if pd.isna(qps) else float(qps),
+                              "slo_invalid_qps": None if pd.isna(bad) else float(bad),
+                              "slo_note": found + "; input priced at the load curve's prefill rate"})
                 continue
             lg_runs = pd.to_numeric(r.get(f"loadgen_{slo.name}_runs"), errors="coerce")
             if not pd.isna(lg_runs):  # LoadGen took this profile and found no VALID QPS (or could not search it)

@@ -11,7 +11,7 @@ def test_report_lists_failures_and_writes_non_empty_plots(small_csv, tmp_path):
     # MMLU on 300 questions: +-0.039 each, so no 0.02 loss can be shown (int8: 0.01 + sqrt(2) * 0.039 = 0.065)
     assert "m1: no configuration shown within 0.02 of fp32" in text
     wide = write_report(small_csv, tmp_path / "wide", ["this-machine"], margin=0.07).read_text()
-    assert "m1: **int8**" in wide and "upper 95% bound 0.065 &lt; 0.07" in wide  # int4 (0.10 + 0.055) is not
+    assert "m1: **int8**" in wide and "upper 95% bound 0.0654 &lt; 0.07" in wide  # int4 (0.10 + 0.055) is not
     assert "bad4" in text and "gives >= quality" in text  # the dominated point says what it loses
     assert "Not priced (no rows measured on them" in text and "h100" in text  # a CPU CSV prices no GPU
     pngs = {p.name: p.stat().st_size for p in (tmp_path / "out").glob("*.png")}

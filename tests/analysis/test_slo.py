@@ -163,3 +163,28 @@ def test_a_profile_loadgen_found_no_valid_qps_for_is_not_judged_on_the_static_cu
     assert pd.isna(got.loc["interactive", "slo_tok_s"]) and "not searched" in got.loc["interactive", "slo_note"]
     # a profile LoadGen did not take (no runs column) is still judged on the static curve
     assert got.loc["loose", "slo_source"] == "static curve" and got.loc["loose", "slo_tok_s"] == 40.0
+
+
+def test_a_lone_valid_loadgen_run_is_a_lower_bound_and_a_bracket_has_its_width():
+    import pandas as pd
+
+    from harness.analysis.markdown import _bracket, _orderings
+    from harness.analysis.slo import load_slo, serving
+
+    base = {"concurrency_levels": "1", "decode_tok_s": 10.0, "prefill_tok_s": 100.0, "ttft_ms_p99": 50.0,
+            "tpot_ms_p99": 20.0, "batch_size": 1, "ttft_n": 5, "tpot_n": 100, "loadgen_server_n": 500}
+    ok = pd.DataFrame([{**base, "run_id": "a", "config": "m / a", "loadgen_server_tok_s": 30.0,
+                        "loadgen_server_qps": 3.065, "loadgen_server_invalid_qps": None},
+                       {**base, "run_id": "b", "config": "m / b", "loadgen_server_tok_s": 40.0,
+                        "loadgen_server_qps": 4.0, "loadgen_server_invalid_qps": 8.0},
+                       {**base, "run_id": "c", "config": "m / c", "loadgen_server_tok_s": 90.0,
+                        "loadgen_server_qps": 9.0, "loadgen_server_invalid_qps": 12.0}])
+    s = serving(ok, pd.DataFrame(columns=["run_id"]), [load_slo("server")]).set_index("run_id")
+    assert s.loc["a", "slo_bound"] == "lower" and "a lower bound (>= 3.065 q/s" in s.loc["a", "slo_note"]
+    assert s.loc["b", "slo_bound"] == "bracket" and "a bracket 2.00x wide" in s.loc["b", "slo_note"]
+    t = s.reset_index().merge(ok[["run_id", "config"]], on="run_id")
+    assert _bracket(t.iloc[0]) == "≥ 3.065 q/s (lower bound)" and _bracket(t.iloc[1]) == "[4, 8) q/s, 2.00x"
+    lines = "\n".join(_orderings(t))
+    assert "c > b" in lines  # b's INVALID (8) is below c's VALID (9): ordered
+    assert "c > a" not in lines and "b > a" not in lines  # a is only known to be >= 3.065: no order with it
+    assert "(2 of 3 pairs overlap: not ordered)" in lines
