@@ -28,7 +28,8 @@ def _texts(fig):
         if _visible(t) and t is not sup:
             out.append((t, f"figure text {t.get_text()[:30]!r}"))
     for leg in fig.legends:
-        out += [(t, f"figure legend {t.get_text()[:30]!r}") for t in leg.get_texts() if _visible(t)]
+        out += [(t, f"figure legend {t.get_text()[:30]!r}") for t in [*leg.get_texts(), leg.get_title()]
+                if _visible(t)]
     for i, ax in enumerate(fig.axes):
         name = ax.get_title() or f"panel {i + 1}"
         for t in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
@@ -43,7 +44,8 @@ def _texts(fig):
         out += [(t, f"{name}: text {t.get_text()[:30]!r}") for t in ax.texts if _visible(t)]
         leg = ax.get_legend()
         if leg is not None:
-            out += [(t, f"{name}: legend {t.get_text()[:30]!r}") for t in leg.get_texts() if _visible(t)]
+            out += [(t, f"{name}: legend {t.get_text()[:30]!r}") for t in [*leg.get_texts(), leg.get_title()]
+                    if _visible(t)]
     return out
 
 

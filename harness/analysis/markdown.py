@@ -69,7 +69,8 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
         md += ["This CSV has no load curves (`bench=serving` measures them): each run counts as one level at its "
                "batch size, so only profiles without a TTFT p99 bound can be met.", ""]
     else:
-        draw.load_curves(a.curves, a.ok, out_dir / f"{stem}_load_curves.png")
+        draw.load_curves(a.curves, a.ok, out_dir / f"{stem}_load_curves.png",
+                         f"{_machines(a)}, rows {_dates(a.ok)}")
         md += [f"![load curves]({stem}_load_curves.png)", ""]
     wide = a.ok[["run_id", "config", "engine", "bits_per_weight"]].copy()
     for s in a.slos:
@@ -159,7 +160,8 @@ def _loadgen_runs(a, stem: str, out_dir: Path) -> list[str]:
     md = []
     server = runs[runs["scenario"] == "server"]
     if len(server):
-        draw.qps_latency(runs, a.ok, a.slos, out_dir / f"{stem}_qps_latency.png")
+        draw.qps_latency(runs, a.ok, a.slos, out_dir / f"{stem}_qps_latency.png",
+                         f"{_machines(a)}, rows {_dates(a.ok[a.ok['run_id'].isin(runs['run_id'])])}")
         md += [f"![QPS-latency curves]({stem}_qps_latency.png)", ""]
     t = runs.merge(a.ok[["run_id", "config"]], on="run_id")
     t["verdict"] = [("VALID" if v else "INVALID (min duration only: the latency bounds held)" if dur else
@@ -207,6 +209,19 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
                       "usd_per_mtok_blended", a.qcol, a.qerr, "on_frontier", "ties_with", "off_frontier_loses",
                       "slo_note"]), ""]
     return md
+
+
+def _machines(a) -> str:
+    return ("; ".join(a.machines) if len(a.machines) < 3 else f"{len(a.machines)} machines") or "machine unknown"
+
+
+def _per_machine(a, d: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a `panel` per model, and per machine too when the CSV has several: speeds of two machines never
+    share a panel."""
+    d = d.copy()
+    short = d["machine"].fillna("").str.split(",").str[0]
+    d["panel"] = d["model"] + ((" · " + short) if len(a.machines) > 1 else "")
+    return d
 
 
 def _dates(d: pd.DataFrame) -> str:
@@ -264,7 +279,8 @@ def _capacity(a, stem: str, out_dir: Path) -> list[str]:
     main = "fits_this-machine" if "fits_this-machine" in fits else fits[0]
     d = a.ok_q.merge(cap[["run_id", *fits]], on="run_id")
     draw.scatter_with_key(d, main, a.qcol, f"sequences of {a.context} tokens that fit ({main[5:]}, log)",
-                           a.qlabel.split(":")[0], f"Memory capacity vs quality ({main[5:]})",
+                           a.qlabel.split(":")[0], f"Memory capacity vs quality ({main[5:]}'s memory; "
+                           f"arithmetic on measured bytes), rows {_dates(d)}",
                            out_dir / f"{stem}_capacity_vs_quality.png", a.qerr, logx=True)
     return md + [f"![capacity]({stem}_capacity_vs_quality.png)", "",
                  table(cap.sort_values("config"), ["config", "weight_mb", "kv_kib_per_token", *fits]), ""]
@@ -310,12 +326,16 @@ def _write_markdown(a, out_dir: Path) -> Path:
     md += (_quality_text(a) + _serving(a, stem, out_dir) + _costs(a, stem, out_dir) + _size_x_precision(a, stem, out_dir)
            + _capacity(a, stem, out_dir))
     draw.scatter_with_key(a.ok_q, "weight_mb", a.qcol, "weight memory (MB, as stored)", a.qlabel.split(":")[0],
-                           "Weight memory vs quality", out_dir / f"{stem}_memory_vs_quality.png", a.qerr, a.mem_on)
-    draw.bars_by_bits(ok, [("decode_tok_s", "", "decode tok/s (batch 1)"), ("weight_mb", "", "weights (MB, as stored)")],
-                       "Decode speed and weight memory per precision", out_dir / f"{stem}_speed_memory.png")
-    draw.bars_by_bits(ok, [("ttft_ms_p50", "ttft_ms_p90", "TTFT p50 (ms), whisker to p90"),
+                           f"Weight memory vs quality (machine-independent), rows {_dates(a.ok_q)}",
+                           out_dir / f"{stem}_memory_vs_quality.png", a.qerr, a.mem_on)
+    per = _per_machine(a, ok)
+    draw.bars_by_bits(per, [("decode_tok_s", "", "decode tok/s (batch 1)"),
+                            ("weight_mb", "", "weights (MB, as stored)")],
+                      f"Decode speed and weight memory per precision, {_machines(a)}, rows {_dates(ok)}",
+                      out_dir / f"{stem}_speed_memory.png")
+    draw.bars_by_bits(per, [("ttft_ms_p50", "ttft_ms_p90", "TTFT p50 (ms), whisker to p90"),
                             ("tpot_ms_p50", "tpot_ms_p99", "TPOT p50 (ms), whisker to p99")],
-                       "Latency at batch 1", out_dir / f"{stem}_latency.png")
+                      f"Latency at batch 1, {_machines(a)}, rows {_dates(ok)}", out_dir / f"{stem}_latency.png")
     md += ["## Memory vs quality frontier", "", f"![memory vs quality]({stem}_memory_vs_quality.png)", "",
            table(a.ok_q.assign(on_frontier=a.mem_on).sort_values("weight_mb"),
                  ["config", "weight_mb", "bits_per_weight", a.qcol, a.qerr, "on_frontier"]), "",

@@ -45,8 +45,8 @@ def read_digest(path: Path) -> str | None:
 
 
 def _legend_outside(fig, handles, title: str = "", ncol: int = 1):
-    """One legend for the figure, to the right of every panel: it covers no data."""
-    return fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize=8, frameon=False,
+    """One legend for the figure, to the right of every panel, below the title: it covers no data."""
+    return fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.94), fontsize=8, frameon=False,
                       title=title or None, title_fontsize=8, ncol=ncol)
 
 
@@ -166,7 +166,7 @@ def scatter_with_key(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
 
 
 # -- load curves ------------------------------------------------------------------------------------------------------
-def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path) -> Path:
+def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path, where: str = "") -> Path:
     """The serving plot as small multiples: a panel per (model, engine, and at most eight precisions), all on one log
     scale (decode throughput of all sequences vs per-token latency p50), a line per precision through its
     concurrency levels (left to right as concurrency grows), colour by family, line style within a family."""
@@ -210,7 +210,8 @@ def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path) -> Path:
         if ax.get_visible():
             ax.set_xlabel("per-token latency p50 (ms, log)", fontsize=8)
             ax.set_ylabel("decode tok/s, all sequences (log)", fontsize=8)
-    fig.suptitle("Load curves: throughput vs per-token latency, points left to right at rising concurrency")
+    fig.suptitle("Load curves: throughput vs per-token latency, points left to right at rising concurrency"
+                 + (f"\n{where}" if where else ""))
     fig.tight_layout(w_pad=9, rect=(0, 0, 1, 0.96))
     return _save(fig, path, d[["model", "engine", "precision", "concurrency", "tpot_ms_p50", "decode_tok_s"]])
 
@@ -220,12 +221,13 @@ def bars_by_bits(df: pd.DataFrame, cols: list[tuple[str, str, str]], title: str,
     """Per model, a horizontal bar per precision ordered by stored bits (high to low, top to bottom), coloured by
     family; each (value, upper, label) column triple is a panel, with a whisker from the value to its upper
     percentile. Precision names are the rows' labels: they never crowd."""
-    models = sorted(df["model"].unique())
-    heights = [max(2.0, 0.22 * len(df[df["model"] == m]) + 0.9) for m in models]
+    key = "panel" if "panel" in df else "model"
+    models = sorted(df[key].unique())
+    heights = [max(2.0, 0.22 * len(df[df[key] == m]) + 0.9) for m in models]
     fig, axes = plt.subplots(len(models), len(cols), figsize=(5.2 * len(cols), sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for row, model in enumerate(models):
-        d = df[df["model"] == model].sort_values("bits_per_weight", ascending=True)
+        d = df[df[key] == model].sort_values("bits_per_weight", ascending=True)
         labels = [f"{p} @ {e}" if dup else p for p, e, dup in
                   zip(d["precision"], d["engine"], d["precision"].duplicated(keep=False))]
         for col, (value, upper, label) in enumerate(cols):
@@ -238,9 +240,9 @@ def bars_by_bits(df: pd.DataFrame, cols: list[tuple[str, str, str]], title: str,
             ax.set_xlabel(label, fontsize=8)
             ax.set_title(model, fontsize=9, loc="left")
             ax.grid(alpha=0.3, axis="x")
-    _legend_outside(fig, _family_handles(df["precision"]), title="precision family")
     fig.suptitle(title + " (ordered by stored bits)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    _legend_outside(fig, _family_handles(df["precision"]), title="precision family")
     shown = dict.fromkeys(c for v, u, _ in cols for c in (v, u) if c)  # ordered: the digest must not vary
     return _save(fig, path, df[["model", "precision", "engine", *shown]])
 
@@ -286,14 +288,14 @@ def size_x_precision(df: pd.DataFrame, panels: list[tuple[str, str]], title: str
                 ax.set_title(f"engine {engine}", fontsize=9, loc="left")
     handles = [Line2D([], [], marker=markers[m], ls="", color="grey", markeredgecolor="k",
                       label=f"{m} ({style.params_label(size_of[m])})") for m in models]
-    _legend_outside(fig, handles + _family_handles(df["precision"]), title="model (size) · precision family")
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    _legend_outside(fig, handles + _family_handles(df["precision"]), title="model (size) · precision family")
     return _save(fig, path, df[["model", "model_params", "engine", "precision", *[m for m, _ in panels]]])
 
 
 # -- LoadGen Server runs ----------------------------------------------------------------------------------------------
-def qps_latency(runs: pd.DataFrame, ok: pd.DataFrame, slos: list, path: Path) -> Path:
+def qps_latency(runs: pd.DataFrame, ok: pd.DataFrame, slos: list, path: Path, where: str = "") -> Path:
     """LoadGen's Server runs as QPS-latency curves: a row of panels per (SLO profile, model, at most eight
     configurations), TTFT p99 left and TPOT p99 right (log), a line per configuration through the target QPS it ran
     at (filled: LoadGen judged VALID, hollow: INVALID), colour by family, marker by engine, the profile's bound as a
@@ -337,7 +339,8 @@ def qps_latency(runs: pd.DataFrame, ok: pd.DataFrame, slos: list, path: Path) ->
         Line2D([], [], color="grey", marker="o", markerfacecolor="white", ls="", label="INVALID")]
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0 + 0.25 / max(1, len(rows))), fontsize=8,
                ncol=len(handles), frameon=False)
-    fig.suptitle("MLPerf LoadGen Server runs: p99 latency vs offered load", y=1.0 + 0.5 / max(1, len(rows)))
+    fig.suptitle("MLPerf LoadGen Server runs: p99 latency vs offered load" + (f", {where}" if where else ""),
+                 y=1.0 + 0.5 / max(1, len(rows)))
     fig.tight_layout()
     return _save(fig, path, d[["model", "precision", "engine", "profile", "target_qps", "valid", "ttft_p99_ms",
                                "tpot_p99_ms"]])
