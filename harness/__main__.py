@@ -61,6 +61,43 @@ def _interrupted(cfg, label: str, exc: BaseException) -> None:
     os._exit(130 if how.startswith("Ctrl") else 143)
 
 
+def _skipped(cfg, label: str, chash: str) -> dict:
+    from harness.record.store import read_rows
+
+    print(f"[harness] skip {label}: already recorded ok in {cfg.results.path} (config {chash}; force=true reruns)")
+    recorded = [r for r in read_rows(cfg.results.path, strict=False) if r["config_hash"] == chash]
+    return {**recorded[-1], "status": "skipped", "recorded_status": "ok"}
+
+
+class _claimed:
+    """Hold the claim of one configuration in one results file (`<csv>.claims/<hash>.lock`, flock) while it runs:
+    two sweeps on one CSV never measure one configuration at the same time. A sweep that finds it claimed says so
+    and waits; when the claim is released it enters with `free` False if the other sweep recorded it ok meanwhile."""
+
+    def __init__(self, cfg, label: str, chash: str):
+        from pathlib import Path
+
+        self.cfg, self.label, self.chash = cfg, label, chash
+        self.path = Path(str(cfg.results.path).removesuffix(".csv") + ".claims") / f"{chash}.lock"
+
+    def __enter__(self) -> bool:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            print(f"[harness] wait {self.label}: another sweep is measuring it in {self.cfg.results.path} now "
+                  f"(config {self.chash}); waiting for it", flush=True)
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self.chash not in done_hashes(self.cfg.results.path) or bool(self.cfg.force)
+
+    def __exit__(self, *exc) -> None:
+        self.handle.close()
+
+
 class ConfigRefused(ValueError):
     """A configuration the checks refuse (the one-line message the command line prints)."""
 
@@ -93,13 +130,12 @@ def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict
             raise ConfigRefused(str(exc)) from None
     chash = config_hash(cfg)
     if chash in done and not cfg.force:
-        print(f"[harness] skip {label}: already recorded ok in {cfg.results.path} (config {chash}; force=true reruns)")
-        from harness.record.store import read_rows
-
-        recorded = [r for r in read_rows(cfg.results.path, strict=False) if r["config_hash"] == chash]
-        return {**recorded[-1], "status": "skipped", "recorded_status": "ok"}
+        return _skipped(cfg, label, chash)
     try:
-        row = run_and_record(cfg, overrides, download_s=download_s)
+        with _claimed(cfg, label, chash) as free:
+            if not free:
+                return _skipped(cfg, label, chash)
+            row = run_and_record(cfg, overrides, download_s=download_s)
     except (KeyboardInterrupt, Terminated) as exc:
         _interrupted(cfg, label, exc)
     except OSError as exc:  # the results folder itself cannot be written: one line, the sweep goes on
@@ -140,5 +176,62 @@ def main(cfg: DictConfig) -> int:
     return 0
 
 
+CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conf")
+GROUPS = ("model", "precision", "engine", "bench", "eval", "capability", "quality", "hydra/launcher", "sweep")
+
+
+def precheck(argv: list[str]) -> str | None:
+    """The command line's config-group choices, checked before Hydra composes anything: an unknown option (also in a
+    sweep's comma list) or a malformed override is one line naming it and the choices (Hydra's own message spans a
+    traceback hint). Returns the line, or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    args = [a for a in argv if "=" in a and not a.startswith("-")]
+    extra = [os.path.expanduser(a.split("=", 1)[1]) for a in argv if a.startswith(("--config-dir=", "-cd="))]
+    parser, parsed = OverridesParser.create(), []
+    for arg in args:
+        try:
+            parsed += parser.parse_overrides([arg])
+        except OverrideParseException as exc:
+            return f"error: the override {arg!r} is malformed ({str(exc).strip().splitlines()[0]})"
+    for ov in parsed:
+        group = ov.key_or_group.removeprefix("+")
+        if group not in GROUPS:
+            continue
+        values = list(ov.sweep_string_iterator()) if ov.is_sweep_override() else [str(ov.value())]
+        folders = [os.path.join(d, group) for d in [CONF, *extra]]
+        choices = sorted({f[:-5] for d in folders if os.path.isdir(d) for f in os.listdir(d) if f.endswith(".yaml")})
+        if group == "hydra/launcher":
+            choices += ["basic", "joblib", "submitit_local", "submitit_slurm"]
+        for v in values:
+            if v not in choices:
+                return f"error: {group}={v} is not allowed: expected one of {', '.join(choices)}"
+    return None
+
+
+def entry() -> None:
+    """The command: Ctrl-C or SIGTERM at any moment (start-up, between runs) is one line and exit 130 / 143; a bad
+    group option is one line and exit 2."""
+    import signal
+
+    from harness.launch import Terminated, _raise_terminated
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    if (line := precheck(sys.argv[1:])) is not None:
+        print(line, file=sys.stderr)
+        sys.exit(2)
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\n[harness] stopped by Ctrl-C (SIGINT) before a run started or between runs: nothing was running; "
+              "recorded runs are kept and a rerun skips them", file=sys.stderr, flush=True)
+        os._exit(130)
+    except Terminated:
+        print("\n[harness] stopped by SIGTERM before a run started or between runs: nothing was running; recorded "
+              "runs are kept and a rerun skips them", file=sys.stderr, flush=True)
+        os._exit(143)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -66,8 +66,27 @@ def run(overrides: list[str] | None = None, **kwargs: Any) -> dict:
     refuse; a run that fails or times out is a row with its status and error, as on the command line."""
     from harness.__main__ import execute_config
 
+    for key in GROUPS:
+        if key in kwargs and not (isinstance(kwargs[key], str) and kwargs[key].strip()):
+            hint = " (a list sweeps: api.sweep)" if isinstance(kwargs[key], (list, tuple)) else ""
+            raise ValueError(f"{key}={kwargs[key]!r} is not allowed: expected the name of a conf/{key}/ option{hint}")
     ov = overrides_of(kwargs, overrides)
-    return execute_config(compose(ov), ov)
+    return execute_config(composed(ov), ov)
+
+
+GROUPS = ("model", "precision", "engine", "bench", "eval", "capability", "quality")
+
+
+def composed(overrides: list[str]):
+    """compose(), with Hydra's own errors (an unknown option, a malformed override) as one ValueError line."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return compose(overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(first) from None
 
 
 def sweep(overrides: list[str] | None = None, **kwargs: Any) -> list[dict]:
@@ -75,6 +94,9 @@ def sweep(overrides: list[str] | None = None, **kwargs: Any) -> list[dict]:
     the rows returned. Each run is isolated and recorded as `run` does, so a sweep interrupted and called again
     resumes."""
     axes = {k: v for k, v in kwargs.items() if isinstance(v, (list, tuple)) and k in ("model", "precision", "engine")}
+    empty = [k for k, v in axes.items() if not v]
+    if empty:
+        raise ValueError(f"{empty[0]}=[] is not allowed: a sweep axis needs at least one value")
     fixed = {k: v for k, v in kwargs.items() if k not in axes}
     rows = []
     for combo in itertools.product(*axes.values()):

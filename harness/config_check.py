@@ -33,10 +33,12 @@ _NAMES = (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for 
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.name": _NAME,
+    "model.source": ((lambda v: v in ("packaged_gguf", "hub", "random")), "packaged_gguf, hub or random (where the "
+                     "model's weights come from; a model YAML names it)"),
     "precision.name": _NAME,
     "engine.name": _NAME,
-    "bench.prompt_tokens": _int(1),
-    "bench.new_tokens": _int(2),  # the first token ends prefill; decode latency needs at least one more
+    "bench.prompt_tokens": _int(1, 1 << 20),
+    "bench.new_tokens": _int(2, 1 << 20),  # the first token ends prefill; decode latency needs at least one more
     "bench.batch_size": _int(1),
     "bench.warmup": _int(0),
     "bench.repeats": _int(1),
@@ -156,7 +158,9 @@ def check_values(cfg) -> None:
             continue
         if not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+    _check_engine(str(_get(data, "engine.name")))
     _check_results_path(str(data["results"]["path"]))
+    _check_positions(data)
     _check_prompt_text(data["bench"])
     if _get(data, "bench.loadgen.enabled", False):
         from harness.analysis.slo import slo_names
@@ -165,6 +169,45 @@ def check_values(cfg) -> None:
         if bad:
             raise ConfigError(f"bench.loadgen.profiles={bad!r} is not allowed: expected names of conf/slo/ "
                               f"({', '.join(slo_names())})")
+
+
+def _check_engine(name: str) -> None:
+    from harness.engines.base import engine_names
+
+    if name != "auto" and name not in engine_names():
+        raise ConfigError(f"engine.name={name!r} is not allowed: expected auto or one of {', '.join(engine_names())}")
+
+
+def max_positions(model: dict) -> int | None:
+    """The longest sequence the model takes, where its config says so without loading anything: an architecture-only
+    model's `arch`, a local checkpoint's config.json (None when it cannot be told cheaply)."""
+    import json
+
+    arch = model.get("arch") or {}
+    if arch.get("max_position_embeddings"):
+        return int(arch["max_position_embeddings"])
+    model_id = str(model.get("id") or "")
+    if model.get("source") == "hub" and model_id:
+        path = Path(model_id).expanduser() / "config.json"
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        text = config.get("text_config") or config
+        value = text.get("max_position_embeddings") or text.get("n_positions")
+        return int(value) if value else None
+    return None
+
+
+def _check_positions(data: dict) -> None:
+    """A prompt and its new tokens longer than the model's positions are refused before a load (a model past its
+    positions computes garbage, recorded ok)."""
+    most = max_positions(data.get("model") or {})
+    bench = data["bench"]
+    need = int(bench["prompt_tokens"]) + int(bench["new_tokens"])
+    if most is not None and need > most:
+        raise ConfigError(f"bench.new_tokens={bench['new_tokens']} is not allowed: bench.prompt_tokens + "
+                          f"bench.new_tokens = {need} tokens, more than the model's {most} positions")
 
 
 def _check_prompt_text(bench: dict) -> None:

@@ -25,7 +25,8 @@ class _Terminal(logging.Handler):
 def setup_logging(level: str = "INFO") -> logging.Logger:
     """Attach the terminal handler to the `harness` logger once, at `level`."""
     root = logging.getLogger("harness")
-    root.setLevel(str(level).upper())
+    # an unknown level is the config check's to refuse, in one line; until then, INFO
+    root.setLevel(str(level).upper() if str(level).upper() in LEVELS else "INFO")
     if not any(isinstance(h, _Terminal) for h in root.handlers):
         root.addHandler(_Terminal())
     root.propagate = False

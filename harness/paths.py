@@ -13,7 +13,9 @@ DATA_DIR = PACKAGE_DIR / "evaluate" / "data"
 
 def cache_dir(*parts: str) -> Path:
     """``$HARNESS_CACHE`` or ``$XDG_CACHE_HOME/quant-harness`` (default ``~/.cache/quant-harness``)."""
-    root = os.environ.get("HARNESS_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quant-harness"
+    xdg = os.environ.get("XDG_CACHE_HOME") or ""  # empty is unset (the XDG spec): never ./quant-harness
+    root = os.environ.get("HARNESS_CACHE") or Path(xdg if os.path.isabs(xdg) else Path.home() / ".cache") / \
+        "quant-harness"
     path = Path(root, *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -42,6 +44,36 @@ def discard(path: Path, why: str) -> None:
     if path.exists():
         get(__name__).warning(f"cache file {path} {why}: removing it and building it again")
         path.unlink()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a cache file whole or not at all (a temporary beside it, then a rename)."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_json_cache(path: Path, valid) -> dict:
+    """A JSON cache file as a dict, with the entries `valid(key, value)` accepts; a torn, empty or wrong-typed file,
+    or an invalid entry, is dropped with a warning naming the file (the caller measures it again)."""
+    import json
+
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"a {type(data).__name__}, not an object")
+    except (OSError, ValueError) as exc:
+        get(__name__).warning(f"cache file {path} is not readable JSON ({type(exc).__name__}: {exc}): rebuilding it")
+        return {}
+    good = {k: v for k, v in data.items() if valid(k, v)}
+    for k in set(data) - set(good):
+        get(__name__).warning(f"cache file {path}: entry {k!r} = {data[k]!r} is not valid: measuring it again")
+    return good
 
 
 def write_gzip(path: Path, data: bytes) -> None:

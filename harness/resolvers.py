@@ -12,8 +12,16 @@ def _job(field: str, model_id, gpu_gib=80):
     return job_size(str(model_id), float(gpu_gib))[field]
 
 
+def _cache(part: str) -> str:
+    from harness.paths import cache_dir
+
+    return str(cache_dir(part))
+
+
 def register() -> None:
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("harness_job"):
         OmegaConf.register_new_resolver("harness_job", _job, use_cache=True)
+    if not OmegaConf.has_resolver("harness_cache"):
+        OmegaConf.register_new_resolver("harness_cache", _cache)

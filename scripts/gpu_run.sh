@@ -69,8 +69,10 @@ if [ -n "$RESUME_FROM" ] && [ -f "$RESUME_FROM" ]; then
   earlier=$(ls "$RESULTS"/*.csv 2>/dev/null | grep -v -e '\.curves\.csv$' | head -1)
   [ -n "$earlier" ] && CSV="$earlier"
   step "resuming from $RESUME_FROM: $(($(wc -l < "$CSV") - 1)) rows of $(basename "$CSV") kept; recorded configurations are skipped"
-  mv "$RESULTS/environment.txt" "$RESULTS/environment-earlier.txt" 2>/dev/null
 fi
+NOTES="${CSV%.csv}.notes"   # travels in the archive with the CSV (harness/record/files.py bundle_members)
+mkdir -p "$NOTES"
+for f in "$NOTES"/environment.txt "$NOTES"/smoke.txt; do [ -f "$f" ] && mv "$f" "${f%.txt}-earlier-call.txt"; done
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $COMMIT"
@@ -78,13 +80,13 @@ fi
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   echo "budget_s: $BUDGET_S  run_cap_s: $RUN_CAP_S  preset: $PRESET  args: $SWEEP_ARGS  resumed: ${earlier:-no}"
-} > "$RESULTS/environment.txt" 2>&1
-cat "$RESULTS/environment.txt"
+} > "$NOTES/environment.txt" 2>&1
+cat "$NOTES/environment.txt"
 
 step "smoke test of the CUDA paths (scripts/gpu/smoke.py, at most 60 s)"
-timeout 60 "$PY" scripts/gpu/smoke.py > "$RESULTS/smoke.txt" 2>&1
-echo "exit code $?" >> "$RESULTS/smoke.txt"
-cat "$RESULTS/smoke.txt"
+timeout 60 "$PY" scripts/gpu/smoke.py > "$NOTES/smoke.txt" 2>&1
+echo "exit code $?" >> "$NOTES/smoke.txt"
+cat "$NOTES/smoke.txt"
 
 LEFT=$((BUDGET_S - (SECONDS - T0) - 20))
 if [ "$LEFT" -le 0 ]; then

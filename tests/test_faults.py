@@ -3,7 +3,9 @@
 Each test reproduces one fault a user met (a torn quoted field, a short write, a sweep killed while a run is in
 flight, a results path that cannot be written, bad values) and checks the outcome the user needs."""
 import errno
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -404,3 +406,206 @@ def test_sigterm_ends_a_sweep_in_one_line_with_the_command_that_resumes(tmp_path
     assert _gone(worker)
     assert "stopped by SIGTERM" in err and "Resume (recorded runs are skipped): python -m harness" in err, err[-2000:]
     assert "Traceback" not in err
+
+
+# -- round 3: changed checkpoints, concurrent sweeps, cache files, bundles, odd input, injection ----------------------
+def test_a_status_typed_in_capitals_is_read_and_a_bad_status_is_named(tmp_path):
+    from harness.record.store import ResultsFileError, append_row, read_rows
+
+    csv = tmp_path / "r.csv"
+    append_row(csv, {"run_id": "a", "status": "ok", "model": "m", "precision": "fp32", "config_hash": "h1"})
+    append_row(csv, {"run_id": "b", "status": "ok", "model": "m", "precision": "bf16", "config_hash": "h2"})
+    text = csv.read_text().replace(",ok,", ",OK,", 1)
+    csv.write_text(text)
+    assert [r["status"] for r in read_rows(csv)] == ["ok", "ok"]
+    csv.write_text(text.replace(",OK,", ",great,", 1))
+    with pytest.raises(ResultsFileError, match="line 2 has status 'great', not one of ok, failed"):
+        read_rows(csv)
+
+
+@pytest.mark.parametrize("content", ["{", "[1, 2]", '{"cpu|x": -5000}', '{"cpu|x": 0}', ""])
+def test_a_bad_bandwidth_cache_is_named_and_measured_again(tmp_path, monkeypatch, caplog, content):
+    from harness.measure import roofline
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    (tmp_path / "bandwidth.json").write_text(content)
+    assert roofline._cached("cpu|x", lambda: 12.5) == 12.5
+    assert "bandwidth.json" in caplog.text or content == ""
+    assert json.loads((tmp_path / "bandwidth.json").read_text()) == {"cpu|x": 12.5}
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_a_torn_reference_file_is_removed_and_counted_missing(tmp_path, monkeypatch, caplog):
+    from omegaconf import OmegaConf
+
+    from harness.evaluate import baseline_cache as cache
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    cfg = OmegaConf.create({"model": {"name": "m", "source": "random"}, "quality": {"baseline": "fp32", "topk": 4,
+                                                                                     "context": 8, "max_tokens": 8},
+                            "eval": {"tasks": []}})
+    path = cache.logits_path(cfg, [[1, 2, 3]])
+    path.write_bytes(b"PK\x03\x04 torn")
+    assert cache.reference_missing(cfg, [[1, 2, 3]]) and not path.exists()
+    assert "is not readable" in caplog.text and path.name in caplog.text
+
+
+def test_an_empty_xdg_cache_home_is_unset(tmp_path, monkeypatch):
+    from harness.paths import cache_dir
+
+    monkeypatch.delenv("HARNESS_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert cache_dir() == tmp_path / ".cache" / "quant-harness"
+    assert not (tmp_path / "quant-harness").exists()
+
+
+def test_the_bundle_holds_only_the_harness_files_of_its_csv(tmp_path):
+    import tarfile
+
+    from harness.record.files import write_bundle
+    from harness.record.store import append_row
+
+    csv = tmp_path / "res" / "r.csv"
+    append_row(csv, {"run_id": "a", "status": "ok", "model": "m", "precision": "fp32", "config_hash": "h"})
+    for name in ("r.configs/h.yaml", "r.logs/a.log.gz", "r.notes/environment.txt", "key.pem", "big.bin",
+                 "other.csv", "outputs/2026/x.yaml", "r.claims/h.lock"):
+        (tmp_path / "res" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "res" / name).write_text("x")
+    with tarfile.open(write_bundle(csv, tmp_path / "b.tar.gz")) as tar:
+        names = sorted(tar.getnames())
+    assert names == ["res/r.configs/h.yaml", "res/r.csv", "res/r.logs/a.log.gz", "res/r.notes/environment.txt"]
+
+
+def test_two_sweeps_on_one_csv_measure_each_configuration_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "harness", "-m", "model=tiny-random", "precision=fp32,bf16", "bench=quick",
+           "eval=none", "quality=none", f"results.path={tmp_path / 'r.csv'}"]
+    jobs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
+    time.sleep(1)
+    jobs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [j.communicate(timeout=600)[0] for j in jobs]
+    assert all(j.returncode == 0 for j in jobs), outs
+    from harness.record.store import read_rows
+
+    rows = read_rows(tmp_path / "r.csv")
+    assert sorted(r["precision"] for r in rows) == ["bf16", "fp32"]  # one ok row each, not two
+    said = "".join(outs)
+    assert said.count("already recorded ok") + said.count("another sweep is measuring it") >= 2
+
+
+@pytest.mark.parametrize("args, says", [
+    (["engine.name=tensorrt"], "engine.name='tensorrt' is not allowed: expected auto or one of"),
+    (["bench.new_tokens=1e23"], "bench.new_tokens=1e+23 is not allowed: expected an integer from 2 to"),
+    (["bench.new_tokens=5000"], "more than the model's 2048 positions"),
+    (["log_level=TRACE"], "log_level='TRACE' is not allowed"),
+    (["model=nope"], "model=nope is not allowed: expected one of"),
+    (["-m", "precision=fp32,nope"], "precision=nope is not allowed: expected one of"),
+    (["model=["], "the override 'model=[' is malformed"),
+])
+def test_odd_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, says):
+    import os
+    import subprocess
+    import sys
+
+    work = tmp_path / "cwd"
+    work.mkdir()
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "harness", "model=tiny-random", *args,
+                           f"results.path={tmp_path / 'r' / 'r.csv'}"], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists() and list(work.iterdir()) == []  # no row, no Hydra outputs/ folder
+
+
+def test_a_run_writes_nothing_into_the_working_directory(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    work = tmp_path / "cwd"
+    work.mkdir()
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "harness", "model=tiny-random", "bench=quick", "eval=none",
+                           "quality=none", f"results.path={tmp_path / 'r' / 'r.csv'}"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize("kwargs, says", [({"model": 123}, "model=123 is not allowed"),
+                                          ({"precision": None}, "precision=None is not allowed"),
+                                          ({"model": ["a", "b"]}, "(a list sweeps: api.sweep)"),
+                                          ({"bench": "nope"}, "nope")])
+def test_the_api_refuses_odd_arguments_in_one_line(kwargs, says):
+    from harness import api
+
+    with pytest.raises(ValueError, match=re.escape(says)) as err:
+        api.run(**kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_an_empty_sweep_axis_is_refused():
+    from harness import api
+
+    with pytest.raises(ValueError, match=re.escape("model=[] is not allowed")):
+        api.sweep(model=[])
+
+
+HOSTILE = '<img src=x onerror=alert(1)><script>alert(2)</script>-->]]><!--BODY--></script>`|'
+
+
+def test_hostile_names_and_profile_fields_stay_text_in_the_markdown_report(tmp_path, monkeypatch):
+    from harness.analysis.report import write_report
+    from tests.analysis.conftest import make_csv, row
+
+    r = row(HOSTILE.replace("|", ""), "fp32", 20, 400, 0.5, 0.0, 4e8)
+    csv = make_csv(tmp_path / "we<b>ird`.csv", [r])
+    text = write_report(csv, tmp_path / "out", ["this-machine"]).read_text()
+    assert "<script" not in text and "<img" not in text and "&lt;img src=x" in text  # no tag can open
+    assert "](we%3Cb%3Eird%60" in text  # file names percent-encoded in links and images
+
+
+def test_a_placeholder_or_script_end_in_a_name_cannot_alter_the_html_page(tmp_path):
+    from harness.analysis.report import write_report
+    from tests.analysis.conftest import make_csv, row
+
+    csv = make_csv(tmp_path / "h.csv", [row(HOSTILE.replace("|", ""), "fp32", 20, 400, 0.5, 0.0, 4e8),
+                                        row("m2", "fp32", 10, 200, 0.6, 0.0, 8e8)])
+    write_report(csv, tmp_path, ["this-machine"])
+    page = (tmp_path / "h.html").read_text()
+    scripts = page.split("<script")
+    data = next(s for s in scripts if '"figs"' in s)
+    assert "<!--BODY-->" not in page and page.count("</script>") == page.count("<script")
+    assert HOSTILE.split("<script>")[0] not in data  # its < is \\u003c inside the data
+
+
+@pytest.mark.parametrize("entry", ["analysis", "merge"])
+def test_binary_missing_and_unwritable_inputs_and_outputs_are_one_line(tmp_path, entry):
+    import subprocess
+    import sys
+
+    binary = tmp_path / "b.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x01" * 64)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    from tests.analysis.conftest import make_csv, row
+
+    good = make_csv(tmp_path / "g.csv", [row("m", "fp32", 20, 400, 0.5, 0.0, 4e8)])
+    cases = {"analysis": [[str(binary)], [str(tmp_path / "none.csv")], [str(good), "--out", str(good)]],
+             "merge": [[str(binary), "-o", str(tmp_path / "o.csv")], [str(tmp_path / "none.csv"), "-o", "x.csv"]]}
+    module = {"analysis": "harness.analysis", "merge": "harness.record.merge"}[entry]
+    for args in cases[entry]:
+        proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, proc.stderr[-800:])
+        assert "Traceback" not in proc.stderr

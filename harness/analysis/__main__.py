@@ -34,8 +34,11 @@ def main(argv=None) -> int:
             raise ValueError(f"--margin must be a quality difference between 0 and 1, e.g. 0.02, not {args.margin}")
         path = write_report(args.csv, args.out, args.hardware.split(",") if args.hardware else None, args.price,
                             args.margin, args.quality, args.slo.split(",") if args.slo else None, args.context)
-    except (KeyError, ValueError, FileNotFoundError, IsADirectoryError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+    except (KeyError, ValueError, OSError) as exc:  # a missing, binary or unreadable input; an unwritable --out
+        what = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            what = f"{type(exc).__name__}: {exc.strerror or exc} ({exc.filename or args.out or args.csv})"
+        print(f"error: {what}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0

@@ -276,7 +276,9 @@ def page(a) -> str:
     bad_rows = "".join(f"<tr><td>{html.escape(r['model'])}</td><td>{html.escape(r['precision'])}</td>"
                        f"<td>{html.escape(r['status'])}</td><td>{html.escape(r['error'] or '')}</td></tr>"
                        for _, r in bad.iterrows())
-    data = json.dumps(_jsonable({"figs": figs, "runs": runs}), allow_nan=False).replace("</", "<\\/")
+    # no name can end or alter the script it sits in: every <, > and & of the data is a JSON escape
+    data = json.dumps(_jsonable({"figs": figs, "runs": runs}), allow_nan=False).replace("<", "\\u003c").replace(
+        ">", "\\u003e").replace("&", "\\u0026")
     body = f"""
 <h1>Report: {html.escape(a.csv.name)}</h1>
 <p>{len(a.df)} rows: {html.escape(', '.join(f'{n} {s}' for s, n in a.df['status'].value_counts().items()))}.
@@ -303,8 +305,12 @@ if a.qerr else '; it has no interval'}. Charts show the latest ok row of each co
                               + bad_rows + '</table>' if len(bad) else '<p>none</p>'}
 <h2>Environment</h2>{_environment(a)}
 """
-    return TEMPLATE.replace("/*PLOTLY*/", get_plotlyjs()).replace("/*DATA*/", data).replace(
-        "<!--BODY-->", body).replace("<!--TITLE-->", html.escape(a.csv.stem))
+    import re
+
+    parts = {"/*PLOTLY*/": get_plotlyjs(), "/*DATA*/": data, "<!--BODY-->": body,
+             "<!--TITLE-->": html.escape(a.csv.stem)}
+    # one pass: a placeholder's text inside the data or a name is never replaced again
+    return re.sub("|".join(re.escape(k) for k in parts), lambda m: parts[m.group(0)], TEMPLATE)
 
 
 def _jsonable(obj):

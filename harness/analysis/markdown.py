@@ -26,6 +26,18 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _url(name: str) -> str:
+    """A file name as a link target: percent-encoded, so that no name can end or alter the link."""
+    from urllib.parse import quote
+
+    return quote(str(name), safe="")
+
+
+def _code(text: str) -> str:
+    """Text for inside a code span: no backtick can close it."""
+    return cell(text).replace("`", "'")
+
+
 def table(df: pd.DataFrame, cols: list[str]) -> str:
     def fmt(v):
         if isinstance(v, float):
@@ -57,12 +69,12 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
           "Load curve: c requests with different prompts of one length arrive together, are prefilled together and "
           "decoded together; each level reports TTFT and per-token latency percentiles. For each SLO profile, the "
           "highest measured decode throughput whose TTFT and TPOT at the profile's percentile meet its bounds.", ""]
-    md += [f"- **{s.label()}**: {s.source}" for s in a.slos] + [""]
+    md += [f"- **{cell(s.label())}**: {cell(s.source)}" for s in a.slos] + [""]
     from harness.analysis.slo import curve_expected
 
     lost = [r["config"] for _, r in a.ok.iterrows() if curve_expected(r) and r["run_id"] not in set(a.curves["run_id"])]
     if lost:
-        md += [f"**{len(lost)} runs measured a load curve that is missing from `{a.csv.stem}.curves.csv`** (not priced "
+        md += [f"**{len(lost)} runs measured a load curve that is missing from `{_code(a.csv.stem)}.curves.csv`** (not priced "
                f"or judged under any profile until it is restored, e.g. by `python -m harness.record.merge`): "
                + ", ".join(cell(c) for c in lost) + ".", ""]
     if a.curves.empty:
@@ -71,7 +83,7 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
     else:
         draw.load_curves(a.curves, a.ok, out_dir / f"{stem}_load_curves.png",
                          f"{_machines(a)}, rows {_dates(a.ok)}")
-        md += [f"![load curves]({stem}_load_curves.png)", ""]
+        md += [f"![load curves]({_url(stem)}_load_curves.png)", ""]
     wide = a.ok[["run_id", "config", "engine", "bits_per_weight"]].copy()
     for s in a.slos:
         d = a.serving[a.serving["slo"] == s.name].set_index("run_id")
@@ -162,13 +174,13 @@ def _loadgen_runs(a, stem: str, out_dir: Path) -> list[str]:
     if len(server):
         draw.qps_latency(runs, a.ok, a.slos, out_dir / f"{stem}_qps_latency.png",
                          f"{_machines(a)}, rows {_dates(a.ok[a.ok['run_id'].isin(runs['run_id'])])}")
-        md += [f"![QPS-latency curves]({stem}_qps_latency.png)", ""]
+        md += [f"![QPS-latency curves]({_url(stem)}_qps_latency.png)", ""]
     t = runs.merge(a.ok[["run_id", "config"]], on="run_id")
     t["verdict"] = [("VALID" if v else "INVALID (min duration only: the latency bounds held)" if dur else
                      f"INVALID ({why})" if why else "INVALID")
                     for v, dur, why in zip(t["valid"], t.get("duration_only", False), t.get("why_invalid", ""))]
     md += [f"Every LoadGen run ({len(t)}: {len(server)} Server, {len(t) - len(server)} Offline), from the summaries "
-           f"kept in `{a.csv.stem}.loadgen/`; verdicts are LoadGen's own.", "",
+           f"kept in `{_code(a.csv.stem)}.loadgen/`; verdicts are LoadGen's own.", "",
            table(t.sort_values(["config", "scenario", "profile", "target_qps"]),
                  ["config", "scenario", "profile", "target_qps", "verdict", "samples_per_s", "tokens_per_s",
                   "ttft_p99_ms", "tpot_p99_ms"]), ""]
@@ -187,7 +199,7 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
     for p in a.priced:
         hw, slo, d = p.hw, p.slo, p.rows
         head = [f"### {cell(p.where)} (${hw.usd_per_hour:g}/hour, {cell(hw.price_source)}, {cell(hw.price_as_of)}) "
-                f"under {slo.label()}", "", f"Rows measured on {cell(p.machine or hw.name)}: {len(d)}, "
+                f"under {cell(slo.label())}", "", f"Rows measured on {cell(p.machine or hw.name)}: {len(d)}, "
                 f"{_dates(d)}.", ""]
         if d["usd_per_mtok_blended"].isna().all():
             head += [f"No run is priced under `{slo.name}` (each line's `slo_note` says why: no level meets the "
@@ -200,7 +212,7 @@ def _costs(a, stem: str, out_dir: Path) -> list[str]:
                                    a.qerr, p.on, logx=True)
             head += [f"Recommendation (cheapest shown non-inferior: quality loss below {a.margin} at 95%): "
                      f"{cell(p.recommendation)}", "",
-                     f"![cost vs quality]({png})", ""]
+                     f"![cost vs quality]({_url(png)})", ""]
         else:
             head += ["No row has a quality value (architecture-only weights): prices only, no frontier.", ""]
         md += head + [
@@ -259,10 +271,10 @@ def _size_x_precision(a, stem: str, out_dir: Path) -> list[str]:
                 "max_decode_concurrency", "weight_mb", "cuda_weights_mb", "cuda_peak_alloc_mb", "roofline_frac",
                 "slo_tok_s", "usd_per_mtok_blended"]
         md += ([f"### {cell(p.where)}", ""] if len(a.machines) > 1 else []) + [
-            f"Prices: {cell(p.hw.name)} at ${p.hw.usd_per_hour:g}/hour under {p.slo.label()}; `slo_tok_s` is the "
+            f"Prices: {cell(p.hw.name)} at ${p.hw.usd_per_hour:g}/hour under {cell(p.slo.label())}; `slo_tok_s` is the "
             "throughput that profile allows. One panel per engine (no line joins two engines), one row per precision, "
             "a marker per model size. Architecture-only rows (weights=random) have real speed and memory and no "
-            "quality.", "", f"![size x precision]({png})", "", table(d, cols), ""]
+            "quality.", "", f"![size x precision]({_url(png)})", "", table(d, cols), ""]
     return md if len(md) > 2 else []
 
 
@@ -282,7 +294,7 @@ def _capacity(a, stem: str, out_dir: Path) -> list[str]:
                            a.qlabel.split(":")[0], f"Memory capacity vs quality ({main[5:]}'s memory; "
                            f"arithmetic on measured bytes), rows {_dates(d)}",
                            out_dir / f"{stem}_capacity_vs_quality.png", a.qerr, logx=True)
-    return md + [f"![capacity]({stem}_capacity_vs_quality.png)", "",
+    return md + [f"![capacity]({_url(stem)}_capacity_vs_quality.png)", "",
                  table(cap.sort_values("config"), ["config", "weight_mb", "kv_kib_per_token", *fits]), ""]
 
 
@@ -312,7 +324,7 @@ def _write_markdown(a, out_dir: Path) -> Path:
     stem, df, ok = a.csv.stem, a.df, a.ok
     md = [f"# Report: {cell(a.csv.name)}", "",
           f"{len(df)} rows: " + ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()) + ".", "",
-          f"Interactive version (hover, filters, sortable table; opens from disk): [{stem}.html]({stem}.html), written "
+          f"Interactive version (hover, filters, sortable table; opens from disk): [{cell(stem)}.html]({_url(stem)}.html), written "
           "beside this report by the analysis (`make report` for the committed results, whose pages are not "
           "committed: several MB each)", ""]
     bad = df[df["status"] != "ok"]
@@ -336,12 +348,12 @@ def _write_markdown(a, out_dir: Path) -> Path:
     draw.bars_by_bits(per, [("ttft_ms_p50", "ttft_ms_p90", "TTFT p50 (ms), whisker to p90"),
                             ("tpot_ms_p50", "tpot_ms_p99", "TPOT p50 (ms), whisker to p99")],
                       f"Latency at batch 1, {_machines(a)}, rows {_dates(ok)}", out_dir / f"{stem}_latency.png")
-    md += ["## Memory vs quality frontier", "", f"![memory vs quality]({stem}_memory_vs_quality.png)", "",
+    md += ["## Memory vs quality frontier", "", f"![memory vs quality]({_url(stem)}_memory_vs_quality.png)", "",
            table(a.ok_q.assign(on_frontier=a.mem_on).sort_values("weight_mb"),
                  ["config", "weight_mb", "bits_per_weight", a.qcol, a.qerr, "on_frontier"]), "",
            "## Speed, memory, accuracy per configuration", "",
            *_roofline_note(ok),
-           f"![speed and memory]({stem}_speed_memory.png)", "", f"![latency]({stem}_latency.png)", "",
+           f"![speed and memory]({_url(stem)}_speed_memory.png)", "", f"![latency]({_url(stem)}_latency.png)", "",
            table(ok.sort_values(["model", "bits_per_weight"], ascending=[True, False]),
                  ["config", "engine", "weight_mb", "bits_per_weight", "decode_tok_s", "max_decode_tok_s",
                   "ttft_ms_p50", "tpot_ms_p50", "peak_rss_mb", "capability", "capability_ci95", "mmlu_acc",

@@ -27,6 +27,8 @@ NUMERIC = ["decode_tok_s", "prefill_tok_s", "ttft_ms_p50", "ttft_ms_p90", "tpot_
 def load_results(path: str | Path) -> pd.DataFrame:
     from harness.record.store import read_rows
 
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such results file")
     df = pd.DataFrame(read_rows(path, strict=False))
     if df.empty:
         raise ValueError(f"{path} has no rows")

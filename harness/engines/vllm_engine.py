@@ -51,15 +51,23 @@ class VllmEngine(Engine):
         body = {"model": "harness", "prompt": prompt, "max_tokens": new_tokens, "min_tokens": new_tokens,
                 "ignore_eos": True, "temperature": 0.0, "return_token_ids": True}
         out: list[int] = []
+        finish = None
         for event in self.process.stream("/v1/completions", body):
+            if "error" in event:  # vLLM reports a failed request inside the stream (HTTP 200 already sent)
+                err = event["error"]
+                message = err.get("message", err) if isinstance(err, dict) else err
+                raise RuntimeError(f"vLLM failed the request after {len(out)} of {new_tokens} tokens: "
+                                   f"{str(message)[:300]} (server log: {self.process.log_tail()})")
             for choice in event.get("choices", []):
+                finish = choice.get("finish_reason") or finish
                 ids = choice.get("token_ids") or []
                 for t in ids:
                     out.append(int(t))
                     if on_token is not None:
                         on_token(len(out))
         if len(out) != new_tokens:
-            raise RuntimeError(f"vLLM streamed {len(out)} tokens, {new_tokens} were asked for")
+            raise RuntimeError(f"vLLM streamed {len(out)} tokens, {new_tokens} were asked for (finish_reason "
+                               f"{finish!r}; server log: {self.process.log_tail()})")
         return out
 
     def generate(self, input_ids: torch.Tensor, new_tokens: int,

@@ -132,6 +132,9 @@ class VllmProcess:
                    XDG_CACHE_HOME=str(self.home / "cache"))
         if not str(device).startswith("cuda"):
             env["VLLM_CPU_KVCACHE_SPACE"] = str(int(kv_cache_gib))
+            # vLLM aborts every request of an engine step that takes over 60 s (its default), streaming no token: on
+            # a busy 2-core machine a step can; the harness times its runs itself (runner.timeout_s)
+            env.setdefault("VLLM_ENGINE_ITERATION_TIMEOUT_S", "1800")
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
         cmd = server_command(python, model_dir, dtype, max_model_len, self.port, device, tensor_parallel_size,
@@ -185,7 +188,12 @@ class VllmProcess:
         """The server-sent events of a streaming request, one decoded JSON object each, as they arrive."""
         req = urllib.request.Request(self.url + path, data=json.dumps({**body, "stream": True}).encode(),
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+        try:
+            r = urllib.request.urlopen(req, timeout=timeout_s)
+        except urllib.error.HTTPError as exc:  # refused before streaming: vLLM's own reason, and its log
+            raise RuntimeError(f"vLLM {path}: HTTP {exc.code}: {exc.read()[:300]!r} (server log: "
+                               f"{self.log_tail()})") from None
+        with r:
             for raw in r:
                 line = raw.strip()
                 if not line.startswith(b"data:"):

@@ -90,23 +90,44 @@ def reference_label(cfg) -> str:
             f"top-{q.topk}")
 
 
+def _load(path: Path, as_json: bool):
+    """A cache file's content, or None when it is absent; a torn, empty or wrong-typed one is named, removed and
+    counted as absent (it is built again)."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text()) if as_json else torch.load(path)
+        ok = isinstance(data, list) if as_json else isinstance(data, dict) and {"topk_idx", "topk_logp", "nll",
+                                                                                  "top1"} <= set(data)
+        if not ok:
+            raise ValueError(f"a {type(data).__name__} of the wrong shape")
+        return data
+    except Exception as exc:  # noqa: BLE001 - any unreadable cache file is rebuilt
+        from harness.logs import get
+
+        get(__name__).warning(f"cache file {path} is not readable ({type(exc).__name__}: {str(exc)[:120]}): "
+                              "removing it and building it again")
+        path.unlink(missing_ok=True)
+        return None
+
+
 def reference_missing(cfg, windows) -> bool:
-    """Whether any file of the reference is absent (checked without loading it)."""
-    return not logits_path(cfg, windows).exists() or any(not predictions_path(cfg, t).exists() for t in cfg.eval.tasks)
+    """Whether any file of the reference is absent or unreadable (an unreadable one is removed)."""
+    return _load(logits_path(cfg, windows), False) is None or any(
+        _load(predictions_path(cfg, t), True) is None for t in cfg.eval.tasks)
 
 
 def load_reference(cfg, windows) -> dict | None:
-    """The cached reference, or None when any part of it is missing."""
-    lp = logits_path(cfg, windows)
-    if not lp.exists():
+    """The cached reference, or None when any part of it is missing or unreadable."""
+    logits = _load(logits_path(cfg, windows), False)
+    if logits is None:
         return None
     preds = {}
     for task in cfg.eval.tasks:
-        pp = predictions_path(cfg, task)
-        if not pp.exists():
+        preds[task] = _load(predictions_path(cfg, task), True)
+        if preds[task] is None:
             return None
-        preds[task] = json.loads(pp.read_text())
-    return {"logits": torch.load(lp), "predictions": preds}
+    return {"logits": logits, "predictions": preds}
 
 
 # -- the capability baseline -------------------------------------------------------------------------------------------
@@ -130,8 +151,8 @@ def baseline_path(cfg, task: str) -> Path:
 
 
 def missing_capability(cfg) -> list[str]:
-    return [t for t in cfg.capability.tasks if not baseline_path(cfg, t).exists()]
+    return [t for t in cfg.capability.tasks if _load(baseline_path(cfg, t), True) is None]
 
 
 def load_capability(cfg) -> dict[str, list[dict]]:
-    return {t: json.loads(baseline_path(cfg, t).read_text()) for t in cfg.capability.tasks}
+    return {t: _load(baseline_path(cfg, t), True) for t in cfg.capability.tasks}

@@ -45,11 +45,18 @@ def bandwidth_gbs(device: str) -> float:
 
 
 def _cached(key: str, measure) -> float:
+    """The bandwidth cached for `key` in bandwidth.json (validated: a finite number > 0; a torn file or a bad entry
+    is named and measured again), written atomically."""
+    import math
+
+    from harness.paths import atomic_write_text, read_json_cache
+
     path = cache_dir() / "bandwidth.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
+    data = read_json_cache(path, lambda k, v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and math.isfinite(v) and v > 0)
     if key not in data:
         data[key] = measure()
-        path.write_text(json.dumps(data, indent=1))
+        atomic_write_text(path, json.dumps(data, indent=1))
     return data[key]
 
 

@@ -12,9 +12,16 @@ def local_tokenizer(vocab_size: int = 1024):
     from transformers import PreTrainedTokenizerFast
 
     path = cache_dir("tokenizers") / f"wikitext-bpe-{vocab_size}.json"
+    tok = None
     if path.exists():
-        tok = Tokenizer.from_file(str(path))
-    else:
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - a torn or foreign file: trained again
+            from harness.logs import get
+
+            get(__name__).warning(f"cache file {path} is not a readable tokenizer ({type(exc).__name__}): "
+                                  "training it again")
+    if tok is None:
         from harness.corpus import wikitext_test
 
         text = wikitext_test()
@@ -25,8 +32,10 @@ def local_tokenizer(vocab_size: int = 1024):
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
         tok.train_from_iterator(lines, trainer)
-        tmp = path.with_suffix(".tmp")
+        import os
+
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         tok.save(str(tmp))
-        tmp.replace(path)
+        os.replace(tmp, path)
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                                    pad_token="<|endoftext|>")

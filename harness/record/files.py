@@ -65,21 +65,42 @@ def compact(csv_path: str | Path) -> tuple[int, int, int]:
     return count, before, after
 
 
+SIDE = (".configs", ".logs", ".predictions", ".loadgen", ".notes")  # folders a results CSV owns beside it
+
+
+def bundle_members(csv_path: str | Path) -> list[Path]:
+    """The harness's own files for one results CSV: the CSV, its load-curve side table, and its side folders (configs,
+    logs, predictions, LoadGen summaries, and `<stem>.notes/` for notes a script keeps with it); nothing else in the
+    folder (other CSVs, keys, unrelated files, Hydra's outputs), no locks, no temporaries."""
+    csv_path = Path(csv_path).resolve()
+    stem = csv_path.with_suffix("")
+    members = [p for p in (csv_path, stem.with_name(stem.name + ".curves.csv")) if p.is_file()]
+    for suffix in SIDE:
+        folder = stem.with_name(stem.name + suffix)
+        if folder.is_dir():
+            members += [p for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith(".lock")
+                        and ".tmp" not in p.name]
+    return members
+
+
 def write_bundle(csv_path: str | Path, bundle: str | Path) -> Path:
-    """One `.tar.gz` holding everything in the results CSV's folder (the CSV, its side table, configs, logs,
-    predictions, and any environment notes written there), rewritten whole and atomically. A GPU machine's sweep
-    calls this after every run, so whatever has finished comes back even if the call is cut (results.bundle)."""
+    """One `.tar.gz` of the harness's own files for the results CSV (bundle_members), rewritten whole and atomically.
+    A GPU machine's sweep calls this after every run, so whatever has finished comes back even if the call is cut
+    (results.bundle)."""
     import os
     import tarfile
 
     folder, bundle = Path(csv_path).resolve().parent, Path(bundle).resolve()
     bundle.parent.mkdir(parents=True, exist_ok=True)
     tmp = bundle.with_name(f"{bundle.name}.tmp{os.getpid()}")
-    with tarfile.open(tmp, "w:gz") as tar:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and path != bundle and not path.name.endswith(".lock") and ".tmp" not in path.name:
-                tar.add(path, arcname=str(Path(folder.name) / path.relative_to(folder)))
-    os.replace(tmp, bundle)
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for path in bundle_members(csv_path):
+                if path != bundle:
+                    tar.add(path, arcname=str(Path(folder.name) / path.relative_to(folder)))
+        os.replace(tmp, bundle)
+    finally:
+        tmp.unlink(missing_ok=True)
     return bundle
 
 

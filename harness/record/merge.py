@@ -22,7 +22,7 @@ def merge(inputs: list[str], output: str) -> tuple[int, int, int]:
         try:
             rows = read_rows(path)
         except ResultsFileError as exc:
-            if "line 1 " in str(exc):  # not a results file of this harness at all
+            if "line 1 " in str(exc) or "not UTF-8" in str(exc):  # not a results file of this harness at all
                 raise
             print(f"warning: {exc}; merging its readable rows", file=sys.stderr)
             rows = read_rows(path, strict=False)
@@ -59,6 +59,9 @@ def main(argv=None) -> int:
         added, skipped, levels = merge(inputs, args.output)
     except (ResultsFileError, CurvesFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the output's folder read-only, a full disk
+        print(f"error: {args.output}: {type(exc).__name__}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(f"{args.output}: {added} rows added, {skipped} already present, {levels} load-curve levels added")
     return 0

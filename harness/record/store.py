@@ -142,8 +142,12 @@ def _close_torn_tail(path: Path) -> str:
 def _check_header(path: Path) -> tuple[str, ...]:
     """The file's columns: this harness's header, or an older layout of it (a subset of today's columns, e.g. a file
     written before a task was added). Anything else is an alien file."""
-    with open(path, newline="", encoding="utf-8") as f:
-        header = tuple(next(csv.reader(f), []))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            header = tuple(next(csv.reader(f), []))
+    except UnicodeDecodeError as exc:
+        raise ResultsFileError(f"{path}: line 1, byte {exc.start} is not UTF-8 (a binary file, or a CSV saved in "
+                               "another encoding): not a results file of this harness") from None
     known = set(NAMES) | set(RENAMED)
     if header != NAMES and not (header and {"run_id", "status", "config_hash"} <= set(header) <= known):
         alien = [n for n in header if n not in known]
@@ -168,8 +172,12 @@ def read_rows(path: str | Path, strict: bool = True) -> list[dict]:
         return []
     header = _check_header(path)
     status_at = header.index("status")
-    with open(path, newline="", encoding="utf-8") as f:
-        lines = f.readlines()
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = f.readlines()
+    except UnicodeDecodeError as exc:
+        raise ResultsFileError(f"{path}: byte {exc.start} is not UTF-8 (a binary file, or a CSV saved in another "
+                               "encoding): not a results file of this harness") from None
     rows: list[dict] = []
     i = 1
     while i < len(lines):
@@ -177,12 +185,14 @@ def read_rows(path: str | Path, strict: bool = True) -> list[dict]:
         if not fields:
             i += used
             continue
+        if len(fields) == len(header) and fields[status_at].strip().lower() in STATUSES:
+            fields[status_at] = fields[status_at].strip().lower()  # `OK` edited by hand is still ok
         if len(fields) != len(header) or fields[status_at] not in STATUSES:
             if strict:
-                raise ResultsFileError(
-                    f"{path}: line {i + 1} has {len(fields)} fields, expected {len(header)} "
-                    "(a torn write or a line from another tool); fix or delete that line"
-                )
+                why = (f"has {len(fields)} fields, expected {len(header)} (a torn write or a line from another tool)"
+                       if len(fields) != len(header) else
+                       f"has status {fields[status_at]!r}, not one of {', '.join(STATUSES)}")
+                raise ResultsFileError(f"{path}: line {i + 1} {why}; fix or delete that line")
             i += 1  # resynchronise on the next physical line: a new record starts there
             continue
         rows.append(_today({**dict.fromkeys(NAMES, ""), **dict(zip(header, fields))}))
@@ -226,6 +236,9 @@ def save_config(path: str | Path, config_hash: str, text: str) -> Path:
     target = folder / f"{config_hash}.yaml"
     if not target.exists():
         tmp = target.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no 0-byte temporary
     return target
