@@ -87,7 +87,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.revision": _optional(((lambda v: isinstance(v, str) and bool(v.strip())), "a branch, tag or commit")),
     "model.trust_remote_code": _BOOL,
 }
-MAY_BE_ABSENT = ("threads", "results.bundle", "runner.gpus_per_run", "calibration.text", "calibration.samples",
+MAY_BE_ABSENT = ("quality.full_windows", "threads", "results.bundle", "runner.gpus_per_run", "calibration.text", "calibration.samples",
                  "calibration.seq_len", "calibration.seed", "log_level", "llamacpp.n_ctx", "engine.max_length",
                  "engine.decode", "engine.tensor_parallel_size", "engine.gpu_memory_utilization",
                  "engine.enforce_eager", "engine.python",
@@ -123,6 +123,7 @@ QUALITY_RULES = {
     "quality.baseline": _NAME,
     "quality.context": _int(2),
     "quality.max_tokens": _int(1),
+    "quality.full_windows": _BOOL,
     "quality.topk": _int(1),
 }
 

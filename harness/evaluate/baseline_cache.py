@@ -72,7 +72,8 @@ def atomic_save(obj, path: Path, as_json: bool = False) -> None:
 def logits_path(cfg, windows) -> Path:
     q = cfg.quality
     tokens = hashlib.sha256(str(windows).encode()).hexdigest()[:16]
-    key = _hash({"model": _model_key(cfg), "baseline": q.baseline, "topk": int(q.topk), "tokens": tokens})
+    key = _hash({"model": _model_key(cfg), "baseline": q.baseline, "topk": int(q.topk), "tokens": tokens,
+                 **({"full_windows": True} if q.get("full_windows") else {})})
     return cache_dir("reference") / f"{path_name(cfg.model)}-{q.baseline}-logits-{key}.pt"
 
 
@@ -87,7 +88,7 @@ def predictions_path(cfg, task: str) -> Path:
 def reference_label(cfg) -> str:
     q = cfg.quality
     return (f"{model_label(cfg.model)}/{q.baseline}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, "
-            f"top-{q.topk}")
+            f"top-{q.topk}" + (", every position of each window (GPTQ's protocol)" if q.get("full_windows") else ""))
 
 
 def _load(path: Path, as_json: bool):

@@ -33,13 +33,13 @@ def kl_topk(ref_idx, ref_logp, logp) -> torch.Tensor:
     return (head + tail).clamp_min(0)
 
 
-def compare_logits(reference: dict, engine, windows) -> dict:
+def compare_logits(reference: dict, engine, windows, full_windows: bool = False) -> dict:
     """KLD (on the reference's top-k), top-1 agreement and perplexity against the reference. An engine whose log-probs
     are not whole distributions (capabilities.full_logprobs false) gets no KLD, and the row says why."""
     kls, agree, nll = [], [], []
     full = engine.capabilities.full_logprobs
     offset = 0
-    for lp, target in window_logprobs(engine, windows):
+    for lp, target in window_logprobs(engine, windows, full_windows):
         n = lp.shape[0]
         sl = slice(offset, offset + n)
         if full:
@@ -101,7 +101,8 @@ def quality_columns(cfg, engine, tokenizer, predictions: dict) -> dict:
     q = cfg.quality
     windows = corpus_windows(tokenizer, int(q.context), int(q.max_tokens))
     reference = ensure_reference(cfg, windows, engine=engine, tokenizer=tokenizer, predictions=predictions)
-    out = {"quality_ref": reference_label(cfg), **compare_logits(reference["logits"], engine, windows)}
+    out = {"quality_ref": reference_label(cfg),
+           **compare_logits(reference["logits"], engine, windows, bool(q.get("full_windows")))}
     for task, preds in predictions.items():
         base = reference["predictions"].get(task)
         if base is None:

@@ -14,7 +14,8 @@ from harness.evaluate.baseline_cache import (atomic_save, load_reference, logits
 def write_reference(cfg, engine, tokenizer, windows, predictions: dict) -> None:
     from harness.evaluate.windows import reference_from
 
-    atomic_save(reference_from(engine, windows, int(cfg.quality.topk)), logits_path(cfg, windows))
+    atomic_save(reference_from(engine, windows, int(cfg.quality.topk), bool(cfg.quality.get("full_windows"))),
+                logits_path(cfg, windows))
     for task, preds in predictions.items():
         atomic_save(preds, predictions_path(cfg, task), as_json=True)
 

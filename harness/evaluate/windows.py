@@ -22,22 +22,23 @@ def corpus_windows(tokenizer, context: int, max_tokens: int) -> list[list[int]]:
     return windows
 
 
-def scored_positions(context: int) -> list[int]:
-    """Positions whose logits predict the second half of the window (llama-perplexity's convention)."""
-    return list(range(context // 2 - 1, context - 1))
+def scored_positions(context: int, full: bool = False) -> list[int]:
+    """Positions whose logits predict the second half of the window (llama-perplexity's convention), or (`full`,
+    GPTQ's protocol: quality.full_windows) every next token of the window."""
+    return list(range(0 if full else context // 2 - 1, context - 1))
 
 
-def window_logprobs(engine, windows: list[list[int]]):
+def window_logprobs(engine, windows: list[list[int]], full: bool = False):
     """Yield (log-probs [P, V] at the scored positions, next-token targets [P]) per window."""
     for w in windows:
-        pos = scored_positions(len(w))
+        pos = scored_positions(len(w), full)
         (lp,) = engine.logprobs([w], [pos])
         yield lp, torch.tensor([w[p + 1] for p in pos])
 
 
-def reference_from(engine, windows: list[list[int]], topk: int) -> dict:
+def reference_from(engine, windows: list[list[int]], topk: int, full: bool = False) -> dict:
     idx, vals, nll, top1 = [], [], [], []
-    for lp, target in window_logprobs(engine, windows):
+    for lp, target in window_logprobs(engine, windows, full):
         v, i = lp.topk(min(topk, lp.shape[-1]), dim=-1)
         idx.append(i.to(torch.int32))
         vals.append(v)

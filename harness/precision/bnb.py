@@ -12,14 +12,25 @@ def _int8(dtype):
     return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=["lm_head"])
 
 
-def _nf4(dtype):
-    import torch
+def _int8_no_outliers(dtype):
     from transformers import BitsAndBytesConfig
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
-                              llm_int8_skip_modules=["lm_head"])
+    return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=0.0, llm_int8_skip_modules=["lm_head"])
 
 
-def _in_place(kind: str):
+def _4bit(kind: str):
+    def config(dtype):
+        import torch
+        from transformers import BitsAndBytesConfig
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=kind, bnb_4bit_compute_dtype=torch.bfloat16,
+                                  llm_int8_skip_modules=["lm_head"])
+
+    return config
+
+
+_nf4 = _4bit("nf4")
+
+
+def _in_place(kind: str, threshold: float = 6.0):
     """The same quantisation applied to a model already built (architecture-only weights, created on the device):
     each decoder nn.Linear becomes bitsandbytes' Linear8bitLt / Linear4bit with the settings BitsAndBytesConfig
     gives above (int8: threshold 6.0, no fp16 weights; NF4: bf16 compute, no double quant, lm_head kept), one layer
@@ -41,16 +52,16 @@ def _in_place(kind: str):
             bias = child.bias is not None
             if kind == "int8":
                 new = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=bias,
-                                          has_fp16_weights=False, threshold=6.0, device="meta")
+                                          has_fp16_weights=False, threshold=threshold, device="meta")
                 # _quantize: Int8Params.to() quantises only from host memory; this weight may be on the GPU
                 new.weight = bnb.nn.Int8Params(child.weight.data, requires_grad=False,
                                                has_fp16_weights=False)._quantize(device)
             else:
                 new = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=bias,
-                                        compute_dtype=torch.bfloat16, compress_statistics=False, quant_type="nf4",
+                                        compute_dtype=torch.bfloat16, compress_statistics=False, quant_type=kind,
                                         device="meta")
                 new.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, compress_statistics=False,
-                                               quant_type="nf4", module=new).to(device)
+                                               quant_type=kind, module=new).to(device)
             if bias:
                 new.bias = torch.nn.Parameter(child.bias.data.to(device), requires_grad=False)
             setattr(parent, name, new)
@@ -71,3 +82,10 @@ register(Scheme(name="bnb-int8", bits=8, library="bitsandbytes", devices=("cpu",
 register(Scheme(name="bnb-nf4", bits=4, library="bitsandbytes", devices=("cpu", "cuda"), how="transformers-config",
                 dtype="bfloat16", quantization_config=_nf4, apply=_in_place("nf4"), requires=_REQ,
                 notes="NF4, bf16 compute, no double quant; architecture-only weights quantised in place"))
+register(Scheme(name="bnb-fp4", bits=4, library="bitsandbytes", devices=("cpu", "cuda"), how="transformers-config",
+                dtype="bfloat16", quantization_config=_4bit("fp4"), apply=_in_place("fp4"), requires=_REQ,
+                notes="FP4 (QLoRA's comparison point for NF4), bf16 compute, no double quant"))
+register(Scheme(name="bnb-int8-t0", bits=8, library="bitsandbytes", devices=("cpu", "cuda"),
+                how="transformers-config", dtype="auto", quantization_config=_int8_no_outliers,
+                apply=_in_place("int8", threshold=0.0), requires=_REQ,
+                notes="LLM.int8 with outlier threshold 0: no outlier columns kept in 16-bit (the paper's ablation)"))

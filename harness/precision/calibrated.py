@@ -37,8 +37,8 @@ def calibration_of(cfg) -> dict:
 
 
 def calibration_label(calibration: dict, scheme: str) -> str:
-    if scheme == "fp8-dynamic":
-        return "none (FP8 dynamic needs no calibration data)"
+    if scheme in NO_DATA:
+        return f"none ({scheme} needs no calibration data)"
     return (f"{calibration['text']}: {calibration['samples']} windows of {calibration['seq_len']} tokens, seed "
             f"{calibration['seed']}")
 
@@ -60,7 +60,19 @@ CALIBRATED = {
     "awq-w4a16-g64": (4.5, "AWQ scaling, then int4 weights (asymmetric, group 64), 16-bit activations"),
     "w8a8-int8": (8.0, "SmoothQuant (0.8) + GPTQ, int8 weights per channel, int8 activations per token (dynamic)"),
     "fp8-dynamic": (8.0, "FP8 e4m3 weights per channel, FP8 activations per token (dynamic); no calibration data"),
+    # round-to-nearest on the very grids GPTQ and AWQ use (llm-compressor's QuantizationModifier, no data): the
+    # baselines the papers compare them with, so that a comparison changes one thing only
+    "rtn-w4a16-g64": (4.5, "round-to-nearest, int4 weights (symmetric, group 64: GPTQ's grid), no calibration data"),
+    "rtn-w4a16-g128": (4.25, "round-to-nearest, int4 weights (symmetric, group 128: GPTQ's grid), no calibration "
+                             "data"),
+    "rtn-w4a16-asym-g64": (4.5, "round-to-nearest, int4 weights (asymmetric, group 64: AWQ's grid), no calibration "
+                                "data"),
+    # W8A8 without SmoothQuant and with static per-tensor activation scales (calibrated): the naive W8A8 of the
+    # SmoothQuant paper's comparison
+    "w8a8-int8-naive": (8.0, "int8 weights per tensor, int8 activations per tensor (static, calibrated), no "
+                             "SmoothQuant"),
 }
+NO_DATA = ("fp8-dynamic", "rtn-w4a16-g64", "rtn-w4a16-g128", "rtn-w4a16-asym-g64")  # schemes that calibrate on no data
 
 for _name, (_bits, _what) in CALIBRATED.items():
     register(Scheme(name=_name, bits=_bits, library="llmcompressor", devices=("cpu", "cuda"), how="calibrated",

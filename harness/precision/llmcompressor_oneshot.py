@@ -77,6 +77,13 @@ def unit_offset_norms(model):
     return restore
 
 
+def scales_norms(scheme: str) -> bool:
+    """Schemes that divide a norm's weight by their scales (SmoothQuant; AWQ, whose mappings start at a norm): on
+    Gemma's (1 + weight) norms they need the swap above. AWQ was run without it until it was found to make AWQ the
+    worst 4-bit scheme on Gemma 3."""
+    return scheme == "w8a8-int8" or scheme.startswith("awq-")
+
+
 def recipe(scheme: str, model=None):
     import torch
     from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
@@ -93,6 +100,14 @@ def recipe(scheme: str, model=None):
 
     if scheme.startswith("gptq-w4a16-g"):
         return [GPTQModifier(**int4(True), ignore=ignore)]
+    if scheme.startswith("rtn-w4a16-"):  # GPTQ's (symmetric) or AWQ's (asymmetric) grid, rounded to nearest
+        return [QuantizationModifier(**int4("-asym-" not in scheme), ignore=ignore)]
+    if scheme == "w8a8-int8-naive":
+        return [QuantizationModifier(config_groups={"group_0": {
+            "targets": ["Linear"],
+            "weights": {"num_bits": 8, "type": "int", "symmetric": True, "strategy": "tensor"},
+            "input_activations": {"num_bits": 8, "type": "int", "symmetric": True, "strategy": "tensor",
+                                  "dynamic": False}}}, ignore=ignore)]
     if scheme.startswith("awq-w4a16-g"):
         from llmcompressor.modifiers.transform.awq import AWQModifier
 
@@ -151,11 +166,12 @@ def main() -> None:
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16)
-    data = None if scheme == "fp8-dynamic" else calibration(tokenizer, calib, samples, seq_len)
+    data = None if scheme == "fp8-dynamic" or scheme.startswith("rtn-") else \
+        calibration(tokenizer, calib, samples, seq_len)
     t0 = time.perf_counter()
     kwargs = {} if data is None else {"dataset": data, "num_calibration_samples": samples,
                                       "max_seq_length": seq_len, "shuffle_calibration_samples": False}
-    restore = unit_offset_norms(model) if scheme == "w8a8-int8" else (lambda: None)
+    restore = unit_offset_norms(model) if scales_norms(scheme) else (lambda: None)
     oneshot(model=model, recipe=recipe(scheme, model), **kwargs)
     restore()
     calibrate_s = time.perf_counter() - t0

@@ -1,4 +1,9 @@
-"""python -m harness.reproduce list | run ID [ID ...] | run all"""
+"""python -m harness.reproduce list | run ID [ID ...] | run --all [--models a,b] [--out DIR]
+
+`run --all` runs every claim runnable here (claims that need the hub or a GPU say so and run where they are there),
+writes the verdicts (results/reproduce/verdicts-all.md) and the rows they come from (results/reproduce/*.csv), and
+states its wall time. `--models` replaces the claims' models (a plumbing run on tiny-random, as the test suite
+does), `--out` writes elsewhere."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +18,16 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="show the registry and what is runnable here")
     run = sub.add_parser("run", help="run claims and write a verdict table")
-    run.add_argument("ids", nargs="+", help="claim ids, or 'all'")
+    run.add_argument("ids", nargs="*", help="claim ids, or 'all'")
+    run.add_argument("--all", action="store_true", help="every claim runnable here")
+    run.add_argument("--models", default=None, help="comma-separated models in place of each claim's own")
+    run.add_argument("--out", default=None, help="folder for the verdicts and rows (default results/reproduce)")
     args = ap.parse_args(argv)
+    if args.cmd == "run" and (args.all or args.ids == ["all"]):
+        args.ids, args.all = ["all"], True
+    if args.cmd == "run" and not args.ids:
+        print("error: give claim ids or --all", file=sys.stderr)
+        return 2
     try:
         claims = load_claims()
     except ClaimError as exc:
@@ -30,6 +43,12 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: unknown claim {unknown}; choices: {', '.join(claims)}", file=sys.stderr)
         return 2
+    import time
+
+    from harness.reproduce import checks
+
+    out_dir = checks.set_out(args.out) if args.out else checks.OUT
+    t0 = time.perf_counter()
     verdicts = []
     for cid in ids:
         ok, why = runnable_here(claims[cid])
@@ -38,10 +57,23 @@ def main(argv=None) -> int:
 
             verdicts.append(Verdict(cid, "all", "", "not measured", "not comparable", f"not runnable here: {why}"))
             continue
-        verdicts += run_claim(claims[cid])
-    table = verdict_table(verdicts)
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / ("verdicts.md" if args.ids == ["all"] else f"verdicts-{'-'.join(ids)}.md")
+        extra = {}
+        if args.models and "models" in claims[cid].check.get("params", {}):
+            extra["models"] = args.models.split(",")
+        t_claim = time.perf_counter()
+        try:
+            verdicts += run_claim(claims[cid], **extra)
+        except Exception as exc:  # noqa: BLE001 - one claim's failure is its verdict, the others still run
+            from harness.reproduce.checks import Verdict
+
+            verdicts.append(Verdict(cid, "all", "", "not measured", "not comparable",
+                                    f"the check failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
+        print(f"[reproduce] {cid}: {time.perf_counter() - t_claim:.0f} s", flush=True)
+    wall = time.perf_counter() - t0
+    table = verdict_table(verdicts) + f"\n\n`python -m harness.reproduce run {' '.join(sys.argv[2:] if argv is None else argv[1:])}`: " \
+        f"{wall / 60:.1f} min of wall time on {len(ids)} claims."
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ("verdicts-all.md" if args.ids == ["all"] else f"verdicts-{'-'.join(ids)}.md")
     path.write_text(table + "\n")
     print(table)
     print(f"\nwritten to {path}")

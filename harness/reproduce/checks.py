@@ -261,12 +261,169 @@ def lm_eval_mmlu(claim, model, per_subject, shots, subjects, engine_model=None, 
                     "agrees" if same == len(theirs) and acc_theirs == acc_mine else "disagrees")]
 
 
+PAPER_CSV = OUT / "paper_claims.csv"
+
+
+def set_out(folder) -> Path:
+    """Write the claims' rows and verdicts under `folder` instead of results/reproduce (a plumbing run)."""
+    global OUT, PAPER_CSV
+    OUT = Path(folder)
+    PAPER_CSV = OUT / "paper_claims.csv"
+    return OUT
+QUALITY_RUN = ["eval=none", "capability=none", "quality=default", "bench=quick"]  # ppl + KLD on 2,048 tokens
+
+
+def _measured(models: list[str], precisions: list[str], engine: str, run: bool, csv: Path | None = None,
+              extra: tuple = ()) -> dict:
+    """(model, precision) -> its latest ok row of the claims' CSV, measured first (resuming) when `run`."""
+    csv = csv or PAPER_CSV
+    if run:
+        _harness_sweep(csv, [f"model={','.join(models)}", f"precision={','.join(precisions)}",
+                             f"engine={engine}", *QUALITY_RUN, *extra])
+    if not csv.exists():
+        return {}
+    from harness.record.store import read_rows
+
+    # the CSV's own engine column (the analysis relabels it by library); the latest ok row of each pair
+    rows = [r for r in read_rows(csv, strict=False) if r["status"] == "ok" and (engine == "auto" or r["engine"] == engine)]
+    return {(r["model"], r["precision"]): r for r in rows}
+
+
+def _compare(a: dict, b: dict, allowance: float) -> tuple[str, str]:
+    """Which of two rows has the lower perplexity, beyond sampling error (1.96 x the standard errors of the two
+    perplexity deltas against the reference, combined as if independent: conservative for paired runs) plus
+    `allowance` x the reference perplexity (the 4-bit source both were dequantised from)."""
+    pa, pb = float(a["ppl"]), float(b["ppl"])
+    se = math.hypot(float(a.get("ppl_delta_stderr") or 0), float(b.get("ppl_delta_stderr") or 0))
+    ref = pa - float(a["ppl_delta"])
+    margin = 1.96 * se + allowance * ref
+    side = "lower" if pa < pb - margin else "higher" if pa > pb + margin else "within"
+    kld = lambda r: "" if r.get("kld_mean") in (None, "") or pd_nan(r.get("kld_mean")) else \
+        f", KLD {float(r['kld_mean']):.4f}"  # noqa: E731
+    return side, (f"{a['precision']} ppl {pa:.2f}{kld(a)} vs {b['precision']} {pb:.2f}{kld(b)} (reference "
+                  f"{ref:.2f}; distinguishable beyond ±{margin:.2f})")
+
+
+def pd_nan(v) -> bool:
+    try:
+        return math.isnan(float(v))
+    except (TypeError, ValueError):
+        return True
+
+
+def quality_order(claim, models, order, engine="torch", run=True, allowance=0.01, extra=()) -> list[Verdict]:
+    """A published ordering of schemes by perplexity (best first), checked pair by pair on each model, each pair
+    ordered only beyond sampling error plus the allowance. `agrees`: every adjacent pair in the published order;
+    `disagrees`: one pair reversed beyond the margin; `not distinguishable` otherwise."""
+    rows = _measured(models, order, engine, run, extra=tuple(extra))
+    out = []
+    for model in models:
+        have = [p for p in order if (model, p) in rows]
+        missing = [p for p in order if p not in have]
+        if missing:
+            out.append(Verdict(claim.id, model, " < ".join(order), f"no ok row for {', '.join(missing)}",
+                               "not comparable", "see the claims' CSV (results/reproduce/paper_claims.csv) for why"))
+            continue
+        sides, said = [], []
+        for a, b in zip(order, order[1:]):
+            side, text = _compare(rows[(model, a)], rows[(model, b)], allowance)
+            sides.append(side)
+            said.append(text)
+        verdict = "agrees" if all(s == "lower" for s in sides) else "disagrees" if "higher" in sides else \
+            "not distinguishable"
+        held = [f"{a} {'<' if s == 'lower' else '>' if s == 'higher' else '~'} {b}"
+                for (a, b), s in zip(zip(order, order[1:]), sides)]
+        out.append(Verdict(claim.id, model, " < ".join(order), "; ".join(said), verdict,
+                           f"{', '.join(held)} (perplexity on {int(float(rows[(model, order[0])]['quality_tokens']))} "
+                           f"WikiText-2 tokens; allowance {allowance:.1%} of the reference for the 4-bit source)"))
+    return out
+
+
+def near_lossless(claim, models, precisions, engine="torch", run=True, max_kld=0.01, max_ppl=0.01,
+                  extra=()) -> list[Verdict]:
+    """A scheme is near-lossless when its mean KLD from the reference is below `max_kld` and its perplexity rises
+    by less than `max_ppl` of the reference's (beyond its standard error, it does not count against it)."""
+    rows = _measured(models, precisions, engine, run, extra=tuple(extra))
+    out = []
+    for model in models:
+        for p in precisions:
+            r = rows.get((model, p))
+            if r is None:
+                out.append(Verdict(claim.id, f"{model} {p}", "near-lossless", "no ok row", "not comparable"))
+                continue
+            ref = float(r["ppl"]) - float(r["ppl_delta"])
+            rise = float(r["ppl_delta"]) - 1.96 * float(r.get("ppl_delta_stderr") or 0)
+            kld = float(r["kld_mean"]) if not pd_nan(r.get("kld_mean")) else float("nan")
+            ok_ppl, ok_kld = rise < max_ppl * ref, (not math.isnan(kld)) and kld < max_kld
+            out.append(Verdict(claim.id, f"{model} {p}", f"KLD < {max_kld}, ppl rise < {max_ppl:.0%}",
+                               f"KLD {kld:.4f}; ppl {float(r['ppl']):.2f} vs {ref:.2f} "
+                               f"({float(r['ppl_delta']):+.3f} ± {float(r.get('ppl_delta_stderr') or 0):.3f})",
+                               "agrees" if ok_ppl and ok_kld else "partly" if ok_ppl or ok_kld else "disagrees",
+                               f"KLD {'below' if ok_kld else 'not below'} {max_kld}; perplexity rise "
+                               f"{'within' if ok_ppl else 'beyond'} {max_ppl:.0%}"))
+    return out
+
+
+def calibration_ablation(claim, models, scheme, baseline, sizes, engine="torch", run=True) -> list[Verdict]:
+    """A calibrated scheme against round-to-nearest on its own grid, over calibration sets of several sizes and
+    lengths (`calibration.samples` x `calibration.seq_len` of OpenBookQA train): where a published comparison is
+    contradicted, whether more or longer calibration data changes the verdict."""
+    csv = OUT / "calibration_ablation.csv"
+    out = []
+    for samples, seq_len in sizes:
+        if run:
+            _harness_sweep(csv, [f"model={','.join(models)}", f"precision={scheme}", f"engine={engine}",
+                                 *QUALITY_RUN, f"calibration.samples={samples}", f"calibration.seq_len={seq_len}"])
+    base = _measured(models, [baseline], engine, run)
+    rows = _ok_rows(csv) if csv.exists() else []
+    for model in models:
+        b = base.get((model, baseline))
+        for samples, seq_len in sizes:
+            label = f"openbookqa-train: {samples} windows of {seq_len} tokens"
+            r = next((x for x in rows if x["model"] == model and str(x.get("calibration", "")).startswith(label)),
+                     None)
+            if r is None or b is None:
+                out.append(Verdict(claim.id, f"{model} {scheme} ({samples} x {seq_len})", f"{scheme} < {baseline}",
+                                   "no ok row", "not comparable"))
+                continue
+            side, text = _compare(r, b, 0.01)
+            out.append(Verdict(claim.id, f"{model} {scheme} ({samples} x {seq_len} tokens)", f"{scheme} < {baseline}",
+                               text, {"lower": "agrees", "higher": "disagrees"}.get(side, "not distinguishable"),
+                               f"{samples * seq_len} calibration tokens"))
+    return out
+
+
+def published_ppl(claim, model_id, schemes, published, overrides=(), n_stderr=2.0, allowance=0.02,
+                  run=True) -> list[Verdict]:
+    """Published perplexities of a hub checkpoint, measured under the paper's protocol (`overrides`: e.g. whole
+    2048-token windows over the full test set) and compared value by value: within `n_stderr` standard errors plus
+    `allowance` of the published value."""
+    csv = OUT / "published_ppl.csv"
+    if run:
+        _harness_sweep(csv, ["model=hf", f"model.id={model_id}", f"precision={','.join(schemes)}", "eval=none",
+                             "capability=none", "bench=quick", *overrides])
+    rows = {r["precision"]: r for r in _ok_rows(csv)} if csv.exists() else {}
+    out = []
+    for scheme, value in zip(schemes, published):
+        r = rows.get(scheme)
+        if r is None:
+            out.append(Verdict(claim.id, f"{model_id} {scheme}", f"ppl {value}", "no ok row", "not comparable"))
+            continue
+        ppl, se = float(r["ppl"]), float(r.get("ppl_delta_stderr") or 0)
+        margin = n_stderr * se + allowance * float(value)
+        out.append(Verdict(claim.id, f"{model_id} {scheme}", f"ppl {value}", f"ppl {ppl:.2f} (± {margin:.2f})",
+                           "agrees" if abs(ppl - float(value)) <= margin else "disagrees",
+                           f"{int(float(r['quality_tokens']))} tokens scored"))
+    return out
+
+
 def not_runnable(claim, needs) -> list[Verdict]:
     return [Verdict(claim.id, "all", str(claim.published), "not measured", "not comparable", f"not runnable here: {needs}")]
 
 
 CHECKS = Registry("check function", KeyError)
-for _check in (memory_proportional, quality_kept, ai_index_cost, gguf_kld_order, lm_eval_mmlu, not_runnable):
+for _check in (memory_proportional, quality_kept, ai_index_cost, gguf_kld_order, lm_eval_mmlu, quality_order,
+               near_lossless, calibration_ablation, published_ppl, not_runnable):
     CHECKS.register(_check.__name__, _check)
 
 
@@ -284,10 +441,18 @@ def results_verdicts() -> str:
     anything: the same text every time for the same files."""
     from harness.reproduce.registry import load_claims
 
+    from harness.reproduce.registry import runnable_here
+
     claims = load_claims()
     verdicts: list[Verdict] = []
     for cid in FROM_RESULTS:
         claim = claims[cid]
+        ok, why = runnable_here(claim)
+        if not ok and claim.requires.get("hub"):  # run where the hub is: judged only there
+            verdicts.append(Verdict(cid, "all", str(claim.published), "not measured", "not comparable",
+                                    f"not runnable here: {why.split(' (')[0]}; `python -m harness.reproduce run "
+                                    f"{cid}` with hub access"))
+            continue
         extra = {"run": False} if claim.check["function"] == "memory_proportional" else {}
         extra.update({"plot": False} if claim.check["function"] == "ai_index_cost" else {})
         verdicts += run_claim(claim, **extra)

@@ -75,6 +75,16 @@ def runnable_here(claim: Claim) -> tuple[bool, str]:
 
         if not torch.cuda.is_available():
             return False, "needs a CUDA GPU"
+    if claim.requires.get("hub"):
+        from harness.errors import ModelLoadError
+        from harness.models.hub import check_source
+
+        for model_id in claim.requires.get("hub_models", []):
+            try:
+                check_source({"source": "hub", "id": model_id})
+            except ModelLoadError as exc:
+                return False, f"needs the hub ({exc})"
+        return True, ""
     conf = Path(__file__).resolve().parents[2] / "conf" / "model"
     for model in claim.requires.get("models", []):
         if not (conf / f"{model}.yaml").exists():

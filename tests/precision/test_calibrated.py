@@ -13,7 +13,8 @@ pytestmark = pytest.mark.skipif(not calibrator_python().exists(),
 
 STORED = {"gptq-w4a16-g128": ("I32", 4, 128), "awq-w4a16-g128": ("I32", 4, 128), "gptq-w4a16-g64": ("I32", 4, 64),
           "awq-w4a16-g64": ("I32", 4, 64), "w8a8-int8": ("I8", 8, None),
-          "fp8-dynamic": ("F8_E4M3", 8, None)}
+          "fp8-dynamic": ("F8_E4M3", 8, None), "rtn-w4a16-g64": ("I32", 4, 64), "rtn-w4a16-g128": ("I32", 4, 128), "rtn-w4a16-asym-g64": ("I32", 4, 64),
+          "w8a8-int8-naive": ("I8", 8, None)}
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +49,12 @@ def test_each_scheme_is_calibrated_once_and_proven_from_its_tensors(scheme, tiny
     if group:
         assert weights["group_size"] == group and f"group size {group}" in proof.types
     else:
-        assert weights["strategy"] == "channel" and "per channel" in proof.types
+        assert weights["strategy"] == ("tensor" if scheme.endswith("-naive") else "channel")
+        assert "per channel" in proof.types
     calib = json.loads((first.folder / "calibration.json").read_text())
-    assert calib["samples"] == (0 if scheme == "fp8-dynamic" else 64) and calib["seed"] == 0
+    from harness.precision.calibrated import NO_DATA
+
+    assert calib["samples"] == (0 if scheme in NO_DATA else 64) and calib["seed"] == 0
     # loaded in bf16 for calibration: the tensors left unquantised (embedding, norms) are saved in bf16, not fp32
     tensors = safetensors_headers(first.folder)
     assert tensors["model.embed_tokens.weight"]["dtype"] == "BF16"

@@ -24,10 +24,75 @@ def test_an_entry_with_a_missing_field_is_refused(field):
 
 def test_not_runnable_entries_say_what_they_need():
     claims = load_claims()
-    ok, why = runnable_here(claims["gptq-opt125m"])
-    assert not ok and "opt-125m" in why
-    (v,) = run_claim(claims["gptq-opt125m"])
-    assert v.verdict == "not comparable" and v.measured == "not measured"
+    ok, why = runnable_here(claims["gptq-opt125m"])  # offline here (HF_HUB_OFFLINE=1): it needs the hub
+    assert not ok and why.startswith("needs the hub") and "opt-125m" in why
+    ok, why = runnable_here(claims["model-card-mmlu"])
+    assert not ok and "hub access" in why
+
+
+def _claims_csv(path, rows):
+    from harness.record.store import append_row
+
+    for i, (model, precision, ppl, delta, se, kld) in enumerate(rows):
+        append_row(path, {"run_id": f"r{i}", "status": "ok", "model": model, "precision": precision,
+                          "engine": "torch", "config_hash": f"h{i}", "ppl": ppl, "ppl_delta": delta,
+                          "ppl_delta_stderr": se, "kld_mean": kld, "quality_tokens": 1024})
+    return path
+
+
+@pytest.mark.parametrize("gptq, rtn, verdict", [(22.0, 25.0, "agrees"), (25.0, 22.0, "disagrees"),
+                                                (22.0, 22.1, "not distinguishable")])
+def test_a_paper_ordering_flips_its_verdict_when_the_measured_order_flips(tmp_path, monkeypatch, gptq, rtn, verdict):
+    import harness.reproduce.checks as checks
+
+    monkeypatch.setattr(checks, "PAPER_CSV", _claims_csv(tmp_path / "c.csv", [
+        ("m", "gptq-w4a16-g64", gptq, gptq - 20.0, 0.2, 0.1), ("m", "rtn-w4a16-g64", rtn, rtn - 20.0, 0.2, 0.2)]))
+    (v,) = run_claim(load_claims()["gptq-beats-rtn"], models=["m"], run=False)
+    assert v.verdict == verdict
+    assert "reference 20.00" in v.measured and "allowance 1.0%" in v.reason
+
+
+def test_near_lossless_needs_both_the_kld_and_the_perplexity(tmp_path, monkeypatch):
+    import harness.reproduce.checks as checks
+
+    monkeypatch.setattr(checks, "PAPER_CSV", _claims_csv(tmp_path / "c.csv", [
+        ("m", "torchao-int8wo", 20.05, 0.05, 0.02, 0.002), ("m", "ov-int8", 21.0, 1.0, 0.05, 0.03)]))
+    verdicts = run_claim(load_claims()["int8-near-lossless"], models=["m"], run=False, engine="torch")
+    assert [v.verdict for v in verdicts] == ["agrees", "disagrees"]
+
+
+def test_awq_folds_its_scales_into_gemmas_norms_only_after_the_swap():
+    from harness.precision.llmcompressor_oneshot import scales_norms
+
+    assert scales_norms("awq-w4a16-g64") and scales_norms("awq-w4a16-g128") and scales_norms("w8a8-int8")
+    assert not scales_norms("gptq-w4a16-g64") and not scales_norms("rtn-w4a16-asym-g64")
+
+
+def test_opts_config_without_intermediate_size_gives_its_linear_widths():
+    from transformers import OPTConfig
+
+    from harness.precision.calibrated import group_fits
+    from harness.precision.proof import linear_widths
+
+    config = OPTConfig(hidden_size=768, ffn_dim=3072, num_attention_heads=12)
+    assert linear_widths(config) == {"q/k/v/gate/up": 768, "o_proj": 768, "down_proj": 3072}
+    assert group_fits("gptq-w4a16-g128", config) == ""
+
+
+def test_run_all_runs_every_claim_on_a_stand_in_model_and_states_its_time(tmp_path):
+    """The short variant of `run --all` (the full one is timed in results/reproduce): two claims on tiny-random."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "harness.reproduce", "run", "ai-index-cost", "llm-int8-threshold",
+                           "--models", "tiny-random", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = (tmp_path / "verdicts-ai-index-cost-llm-int8-threshold.md").read_text()
+    assert "| llm-int8-threshold | tiny-random |" in text and "min of wall time on 2 claims" in text
+    assert (tmp_path / "paper_claims.csv").exists()
 
 
 def test_entry_3_recovers_the_ai_index_ratio(tmp_path, monkeypatch):
