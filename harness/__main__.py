@@ -7,6 +7,7 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from harness.models import ModelLoadError
 from harness.config_key import config_hash
@@ -98,8 +99,7 @@ class _claimed:
         self.handle.close()
 
 
-class ConfigRefused(ValueError):
-    """A configuration the checks refuse (the one-line message the command line prints)."""
+from harness.core.errors import ConfigRefused, HarnessError  # noqa: E402 - the one-line refusal and the base
 
 
 def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict:
@@ -113,8 +113,10 @@ def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict
         _validate(cfg)
         _check_results(cfg.results.path)
         done = done_hashes(cfg.results.path)
-    except (UnknownScheme, KeyError, ValueError, ModelLoadError) as exc:
-        raise ConfigRefused(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from None
+    except HarnessError as exc:  # the harness's own refusals only: a programming error stays a traceback
+        raise ConfigRefused(str(exc)) from None
+    except OmegaConfBaseException as exc:  # a bad interpolation in a user's YAML
+        raise ConfigRefused(f"the configuration does not resolve: {str(exc).strip().splitlines()[0]}") from None
     from harness.models.identity import model_label
 
     label = f"model={model_label(cfg.model)} precision={cfg.precision.name}"
@@ -151,9 +153,10 @@ def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict
     return row
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conf"), config_name="config",
+            version_base="1.3")
 def main(cfg: DictConfig) -> int:
-    from harness.logs import setup_logging
+    from harness.core.logs import setup_logging
     from harness.sweep import progress_line, record_outcome
 
     setup_logging(cfg.get("log_level", "INFO"))

@@ -18,13 +18,9 @@ def die_with_parent() -> None:
     parent = int(os.environ.get("HARNESS_PARENT_PID", "0"))
     if not parent:
         return
-    try:
-        import ctypes
+    from harness.core.lifetime import ask_parent_death_signal
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
-            raise OSError(ctypes.get_errno(), "prctl")
-    except (OSError, AttributeError):
+    if not ask_parent_death_signal(signal.SIGKILL):
         import threading
         import time
 
@@ -44,10 +40,10 @@ def main() -> int:
 
     from omegaconf import OmegaConf
 
-    from harness.errors import Unavailable
+    from harness.core.errors import Unavailable
     from harness.run import execute
 
-    from harness.logs import setup_logging
+    from harness.core.logs import setup_logging
 
     job = json.loads(sys.stdin.read())
     cfg = OmegaConf.create(job["config"])

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
@@ -164,12 +164,18 @@ def check_values(cfg) -> None:
     _check_positions(data)
     _check_prompt_text(data["bench"])
     if _get(data, "bench.loadgen.enabled", False):
-        from harness.analysis.slo import slo_names
+        from harness.profiles.slo import slo_names
+        from harness.record.schema import LOADGEN_PROFILES
 
-        bad = [p for p in data["bench"]["loadgen"]["profiles"] if p not in slo_names()]
+        asked = list(data["bench"]["loadgen"]["profiles"])
+        bad = [p for p in asked if p not in slo_names()]
         if bad:
             raise ConfigError(f"bench.loadgen.profiles={bad!r} is not allowed: expected names of conf/slo/ "
                               f"({', '.join(slo_names())})")
+        if without := [p for p in asked if p not in LOADGEN_PROFILES]:  # refused now, not after the whole search
+            raise ConfigError(f"bench.loadgen.profiles={without!r} is not allowed: LoadGen's Server search records "
+                              f"columns for {', '.join(LOADGEN_PROFILES)} only (harness/record/schema.py "
+                              "LOADGEN_PROFILES)")
 
 
 def _check_engine(name: str) -> None:
@@ -214,7 +220,7 @@ def _check_positions(data: dict) -> None:
 def _check_prompt_text(bench: dict) -> None:
     """The load curve's prompts are distinct windows of the shipped WikiText-2 text: a level that needs more tokens
     than the text has characters cannot be built, whatever the tokenizer; refused before any load."""
-    from harness.corpus import wikitext_test
+    from harness.core.corpus import wikitext_test
     from harness.measure.load_curve import levels_of
 
     try:

@@ -15,7 +15,7 @@ def checkpoint_fingerprint(model_cfg) -> str | None:
     None (packaged and architecture-only models are named by their config; a hub id not downloaded yet has none)."""
     if model_cfg.get("source") != "hub" or not model_cfg.get("id"):
         return None
-    from harness.errors import ModelLoadError
+    from harness.core.errors import ModelLoadError
     from harness.models.hub import local_folder
     from harness.models.identity import content_fingerprint
 

@@ -11,9 +11,9 @@ import subprocess
 import time
 from contextlib import contextmanager
 
-from harness.errors import ConfigError
-from harness.logs import get
-from harness.paths import cache_dir
+from harness.core.errors import ConfigError
+from harness.core.logs import get
+from harness.core.paths import cache_dir
 
 
 def machine_gpus() -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from harness.config_key import config_hash, run_config
-from harness.logs import get
+from harness.core.logs import get
 from harness.record.curves import append_curve, curves_path
 from harness.record.files import side_dirs, write_bundle
 from harness.record.schema import NAMES
@@ -58,7 +58,7 @@ def _tee(stream, log: _Log, echo: bool) -> None:
     arrives: a progress bar's carriage-return updates (tqdm: evaluation, downloads, conversions) reach the terminal
     when they are written, not when the bar's line ends; the log keeps each line's final state only. A traceback goes
     to the log only: the terminal gets the run's one-line reason and the log's path (summary.py)."""
-    from harness.quiet import is_noise
+    from harness.core.quiet import is_noise
 
     in_traceback = in_bar = False
     buf = b""
@@ -208,7 +208,7 @@ def run_and_record(cfg, overrides: list[str], download_s: float | None = None) -
         try:
             append_curve(csv_path, run_id, curve)
         except (OSError, ValueError) as exc:  # kept, as a refused row is: merge carries it back
-            from harness.paths import cache_dir
+            from harness.core.paths import cache_dir
 
             curve_kept = cache_dir("unrecorded") / f"{run_id}.csv"
             append_curve(curve_kept, run_id, curve)
@@ -239,7 +239,7 @@ def run_and_record(cfg, overrides: list[str], download_s: float | None = None) -
 def save_unrecorded(row: dict) -> Path:
     """A row the results file refused (read-only, full disk, a directory): kept as a one-row CSV in the cache, from
     which `python -m harness.record.merge <it> -o <results.csv>` copies it into the results file later."""
-    from harness.paths import cache_dir
+    from harness.core.paths import cache_dir
 
     path = cache_dir("unrecorded") / f"{row['run_id']}.csv"
     append_row(path, {k: v for k, v in row.items() if k in NAMES})
@@ -259,7 +259,7 @@ def _run_inline(cfg, preds: Path, run_id: str):
     enforced by SIGALRM, which stops the run at its next Python step (a call stuck inside one C function is stopped by
     whatever caps the whole process); afterwards what it held is released for the next run (references, the
     allocator's cache, peaks)."""
-    from harness.errors import Unavailable
+    from harness.core.errors import Unavailable
     from harness.run import execute
 
     release_run_memory()  # the peaks from here on are this run's

@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _bandwidth(device: str) -> float:
     """The machine's copy bandwidth (harness/measure/roofline.py: measured once, cached; every run reads it anyway)."""
-    from harness.environment import resolve_device
+    from harness.core.environment import resolve_device
     from harness.measure.roofline import bandwidth_gbs
 
     return bandwidth_gbs(resolve_device(device))

@@ -13,7 +13,7 @@ def _job(field: str, model_id, gpu_gib=80):
 
 
 def _cache(part: str) -> str:
-    from harness.paths import cache_dir
+    from harness.core.paths import cache_dir
 
     return str(cache_dir(part))
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from harness.engines.base import build_engine, resolve_engine
-from harness.environment import device_facts, resolve_device
-from harness.errors import Unavailable
+from harness.core.environment import device_facts, resolve_device
+from harness.core.errors import Unavailable
 from harness.precision.registry import get_scheme, unavailable_reason
 from harness.record.schema import Record
 
@@ -172,7 +172,7 @@ def references_first(cfg, engine_choice: str) -> dict[str, str]:
     from harness.evaluate.baseline_cache import missing_capability, reference_missing
     from harness.evaluate.baseline_child import ReferenceBuildError, build_reference, needs
     from harness.evaluate.capability import is_baseline_run
-    from harness.logs import get
+    from harness.core.logs import get
 
     windows = None
     try:
@@ -244,7 +244,7 @@ def _measure(cfg, engine, tokenizer, proof, run_id: str = "", gpus: list[int] | 
     if peaks:
         out["cuda_peak_alloc_mb"] = max(peaks)
     if b.get("loadgen", {}).get("enabled"):
-        from harness.analysis.slo import load_slo
+        from harness.profiles.slo import load_slo
         from harness.measure.loadgen import loadgen_columns
 
         t_phase = time.perf_counter()

@@ -1,7 +1,7 @@
 """The few aligned lines a run ends with: speed, latency, memory, accuracy with its interval, quality vs baseline."""
 from __future__ import annotations
 
-from harness.record.schema import NAMES
+from harness.record.schema import LOADGEN_PROFILES, NAMES
 
 TASKS = tuple(n.removesuffix("_acc") for n in NAMES if n.endswith("_acc"))
 
@@ -36,7 +36,7 @@ def summary_lines(label: str, row: dict) -> list[str]:
                      f"{row.get('curve_stop')})")
     if row.get("loadgen_note"):
         qps = [f"{p} {g(f'loadgen_{p}_qps'):g} q/s ({g(f'loadgen_{p}_tok_s'):.0f} tok/s, n={g(f'loadgen_{p}_n'):.0f})"
-               if g(f"loadgen_{p}_qps") is not None else f"{p} none VALID" for p in ("server", "interactive")
+               if g(f"loadgen_{p}_qps") is not None else f"{p} none VALID" for p in LOADGEN_PROFILES
                if g(f"loadgen_{p}_runs") is not None]
         offline = f"Offline {g('loadgen_offline_tok_s'):.0f} tok/s; " if g("loadgen_offline_tok_s") is not None else ""
         lines.append(f"  loadgen   {offline}highest VALID Server QPS: {'; '.join(qps) or '-'} "

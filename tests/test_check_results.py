@@ -1,6 +1,6 @@
 """make check-results: every committed report, the verdicts read from results and README's results block follow from
 the committed CSVs (regenerated here and compared number for number)."""
-from harness.analysis.regenerate import compare, main
+from harness.regenerate import compare, main
 
 
 def test_committed_results_regenerate_exactly(capsys):

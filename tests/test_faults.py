@@ -213,7 +213,7 @@ def test_model_sources_that_cannot_work_fail_fast(tmp_path):
 
 # -- caches, random-architecture load-time schemes, named tasks, quiet runs -------------------------------------------
 def test_a_truncated_cache_file_is_not_trusted(tmp_path):
-    from harness.paths import cached_file_ok, record_size
+    from harness.core.cache_files import cached_file_ok, record_size
 
     f = tmp_path / "model.gguf"
     f.write_bytes(b"GGUF" + bytes(4096))
@@ -254,7 +254,7 @@ def test_known_library_noise_stays_in_the_log_and_the_run_ends_with_a_summary(tm
     (row,) = read_rows(out)
     log = open(row["log_path"]).read()
     assert "Failed to load" not in proc.stdout + proc.stderr and "Enum subclass" not in proc.stdout + proc.stderr
-    noise = [ln for ln in log.splitlines() if ln.strip() and __import__("harness.quiet").quiet.is_noise(ln.encode())]
+    noise = [ln for ln in log.splitlines() if ln.strip() and __import__("harness.core.quiet").quiet.is_noise(ln.encode())]
     terminal = (proc.stdout + proc.stderr).splitlines()
     assert not [ln for ln in noise if ln in terminal]  # whatever noise the libraries printed stayed in the log
     for label in ("speed", "latency", "memory"):
@@ -451,7 +451,7 @@ def test_a_torn_reference_file_is_removed_and_counted_missing(tmp_path, monkeypa
 
 
 def test_an_empty_xdg_cache_home_is_unset(tmp_path, monkeypatch):
-    from harness.paths import cache_dir
+    from harness.core.paths import cache_dir
 
     monkeypatch.delenv("HARNESS_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", "")

@@ -30,7 +30,7 @@ def _take_one():
 
 
 def test_more_gpus_than_the_machine_has_is_refused(monkeypatch, tmp_path):
-    from harness.errors import ConfigError
+    from harness.core.errors import ConfigError
     from harness.gpu_slots import gpu_slots
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis.hardware import Hardware
+from harness.profiles.hardware import Hardware
 
 
 def blended(usd_in: float, usd_out: float, ratio_in: float = 3.0, ratio_out: float = 1.0) -> float:

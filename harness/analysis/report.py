@@ -11,17 +11,12 @@ import pandas as pd
 from harness.analysis.capacity import capacity_table
 from harness.analysis.cost import measured_on, price
 from harness.analysis.frontier import losses, significant_mask
-from harness.analysis.hardware import Hardware, load_hardware, profiles
+from harness.profiles.hardware import Hardware, load_hardware, profiles
 from harness.analysis.slo import DEFAULT as DEFAULT_SLOS
 from harness.analysis.slo import SLO, fill_sample_counts, load_slo, serving
+from harness.record.schema import NAMES, numeric
 
-NUMERIC = ["decode_tok_s", "prefill_tok_s", "ttft_ms_p50", "ttft_ms_p90", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99",
-           "weight_bytes",
-           "bits_per_weight", "mmlu_acc", "mmlu_stderr", "mmlu_n", "kld_mean", "top1_agree", "ppl",
-           "mem_bandwidth_gbs", "prompt_tokens", "peak_rss_mb", "roofline_frac", "mmlu_mcnemar_p", "ttft_ms_p99",
-           "max_decode_tok_s", "kv_bytes_per_token", "capability", "capability_ci95", "capability_set_ci95",
-           "capability_n", "model_params", "loadgen_offline_tok_s", "loadgen_server_tok_s", "loadgen_server_qps",
-           "loadgen_interactive_tok_s", "loadgen_interactive_qps", "max_decode_concurrency", "cuda_weights_mb", "cuda_peak_alloc_mb"]
+NUMERIC = [name for name in NAMES if numeric(name)]  # the schema's numeric columns, read as numbers
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
@@ -32,8 +27,10 @@ def load_results(path: str | Path) -> pd.DataFrame:
     df = pd.DataFrame(read_rows(path, strict=False))
     if df.empty:
         raise ValueError(f"{path} has no rows")
-    for c in NUMERIC:
-        df[c] = pd.to_numeric(df[c].replace("", None), errors="coerce") if c in df else float("nan")
+    numbers = pd.DataFrame({c: pd.to_numeric(df[c].replace("", None), errors="coerce") if c in df else float("nan")
+                            for c in NUMERIC}, index=df.index)  # one block, not a column inserted at a time
+    order = list(df.columns) + [c for c in NUMERIC if c not in df]
+    df = pd.concat([df.drop(columns=[c for c in NUMERIC if c in df]), numbers], axis=1)[order].copy()
     df["engine"] = [engine_of(r) for _, r in df.iterrows()]
     # a scheme that runs on two engines (bf16 on torch and vllm; llm-compressor's checkpoints on vllm and torch) names
     # its engine where it is not the usual one, so that the two rows differ in every table

@@ -1,5 +1,5 @@
 """The results figures of results/README.md, generated from the committed serving CSV (never typed by hand):
-`python -m harness.analysis.regenerate --write` rewrites the block between the markers, and the check mode (in the
+`python -m harness.regenerate --write` rewrites the block between the markers, and the check mode (in the
 test suite) fails when the committed block differs from what the CSV gives."""
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _machine_block(a, csv: Path, by_slo: dict, machine: str) -> list[str]:
     lines = ([f"#### {machine}", ""] if len(a.machines) > 1 else []) + [
              f"Generated from `{csv.name}` ({len(mine)} ok rows measured on {machine}, "
              f"{days[0] + (' to ' + days[-1] if len(days) > 1 else '') if days else 'dates unknown'}) by "
-             f"`python -m harness.analysis.regenerate --write`; prices: `{hw.name}` at ${hw.usd_per_hour:g}/hour. "
+             f"`python -m harness.regenerate --write`; prices: `{hw.name}` at ${hw.usd_per_hour:g}/hour. "
              "Decode tok/s at batch 1, the "
              "best the load curve reaches under each SLO profile (tok/s @ sequences; `meets no level`; `not judged (n=N)`: "
              "its levels' p99 rest on fewer than 100 samples, so the profile is neither met nor missed), "

@@ -6,49 +6,12 @@ bounds (a missing percentile column never meets a bound); the chosen level is th
 throughput among those that meet, or none ("meets no level")."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-
-from harness.analysis.profiles import names, number, read
-
-CONF = Path(__file__).resolve().parents[2] / "conf" / "slo"
-DEFAULT = ("server", "interactive", "offline", "batch1")
-
-
-@dataclass(frozen=True)
-class SLO:
-    name: str
-    ttft_ms: float | None
-    tpot_ms: float | None
-    percentile: int = 99
-    max_concurrency: int | None = None
-    description: str = ""
-    source: str = ""
-
-    def label(self) -> str:
-        bounds = [f"TTFT p{self.percentile} <= {self.ttft_ms:g} ms" if self.ttft_ms is not None else "",
-                  f"TPOT p{self.percentile} <= {self.tpot_ms:g} ms" if self.tpot_ms is not None else "",
-                  f"concurrency <= {self.max_concurrency}" if self.max_concurrency else ""]
-        return f"{self.name} ({', '.join(b for b in bounds if b) or 'no latency bound'})"
-
-
-def slo_names() -> list[str]:
-    return names(CONF)
-
-
-def load_slo(name: str) -> SLO:
-    d, path = read(CONF, "SLO", name, {"name": "a plain name"})
-    where = f"slo/{path.name}"
-    f = lambda k: number(d, k, where)  # noqa: E731
-    pct = number(d, "percentile", where, default=99)
-    if pct > 100:
-        raise ValueError(f"conf/{where}: percentile={d['percentile']!r} must be between 0 and 100")
-    return SLO(d["name"], f("ttft_ms"), f("tpot_ms"), int(pct),
-               None if d.get("max_concurrency") is None else int(d["max_concurrency"]), d.get("description", ""),
-               d.get("source", ""))
+from harness.measure.levels import LEVEL_KEYS
+from harness.profiles.slo import CONF, DEFAULT, SLO, load_slo, slo_names  # noqa: F401 - re-exported
 
 
 def meets(level: pd.Series, slo: SLO) -> bool:
@@ -73,10 +36,8 @@ def best_level(levels: pd.DataFrame, slo: SLO) -> pd.Series | None:
 
 def row_as_level(row: pd.Series) -> dict:
     """A run without a load curve (older CSVs): its own speed columns as one level at its batch size."""
-    keys = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99",
-            "decode_tok_s", "prefill_tok_s", "ttft_n", "tpot_n")
     level = {"run_id": row["run_id"], "concurrency": int(float(row.get("batch_size") or 1)),
-             **{k: pd.to_numeric(row.get(k), errors="coerce") for k in keys}}
+             **{k: pd.to_numeric(row.get(k), errors="coerce") for k in LEVEL_KEYS}}
     repeats = pd.to_numeric(row.get("repeats"), errors="coerce")
     if pd.isna(level["ttft_n"]) and not pd.isna(repeats):  # rows written before the counts were recorded
         level["ttft_n"] = repeats

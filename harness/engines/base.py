@@ -17,8 +17,8 @@ from typing import Any, Callable
 import torch
 
 from harness.engines.timer import StepTimer
-from harness.errors import Unavailable
-from harness.registry import Registry
+from harness.core.errors import Unavailable
+from harness.core.registry import Registry
 
 
 @dataclass(frozen=True)

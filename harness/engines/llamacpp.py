@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from harness.engines.base import BuiltEngine, Capabilities, Engine, kv_bytes_per_token
-from harness.errors import Unavailable
+from harness.core.errors import Unavailable
 from harness.precision.gguf import gguf_proof, requantise, tensor_inventory
 
 

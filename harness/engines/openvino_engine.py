@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from harness.engines.base import BuiltEngine, Capabilities, Engine, kv_bytes_per_token
-from harness.errors import Unavailable
+from harness.core.errors import Unavailable
 
 _ELEMENT_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "u8": 1, "i8": 1}
 

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import torch
 
 from harness.engines.base import BuiltEngine, Capabilities, Engine, kv_bytes_per_token
-from harness.errors import Unavailable
+from harness.core.errors import Unavailable
 
 _DTYPE = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 

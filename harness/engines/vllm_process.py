@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from harness.errors import Unavailable
-from harness.paths import cache_dir
+from harness.core.errors import Unavailable
+from harness.core.paths import cache_dir
 
 REQUIREMENTS = Path(__file__).with_name("vllm-requirements.txt")
 # The server's first process: it takes a SIGTERM when the harness dies however it dies (PR_SET_PDEATHSIG; vLLM's own

@@ -71,7 +71,7 @@ def evaluate_task(engine, tokenizer, task_name: str, shots: int, per_group: int 
 
 def save_predictions(path: Path, preds: list[dict]) -> None:
     """One JSON line per question; gzipped (reproducibly) when the name ends in .gz."""
-    from harness.paths import write_gzip
+    from harness.core.cache_files import write_gzip
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data = "".join(json.dumps(p) + "\n" for p in preds).encode()

@@ -18,7 +18,7 @@ import torch
 from omegaconf import OmegaConf
 
 from harness.models.identity import model_label, path_name
-from harness.paths import cache_dir
+from harness.core.paths import cache_dir
 
 
 def _model_key(cfg) -> dict:
@@ -104,7 +104,7 @@ def _load(path: Path, as_json: bool):
             raise ValueError(f"a {type(data).__name__} of the wrong shape")
         return data
     except Exception as exc:  # noqa: BLE001 - any unreadable cache file is rebuilt
-        from harness.logs import get
+        from harness.core.logs import get
 
         get(__name__).warning(f"cache file {path} is not readable ({type(exc).__name__}: {str(exc)[:120]}): "
                               "removing it and building it again")
@@ -135,7 +135,7 @@ def load_reference(cfg, windows) -> dict | None:
 def _task_key(task: str) -> str:
     """The task's spec and the names and sizes of its shipped data files: a changed task is a new cache entry."""
     from harness.evaluate.tasks import load_task
-    from harness.paths import DATA_DIR
+    from harness.core.paths import DATA_DIR
 
     spec = load_task(task).spec
     data = DATA_DIR / str(spec.get("data", ""))

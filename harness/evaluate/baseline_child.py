@@ -18,12 +18,13 @@ from typing import Callable
 from omegaconf import OmegaConf
 
 from harness.evaluate import baseline_cache as cache
-from harness.logs import get
-from harness.paths import cache_dir, die_with_parent_preexec, exclusive_lock
+from harness.core.logs import get
+from harness.core.paths import cache_dir
+from harness.core.lifetime import die_with_parent_preexec
+from harness.core.cache_files import exclusive_lock
 
 
-class ReferenceBuildError(RuntimeError):
-    """The reference model's outputs could not be built; the message holds the build's own reason."""
+from harness.core.errors import ReferenceBuildError  # noqa: E402 - re-exported
 
 
 def needs(cfg, windows) -> dict[str, list[str]]:
@@ -76,12 +77,12 @@ def build_reference(cfg, precision: str, parts: list[str], still_missing: Callab
 
 def main() -> int:
     from harness.engines.base import build_engine, resolve_engine
-    from harness.environment import resolve_device
+    from harness.core.environment import resolve_device
     from harness.evaluate.capability import score_full
     from harness.evaluate.reference import write_reference
     from harness.evaluate.run_tasks import evaluate_tasks
     from harness.evaluate.windows import corpus_windows
-    from harness.errors import Unavailable
+    from harness.core.errors import Unavailable
     from harness.precision.registry import get_scheme, unavailable_reason
 
     job = json.loads(sys.stdin.read())

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from harness.evaluate.windows import corpus_windows, window_logprobs
-from harness.logs import get
+from harness.core.logs import get
 
 
 def kl_topk(ref_idx, ref_logp, logp) -> torch.Tensor:

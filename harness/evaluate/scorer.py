@@ -41,7 +41,7 @@ class OomBackoff:
             torch.cuda.empty_cache()
         half = len(items) // 2
         self.cap, self.halvings = half, self.halvings + 1
-        from harness.logs import get
+        from harness.core.logs import get
 
         get(__name__).warning(f"out of memory at a batch of {len(items)}: scoring in batches of at most {half}")
         return self.run(fn, items[:half]) + self.run(fn, items[half:])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.corpus import wikitext_test
+from harness.core.corpus import wikitext_test
 
 
 def corpus_windows(tokenizer, context: int, max_tokens: int) -> list[list[int]]:

@@ -17,8 +17,7 @@ import time
 from harness.measure.memory import available_bytes, peak_rss_mb
 from harness.measure.speed import distinct_prompts, measure_speed
 
-LEVEL_KEYS = ("ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99", "ttft_n", "tpot_n",
-              "decode_tok_s", "prefill_tok_s", "e2e_s_p50")
+from harness.measure.levels import LEVEL_KEYS
 
 
 def free_bytes(device: str) -> int | None:

@@ -196,7 +196,7 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
     profile and target QPS (the analysis draws QPS-latency curves from them). An engine without continuous batching
     gets no LoadGen run and says why in loadgen_note."""
     from harness.measure.speed import distinct_prompts
-    from harness.paths import write_gzip
+    from harness.core.cache_files import write_gzip
 
     lc, b = cfg.bench.loadgen, cfg.bench
     offline_n = int(lc.get("offline_query_count", lc.min_query_count))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import time
 
-from harness.environment import cpu_name
-from harness.paths import cache_dir
+from harness.core.environment import cpu_name
+from harness.core.paths import cache_dir
 
 
 def measure_bandwidth_gbs(size_mb: int = 256, repeats: int = 5) -> float:
@@ -49,7 +49,7 @@ def _cached(key: str, measure) -> float:
     is named and measured again), written atomically."""
     import math
 
-    from harness.paths import atomic_write_text, read_json_cache
+    from harness.core.cache_files import atomic_write_text, read_json_cache
 
     path = cache_dir() / "bandwidth.json"
     data = read_json_cache(path, lambda k, v: isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 import numpy as np
+from harness.measure.levels import PERCENTILES
 
 
 def _cv(values) -> float:
@@ -54,12 +55,8 @@ def measure_speed(engine, prompt_ids, new_tokens: int, warmup: int, repeats: int
                                  f"generations ({tokens} tokens, prefill included)") if joules is not None else
                  energy.reason}
     return {**extra,
-        "ttft_ms_p50": float(np.percentile(ttft, 50)),
-        "ttft_ms_p90": float(np.percentile(ttft, 90)),
-        "ttft_ms_p99": float(np.percentile(ttft, 99)),
-        "tpot_ms_p50": float(np.percentile(steps_arr, 50)),
-        "tpot_ms_p90": float(np.percentile(steps_arr, 90)),
-        "tpot_ms_p99": float(np.percentile(steps_arr, 99)),
+        **{f"ttft_ms_p{p}": float(np.percentile(ttft, p)) for p in PERCENTILES},
+        **{f"tpot_ms_p{p}": float(np.percentile(steps_arr, p)) for p in PERCENTILES},
         "tpot_cv": _cv(steps),
         "ttft_n": len(ttft),  # samples behind the TTFT percentiles (one per timed generation)
         "tpot_n": len(steps),  # samples behind the TPOT percentiles (every decode step of every generation)
@@ -80,7 +77,7 @@ def distinct_prompts(tokenizer, prompt_tokens: int, n: int, vocab_size: int):
     (the first is `bench_prompt`'s)."""
     import torch
 
-    from harness.corpus import wikitext_test
+    from harness.core.corpus import wikitext_test
 
     text = wikitext_test(prompt_tokens * n * 16)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"][: prompt_tokens * n]

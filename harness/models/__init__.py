@@ -4,21 +4,10 @@ folders (harness/models/checkpoint.py), read by `load_model` through transformer
 ``model.source`` in the model config (conf/model/*.yaml) says which."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from harness.errors import ModelLoadError  # noqa: F401 - re-exported for the loaders
-
-
-@dataclass
-class LoadedModel:
-    model: Any
-    tokenizer: Any
-    name: str
-    baseline: str
-    weights: str = "real"  # or "random"
-    folder: Path | None = None  # the checkpoint folder it was read from (None: created in memory)
+from harness.core.errors import ModelLoadError  # noqa: F401 - re-exported for the loaders
+from harness.models.loaded import LoadedModel  # noqa: F401 - re-exported
 
 
 def warm_imports(model_cfg, modules=()) -> None:

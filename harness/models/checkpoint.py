@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.models import ModelLoadError
+from harness.core.errors import ModelLoadError
 
 
 @dataclass

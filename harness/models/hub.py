@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from harness.errors import ModelLoadError
+from harness.core.errors import ModelLoadError
 from harness.models.identity import is_local  # noqa: F401 - re-exported
 
 LOCAL_HINT = "download the checkpoint where there is network and point at its folder: model.id=/path/to/folder"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from harness.paths import cache_dir
+from harness.core.paths import cache_dir
 
 
 @lru_cache(maxsize=4)
@@ -17,12 +17,12 @@ def local_tokenizer(vocab_size: int = 1024):
         try:
             tok = Tokenizer.from_file(str(path))
         except Exception as exc:  # noqa: BLE001 - a torn or foreign file: trained again
-            from harness.logs import get
+            from harness.core.logs import get
 
             get(__name__).warning(f"cache file {path} is not a readable tokenizer ({type(exc).__name__}): "
                                   "training it again")
     if tok is None:
-        from harness.corpus import wikitext_test
+        from harness.core.corpus import wikitext_test
 
         text = wikitext_test()
         lines = [ln for ln in text.splitlines() if ln.strip()][:3000]

@@ -12,9 +12,10 @@ import os
 import shutil
 from pathlib import Path
 
-from harness.logs import get
-from harness.models import ModelLoadError
-from harness.paths import cache_dir, cached_file_ok, discard, record_size
+from harness.core.logs import get
+from harness.core.errors import ModelLoadError
+from harness.core.paths import cache_dir
+from harness.core.cache_files import cached_file_ok, discard, record_size
 
 GGUF_MAGIC = b"GGUF"
 

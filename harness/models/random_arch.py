@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import psutil
 
-from harness.models import LoadedModel, ModelLoadError
+from harness.core.errors import ModelLoadError
+from harness.models.loaded import LoadedModel
 from harness.models.local_tokenizer import local_tokenizer
 
 
@@ -90,7 +91,9 @@ def materialised(config, seed: int):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from harness.paths import cache_dir, remove_stale_tmp
+    from harness.core.paths import cache_dir
+
+    from harness.core.cache_files import remove_stale_tmp
 
     key = hashlib.sha256(json.dumps({"config": config.to_dict(), "seed": seed, "values": "reseed_matrices-1"}, sort_keys=True, default=str)
                          .encode()).hexdigest()[:16]

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ModelLoadError
+from harness.core.errors import ModelLoadError
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 _LOADING_THRESHOLD = 1 << 16  # blocks of 64 KiB and more are mapped, so a freed tensor leaves the process at once

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness.errors import ProofError, Unavailable
+from harness.core.errors import ProofError, Unavailable
 from harness.precision.proof import Proof, linear_widths
 from harness.precision.registry import Scheme, register
 

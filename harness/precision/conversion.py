@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness.errors import ConversionError
-from harness.logs import get
+from harness.core.errors import ConversionError
+from harness.core.logs import get
 from harness.models.checkpoint import fingerprint
-from harness.paths import cache_dir, die_with_parent_preexec, remove_stale_tmp
+from harness.core.paths import cache_dir
+from harness.core.lifetime import die_with_parent_preexec
+from harness.core.cache_files import remove_stale_tmp
 
 RECORD = "conversion.json"
 

@@ -7,8 +7,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from harness.errors import ProofError
-from harness.paths import cache_dir, cached_file_ok, discard, record_size
+from harness.core.errors import ProofError
+from harness.core.paths import cache_dir
+from harness.core.cache_files import cached_file_ok, discard, record_size
 from harness.precision.proof import Proof
 from harness.precision.registry import Scheme, register
 

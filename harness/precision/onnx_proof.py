@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from harness.errors import ProofError
+from harness.core.errors import ProofError
 from harness.precision.proof import Proof
 
 _TYPE_BYTES = {"FLOAT": 4, "FLOAT16": 2, "BFLOAT16": 2, "UINT8": 1, "INT8": 1, "INT32": 4, "INT64": 8}

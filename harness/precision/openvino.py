@@ -13,7 +13,7 @@ from collections import Counter
 from importlib.metadata import version
 from pathlib import Path
 
-from harness.errors import ProofError, Unavailable
+from harness.core.errors import ProofError, Unavailable
 from harness.precision.proof import Proof
 from harness.precision.registry import Scheme, register
 

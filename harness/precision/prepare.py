@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import Unavailable
+from harness.core.errors import Unavailable
 from harness.precision.plan import LoadPlan, plan_for
 from harness.precision.stored_bytes import bytes_per_device
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from harness.errors import ProofError  # noqa: F401 - re-exported
+from harness.core.errors import ProofError  # noqa: F401 - re-exported
 from harness.precision.stored_bytes import module_bytes
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")

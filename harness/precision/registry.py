@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 
-from harness.errors import UnknownScheme  # noqa: F401 - re-exported
-from harness.registry import Registry
+from harness.core.errors import UnknownScheme  # noqa: F401 - re-exported
+from harness.core.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -7,22 +7,25 @@ import csv
 import io
 from pathlib import Path
 
+from harness.measure.levels import LEVEL_KEYS, PERCENTILES
 from harness.record.store import append_locked
 
+_PERCENTILE_MEANING = {50: "median", 90: "90th percentile", 99: "99th percentile"}
+_LEVEL_MEANINGS = {  # the statistics a level records, in harness/measure/levels.py's order
+    **{f"ttft_ms_p{p}": ("ms", "time to first token of the level (prefill of all sequences + first step), "
+                               f"{_PERCENTILE_MEANING.get(p, f'{p}th percentile')} over repeats") for p in PERCENTILES},
+    **{f"tpot_ms_p{p}": ("ms", "per-token decode latency (one step of the batch), "
+                               f"{_PERCENTILE_MEANING.get(p, f'{p}th percentile')} over all steps") for p in PERCENTILES},
+    "ttft_n": ("samples", "timed generations behind the level's TTFT percentiles"),
+    "tpot_n": ("samples", "decode steps behind the level's TPOT percentiles"),
+    "decode_tok_s": ("tokens/s", "decode throughput of the whole batch: c * (new_tokens - 1) / decode time"),
+    "prefill_tok_s": ("tokens/s", "prefill throughput: c * prompt_tokens / TTFT"),
+    "e2e_s_p50": ("s", "end-to-end time of one generation of the batch, median"),
+}
 CURVE_COLUMNS = (
     ("run_id", "", "the run (row of the results CSV) this level belongs to"),
     ("concurrency", "sequences", "requests with different prompts of one length, prefilled and decoded together"),
-    ("ttft_ms_p50", "ms", "time to first token of the level (prefill of all sequences + first step), median"),
-    ("ttft_ms_p90", "ms", "time to first token, 90th percentile over repeats"),
-    ("ttft_ms_p99", "ms", "time to first token, 99th percentile over repeats"),
-    ("tpot_ms_p50", "ms", "per-token decode latency (one step of the batch), median over all steps"),
-    ("tpot_ms_p90", "ms", "per-token decode latency, 90th percentile"),
-    ("tpot_ms_p99", "ms", "per-token decode latency, 99th percentile"),
-    ("ttft_n", "samples", "timed generations behind the level's TTFT percentiles"),
-    ("tpot_n", "samples", "decode steps behind the level's TPOT percentiles"),
-    ("decode_tok_s", "tokens/s", "decode throughput of the whole batch: c * (new_tokens - 1) / decode time"),
-    ("prefill_tok_s", "tokens/s", "prefill throughput: c * prompt_tokens / TTFT"),
-    ("e2e_s_p50", "s", "end-to-end time of one generation of the batch, median"),
+    *((key, *_LEVEL_MEANINGS[key]) for key in LEVEL_KEYS),  # a level statistic without a meaning is a KeyError here
     ("peak_rss_mb", "MiB", "peak resident memory of the process up to the end of this level"),
     ("cuda_peak_alloc_mb", "MiB", "torch.cuda.max_memory_allocated during this level alone (CUDA only; peaks reset "
                                   "before it): weights + KV cache + activations at this concurrency"),
@@ -66,8 +69,7 @@ def _header(path: Path) -> tuple[str, ...]:
         return tuple(next(csv.reader(f)))
 
 
-class CurvesFileError(ValueError):
-    """A side table that cannot be read as one: the message names the file, and the column and row when it can."""
+from harness.core.errors import CurvesFileError  # noqa: E402,F401 - re-exported
 
 
 def read_curves(csv_path: str | Path, strict: bool = True):

@@ -13,7 +13,7 @@ import io
 import sys
 from pathlib import Path
 
-from harness.paths import write_gzip
+from harness.core.cache_files import write_gzip
 
 COMPACTED = (".log", ".jsonl")
 

@@ -15,6 +15,11 @@ class Column:
     meaning: str
 
 
+# The SLO profiles (conf/slo/) whose LoadGen Server search has columns of its own; bench.loadgen.profiles may name
+# only these (harness/config_check.py refuses another before anything runs); a new profile's columns are added here.
+LOADGEN_PROFILES = ("server", "interactive")
+
+
 def _c(name: str, unit: str, meaning: str) -> Column:
     return Column(name, unit, meaning)
 
@@ -88,7 +93,7 @@ COLUMNS: tuple[Column, ...] = (
        "reduced query count and duration, or why there are none"),
     _c("loadgen_offline_tok_s", "tokens/s", "LoadGen Offline: completed tokens per second"),
     _c("loadgen_offline_queries", "queries", "queries LoadGen issued in the Offline run"),
-    *(c for profile in ("server", "interactive") for c in (
+    *(c for profile in LOADGEN_PROFILES for c in (
         _c(f"loadgen_{profile}_qps", "queries/s", f"highest Server target QPS LoadGen judged VALID under the "
            f"`{profile}` profile"),
         _c(f"loadgen_{profile}_invalid_qps", "queries/s", f"lowest Server target QPS LoadGen judged INVALID under "
@@ -224,8 +229,14 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def print_table(argv=None) -> int:
+    """`harness columns`: the result columns as a Markdown table."""
     print(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    print_table()
 
 
 TEXT = {"concurrency", "concurrency_levels"}  # lists written as text, though counted in sequences
@@ -254,6 +265,12 @@ class Record(dict):
     def update(self, other=(), **kwargs) -> None:
         for key, value in dict(other, **kwargs).items():
             self[key] = value
+
+    def setdefault(self, key: str, default=None):
+        """As dict's, through the column check (dict's own would bypass it)."""
+        if key not in self:
+            self[key] = default
+        return self[key]
 
 
 def _checked(key: str, value):

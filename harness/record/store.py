@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from harness.errors import ResultsFileError, ResultsWriteError  # noqa: F401 - re-exported
+from harness.core.errors import ResultsFileError, ResultsWriteError  # noqa: F401 - re-exported
 from harness.record.schema import NAMES
 
 

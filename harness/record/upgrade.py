@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.errors import ResultsFileError
+from harness.core.errors import ResultsFileError
 from harness.record.store import upgrade
 
 

@@ -13,8 +13,7 @@ SETTING_KEYS = ("models", "dataset", "shots", "context", "metric", "framework")
 AGREEMENT_KINDS = ("non_inferiority", "exact", "ratio", "ordering", "within_stderr", "threshold")
 
 
-class ClaimError(ValueError):
-    """A registry entry does not follow the schema."""
+from harness.core.errors import ClaimError  # noqa: E402,F401 - re-exported
 
 
 @dataclass
@@ -51,7 +50,7 @@ def validate(data: dict, path: Path) -> Claim:
 
 
 def load_claims(folder: Path = CLAIMS) -> dict[str, Claim]:
-    from harness.registry import Registry
+    from harness.core.registry import Registry
 
     claims: Registry[Claim] = Registry("claim", ClaimError)
     for path in sorted(folder.glob("*.yaml")):
@@ -76,7 +75,7 @@ def runnable_here(claim: Claim) -> tuple[bool, str]:
         if not torch.cuda.is_available():
             return False, "needs a CUDA GPU"
     if claim.requires.get("hub"):
-        from harness.errors import ModelLoadError
+        from harness.core.errors import ModelLoadError
         from harness.models.hub import check_source
 
         for model_id in claim.requires.get("hub_models", []):

@@ -3,7 +3,7 @@ import pytest
 
 from harness.analysis.cost import blended, measured_on, price
 from harness.analysis.frontier import significant_mask
-from harness.analysis.hardware import Hardware, load_hardware, profiles
+from harness.profiles.hardware import Hardware, load_hardware, profiles
 
 
 def test_cost_on_hand_numbers():

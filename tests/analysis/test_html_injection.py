@@ -18,7 +18,7 @@ MARKUP = {"model": "<b id=inj1>m1</b>", "precision": '<a id=inj2 href="#">fp32</
 
 @pytest.fixture
 def hostile(tmp_path, monkeypatch):
-    import harness.analysis.hardware as hardware
+    import harness.profiles.hardware as hardware
 
     conf = tmp_path / "hardware"
     conf.mkdir()
@@ -64,7 +64,7 @@ def test_no_element_is_created_and_the_text_shows(hostile):
 
 
 def test_a_profile_name_that_is_not_plain_is_refused(tmp_path, monkeypatch):
-    import harness.analysis.hardware as hardware
+    import harness.profiles.hardware as hardware
 
     conf = tmp_path / "hardware"
     conf.mkdir()

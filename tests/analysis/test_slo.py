@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from harness.analysis.cost import price
-from harness.analysis.hardware import Hardware
+from harness.profiles.hardware import Hardware
 from harness.analysis.slo import SLO, best_level, load_slo, serving, slo_names
 
 

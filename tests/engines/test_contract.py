@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from harness.engines.base import Engine, build_engine, engine_names, resolve_engine
-from harness.errors import Unavailable
+from harness.core.errors import Unavailable
 from harness.precision.registry import get_scheme
 
 from tests.conftest import ROOT, run_harness
@@ -23,12 +23,7 @@ NEEDS = {"llamacpp": ("llama_cpp", "llama-cpp-python not installed (make llamacp
          "openvino": ("openvino", "openvino not installed (make openvino)")}
 
 
-def _cfg(model: str, precision: str, engine: str):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[f"model={model}", f"precision={precision}", f"engine={engine}",
-                                            "threads=2", "llamacpp.n_ctx=512"])
+from tests.conftest import compose_run as _cfg  # noqa: E402
 
 
 def test_every_registered_engine_has_a_contract_case():

@@ -82,7 +82,7 @@ def test_a_sigkilled_harness_leaves_no_vllm_process_and_the_next_start_sweeps_it
 def test_closing_the_engine_stops_the_whole_group_and_removes_its_folder():
     from harness.engines.base import build_engine
     from harness.precision.registry import get_scheme
-    from tests.engines.test_contract import _cfg
+    from tests.conftest import compose_run as _cfg
 
     built = build_engine(_cfg("tiny-random", "fp32", "vllm"), get_scheme("fp32"), "cpu", "vllm")
     process = built.engine.process
@@ -105,7 +105,7 @@ def test_a_repeated_prompt_is_a_prefix_cache_hit_only_when_prefix_caching_is_ask
 
     from harness.engines.base import build_engine
     from harness.precision.registry import get_scheme
-    from tests.engines.test_contract import _cfg
+    from tests.conftest import compose_run as _cfg
 
     cfg = _cfg("tiny-random", "fp32", "vllm")
     with open_dict(cfg):
@@ -143,7 +143,7 @@ def test_the_cuda_command_has_tensor_parallelism_and_cuda_graphs():
 
 def test_cuda_without_a_named_vllm_is_unavailable_with_what_to_do(monkeypatch):
     from harness.engines.vllm_process import check_vllm
-    from harness.errors import Unavailable
+    from harness.core.errors import Unavailable
 
     monkeypatch.delenv("HARNESS_VLLM_PYTHON", raising=False)
     with pytest.raises(Unavailable, match="engine.python=/path/to/venv/bin/python or HARNESS_VLLM_PYTHON"):

@@ -97,7 +97,7 @@ def test_zero_shot_task_equals_lm_eval(tmp_path, monkeypatch, ours):
                                        ("arc_challenge",
                                         "arc/official-answer-keys/ARC-Challenge-Test-question-answers.jsonl")])
 def test_arc_gold_matches_the_official_keys_with_3_5_and_numbered_choices(ours, keys):
-    from harness.paths import DATA_DIR
+    from harness.core.paths import DATA_DIR
 
     task = load_task(ours)
     docs = task.docs("test", ours)

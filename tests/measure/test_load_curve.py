@@ -3,7 +3,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.measure.load_curve import curve_columns, levels_of, load_curve
-from tests.engines.test_contract import _cfg
+from tests.conftest import compose_run as _cfg
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,7 @@ def test_loadgen_drives_the_torch_engine_through_continuous_batching(tmp_path):
     answered with its tokens and LoadGen reports the throughput."""
     from harness.engines.base import build_engine
     from harness.precision.registry import get_scheme
-    from tests.engines.test_contract import _cfg
+    from tests.conftest import compose_run as _cfg
 
     built = build_engine(_cfg("tiny-random", "fp32", "torch"), get_scheme("fp32"), "cpu", "torch")
     server = built.engine.server()

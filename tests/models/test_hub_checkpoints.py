@@ -114,7 +114,7 @@ def _hub_error(kind: str):
 def test_the_hubs_answers_are_one_line_each(monkeypatch, kind, line):
     import huggingface_hub
 
-    from harness.errors import ModelLoadError
+    from harness.core.errors import ModelLoadError
     from harness.models import hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

@@ -11,7 +11,7 @@ SEQ = [t % 1024 for t in (1, 504, 3458, 282, 4649, 314, 17, 29, 1000, 7, 88, 901
 def plain():
     from harness.engines.base import build_engine
     from harness.precision.registry import get_scheme
-    from tests.engines.test_contract import _cfg
+    from tests.conftest import compose_run as _cfg
 
     return build_engine(_cfg("tiny-random", "fp32", "torch"), get_scheme("fp32"), "cpu", "torch").engine.model
 

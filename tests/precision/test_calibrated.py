@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness.errors import ProofError
+from harness.core.errors import ProofError
 from harness.precision.calibrated import CALIBRATED, calibrator_python, ct_proof, safetensors_headers
 
 pytestmark = pytest.mark.skipif(not calibrator_python().exists(),
@@ -64,7 +64,7 @@ def test_each_scheme_is_calibrated_once_and_proven_from_its_tensors(scheme, tiny
 def test_the_calibration_set_is_configurable_and_named_in_the_row(tmp_path):
     from omegaconf import OmegaConf
 
-    from harness.errors import Unavailable
+    from harness.core.errors import Unavailable
     from harness.precision.calibrated import calibration_file, calibration_label, calibration_of
 
     c = calibration_of(OmegaConf.create({"calibration": {"samples": 128, "seq_len": 512}}))

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from harness.errors import ConversionError, Unavailable
+from harness.core.errors import ConversionError, Unavailable
 from harness.precision.conversion import RECORD, converted, run_converter
 
 

@@ -7,7 +7,7 @@ from harness.precision.openvino import exporter_python
 from harness.precision.registry import get_scheme
 
 from tests.conftest import run_harness
-from tests.engines.test_contract import _cfg
+from tests.conftest import compose_run as _cfg
 from tests.precision.conftest import quality
 
 pytest.importorskip("openvino", reason="openvino not installed (make openvino)")

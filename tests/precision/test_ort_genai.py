@@ -6,7 +6,7 @@ import pytest
 from harness.precision.registry import get_scheme, unavailable_reason
 
 from tests.conftest import run_harness
-from tests.engines.test_contract import _cfg
+from tests.conftest import compose_run as _cfg
 from tests.precision.conftest import quality
 
 og = pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai not installed (pip install -e '.[onnxruntime]')")

@@ -14,8 +14,8 @@ import re
 from jinja2 import BaseLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from harness.paths import DATA_DIR
-from harness.registry import Registry
+from harness.core.paths import DATA_DIR
+from harness.core.registry import Registry
 
 TASK_DIR = Path(__file__).resolve().parent
 # task YAMLs are data: their templates render in Jinja's sandbox (no attribute walks to os or subprocess)
@@ -23,9 +23,7 @@ _JINJA = SandboxedEnvironment(loader=BaseLoader(), undefined=StrictUndefined, ke
 PLAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
-class UnknownTask(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+from harness.core.errors import ConfigError, UnknownName, UnknownTask  # noqa: E402,F401 - UnknownTask re-exported
 
 
 def _find_tasks() -> None:
@@ -130,7 +128,7 @@ class Task:
             return every
         unknown = sorted(set(groups) - set(every))
         if unknown:
-            raise KeyError(f"{self.name}: unknown {self.spec.get('group_by', 'group')}(s) {unknown}; "
+            raise UnknownName(f"{self.name}: unknown {self.spec.get('group_by', 'group')}(s) {unknown}; "
                            f"choices: {', '.join(every)}")
         return [g for g in every if g in set(groups)]
 
@@ -142,7 +140,7 @@ class Task:
         for group in self.select_groups(groups):
             fewshot = self.docs(self.spec["fewshot_split"], group)[:shots] if shots else []
             if shots and len(fewshot) < shots:
-                raise ValueError(f"{self.name}/{group}: only {len(fewshot)} few-shot examples for {shots} shots")
+                raise ConfigError(f"{self.name}/{group}: only {len(fewshot)} few-shot examples for {shots} shots")
             docs = self.docs(self.spec["test_split"], group)
             for i, doc in enumerate(docs[:per_group] if per_group else docs):
                 choices = self.doc_to_choice(doc)

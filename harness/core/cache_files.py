@@ -1,24 +1,12 @@
-"""Where the harness keeps things outside the repository (converted models, reference logits, bandwidth)."""
+"""Cache files written whole or not at all, validated when read, and locked across processes: a torn, truncated or
+invalid file is named and rebuilt, never trusted."""
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.logs import get
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-DATA_DIR = PACKAGE_DIR / "evaluate" / "data"
-
-
-def cache_dir(*parts: str) -> Path:
-    """``$HARNESS_CACHE`` or ``$XDG_CACHE_HOME/quant-harness`` (default ``~/.cache/quant-harness``)."""
-    xdg = os.environ.get("XDG_CACHE_HOME") or ""  # empty is unset (the XDG spec): never ./quant-harness
-    root = os.environ.get("HARNESS_CACHE") or Path(xdg if os.path.isabs(xdg) else Path.home() / ".cache") / \
-        "quant-harness"
-    path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+from harness.core.logs import get
 
 
 def record_size(path: Path) -> None:
@@ -95,15 +83,6 @@ def remove_stale_tmp(target: Path) -> None:
         pid = stale.name.rsplit(".tmp", 1)[1]
         if not pid.isdigit() or not os.path.exists(f"/proc/{pid}"):
             shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-
-
-def die_with_parent_preexec() -> None:
-    """For subprocess's preexec_fn: the converter (or any helper) is SIGKILLed by Linux when the process that started
-    it dies, however it dies (PR_SET_PDEATHSIG survives exec), so a killed sweep leaves no converter running."""
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.analysis.profiles import names, number, read
+from harness.profiles import names, number, read
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "hardware"
 

@@ -4,9 +4,9 @@ the data it shows (in its metadata: pixels differ with fonts and library version
 regenerated PNG must pass the legibility check (harness/analysis/legibility.py). The README's picture, a screenshot
 of the serving report's HTML page in Chromium, carries the digest of the report it shows.
 
-    python -m harness.analysis.regenerate            # check: regenerate into a temporary folder, compare, exit 1 on
-                                                     # any difference (make check-results; in the test suite)
-    python -m harness.analysis.regenerate --write    # rewrite the committed files (make report)
+    python -m harness.regenerate            # check: regenerate into a temporary folder, compare, exit 1 on
+                                         # any difference (make check-results; in the test suite)
+    python -m harness.regenerate --write    # rewrite the committed files (make report)
 
 A difference is reported with the numbers that changed (committed -> regenerated), so a stale figure names itself."""
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 REPORTS = ("cpu_serving.csv", "cpu_sweep.csv", "cpu_loadgen.csv")  # committed CSVs whose reports are committed
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -112,7 +112,7 @@ def write_picture(report_md: str, html_page: Path) -> bool:
 
 
 def verdicts_text() -> str:
-    from harness.reproduce.checks import results_verdicts
+    from harness.reproduce.committed import results_verdicts
 
     return results_verdicts()
 
@@ -175,7 +175,7 @@ def regenerate(write: bool = False) -> tuple[list[Difference], int]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.analysis.regenerate", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m harness.regenerate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help="rewrite the committed files instead of checking them")
     args = ap.parse_args(argv)

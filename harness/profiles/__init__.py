@@ -1,4 +1,4 @@
-"""Named profile files the analysis reads (conf/hardware/*.yaml, conf/slo/*.yaml): a name is a plain name of a shipped
+"""Named profiles (a leaf package: every stage may read them, it imports no stage). The files the run and the analysis read (conf/hardware/*.yaml, conf/slo/*.yaml): a name is a plain name of a shipped
 file (never a path), and a malformed file is refused with the file, the key and what is expected."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import yaml
+from harness.core.errors import ConfigError, UnknownName
 
 PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -20,7 +21,7 @@ def read(conf: Path, kind: str, name: str, required: dict[str, str]) -> tuple[di
     name = str(name)
     path = conf / f"{name}.yaml"
     if not PLAIN.match(name) or ".." in name or not path.is_file():
-        raise KeyError(f"unknown {kind} profile {name!r} (a plain name of conf/{conf.name}/); choices: "
+        raise UnknownName(f"unknown {kind} profile {name!r} (a plain name of conf/{conf.name}/); choices: "
                        f"{', '.join(names(conf))}")
     where = f"conf/{conf.name}/{path.name}"
     try:
@@ -28,14 +29,14 @@ def read(conf: Path, kind: str, name: str, required: dict[str, str]) -> tuple[di
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ValueError(f"{where} is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+        raise ConfigError(f"{where} is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{where} must hold a mapping of keys, e.g. name: {name}")
+        raise ConfigError(f"{where} must hold a mapping of keys, e.g. name: {name}")
     for key, expected in required.items():
         if key not in data or data[key] is None:
-            raise ValueError(f"{where}: missing key {key!r} ({expected})")
+            raise ConfigError(f"{where}: missing key {key!r} ({expected})")
     if not PLAIN.match(str(data.get("name", ""))):
-        raise ValueError(f"{where}: name={data.get('name')!r} must be a plain name (letters, digits, . _ -)")
+        raise ConfigError(f"{where}: name={data.get('name')!r} must be a plain name (letters, digits, . _ -)")
     return data, path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from harness.paths import DATA_DIR
+from harness.core.paths import DATA_DIR
 
 
 @lru_cache(maxsize=1)
