@@ -1,5 +1,6 @@
 """The whole composed config checked before anything is loaded: one line naming the key, the value and what is
-allowed. Hydra already refuses unknown config groups and options; this checks the values inside them.
+allowed. Hydra already refuses unknown config groups and options; this refuses keys no shipped config declares (a
+misspelling added with `+`) and checks the values inside them.
 
 A table of rules rather than Hydra structured configs: the model group holds free-form architecture keys, and the
 rules here also need the task registry (shots against the few-shot split) and the file system (results.path)."""
@@ -86,6 +87,15 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                           "null or {GPU index: size}, e.g. {0: 70GiB, 1: 70GiB}"),
     "model.revision": _optional(((lambda v: isinstance(v, str) and bool(v.strip())), "a branch, tag or commit")),
     "model.trust_remote_code": _BOOL,
+    "progress": _BOOL,
+    "capability.enabled": _BOOL,
+    "bench.loadgen.enabled": _BOOL,
+    "engine.inference_precision": ((lambda v: v in ("f32", "bf16", "f16")),
+                                   "f32, bf16 or f16 (OpenVINO's INFERENCE_PRECISION_HINT)"),
+    "engine.kv_cache_precision": ((lambda v: v in ("f32", "bf16", "f16", "u8")),
+                                  "f32, bf16, f16 or u8 (OpenVINO's KV_CACHE_PRECISION)"),
+    "engine.kv_cache_gib": (_int(1)[0], "a whole number of GiB >= 1 (VLLM_CPU_KVCACHE_SPACE)"),
+    "engine.prefix_caching": _BOOL,
 }
 MAY_BE_ABSENT = ("quality.full_windows", "threads", "results.bundle", "runner.gpus_per_run", "calibration.text", "calibration.samples",
                  "calibration.seq_len", "calibration.seed", "log_level", "llamacpp.n_ctx", "engine.max_length",
@@ -95,7 +105,8 @@ MAY_BE_ABSENT = ("quality.full_windows", "threads", "results.bundle", "runner.gp
                  "bench.concurrency", "bench.curve_repeats", "bench.min_gain",
                  "bench.level_time_s", "capability.target_ci95", "bench.loadgen.offline_query_count",
                  "bench.loadgen.max_run_s", "bench.loadgen.search_budget_s",
-                 "bench.loadgen.max_batch_tokens")  # absent or null: the library's default
+                 "bench.loadgen.max_batch_tokens", "bench.loadgen.enabled", "engine.inference_precision",
+                 "engine.kv_cache_precision", "engine.kv_cache_gib", "engine.prefix_caching")  # absent or null: the library's default
 CAPABILITY_RULES = {
     "capability.tasks": _NAMES,
     "capability.sample": _int(2),
@@ -118,6 +129,9 @@ LOADGEN_RULES = {
     "bench.loadgen.bisections": _int(0),
     "bench.loadgen.max_runs": _int(1),
     "bench.loadgen.profiles": _NAMES,
+    "bench.loadgen.mixed": _BOOL,
+    "bench.loadgen.cache_memory_percent": ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            and 0 < v <= 1), "a share of free memory, > 0 and <= 1, e.g. 0.05"),
 }
 QUALITY_RULES = {
     "quality.baseline": _NAME,
@@ -139,11 +153,70 @@ def _get(cfg, dotted: str, default=KeyError):
     return node
 
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("model", "precision", "engine", "bench", "eval", "capability", "quality")
+FREE = ("model.arch",)  # free-form: an architecture's own keys (transformers' config), not the harness's
+
+
+def declared_keys() -> tuple[set[str], set[str]]:
+    """The keys the shipped configuration declares: (leaves, mappings), dotted. conf/config.yaml's own keys and, for a
+    config group, the union of the keys of its options (any option of engine may be chosen, so any engine's keys).
+    A leaf set to a mapping on the command line (engine.max_memory={0: 70GiB}) is still that leaf."""
+    import yaml
+
+    leaves, mappings = set(), set()
+
+    def walk(node, prefix: str) -> None:
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                mappings.add(dotted)
+                walk(value, dotted + ".")
+            else:
+                leaves.add(dotted)
+
+    top = yaml.safe_load((CONF / "config.yaml").read_text())
+    walk({k: v for k, v in top.items() if k not in ("defaults", "hydra")}, "")
+    for group in GROUPS:
+        mappings.add(group)
+        for path in sorted((CONF / group).glob("*.yaml")):
+            walk({k: v for k, v in (yaml.safe_load(path.read_text()) or {}).items() if k != "defaults"}, f"{group}.")
+    return leaves, mappings
+
+
+def check_keys(data: dict) -> None:
+    """A key no shipped config declares (a misspelling like +bench.level_time=5) is refused, with the nearest
+    declared key; Hydra refuses such a key without `+`, this refuses it with `+` too."""
+    import difflib
+
+    leaves, mappings = declared_keys()
+
+    def walk(node, prefix: str) -> None:
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            if dotted in leaves or dotted in FREE:
+                continue
+            if dotted in mappings:
+                if isinstance(value, dict):
+                    walk(value, dotted + ".")
+                continue
+            siblings = sorted(k for k in leaves | mappings if k.rpartition(".")[0] == prefix.rstrip("."))
+            near = difflib.get_close_matches(dotted, siblings, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}? " if near else ""
+            where = f"keys of {prefix.rstrip('.')}" if prefix else "top-level keys"
+            raise ConfigError(f"{dotted} is not a configuration key: {hint}{where}: "
+                              f"{', '.join(s.rpartition('.')[2] for s in siblings)}")
+
+    walk({k: v for k, v in data.items() if k != "hydra"}, "")
+
+
 def check_values(cfg) -> None:
-    """Every rule above (the quality ones when quality is on), then results.path against the file system."""
+    """Every key declared, every rule above (the quality ones when quality is on), then results.path against the file
+    system."""
     from omegaconf import OmegaConf
 
     data = OmegaConf.to_container(cfg, resolve=True)
+    check_keys(data)
     rules = {**RULES, **(QUALITY_RULES if _get(data, "quality.enabled", False) else {}),
              **(CAPABILITY_RULES if _get(data, "capability.enabled", False) else {}),
              **(LOADGEN_RULES if _get(data, "bench.loadgen.enabled", False) else {})}

@@ -27,7 +27,7 @@ def test_no_command_prints_the_usage_and_fails(capsys):
 
 def test_each_command_reaches_its_own_parser():
     # --help of each subcommand is its own argparse usage (prog and options), not the front door's
-    for command, option in (("analyse", "--html"), ("merge", "-o"), ("reproduce", "run"), ("upgrade", "results")):
+    for command, option in (("analyse", "--hardware"), ("merge", "-o"), ("reproduce", "run"), ("upgrade", "results")):
         proc = subprocess.run([sys.executable, "-m", "harness.cli", command, "--help"], capture_output=True, text=True,
                               timeout=120)
         assert proc.returncode == 0, (command, proc.stderr[-500:])

@@ -1,0 +1,56 @@
+"""Configurations refused by the checks before anything loads (harness/config_check.py), in-process."""
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.api import compose
+from harness.config_check import check_values
+from harness.core.errors import ConfigError
+
+
+def test_a_loadgen_profile_without_columns_is_refused_before_the_search():
+    cfg = compose(["model=tiny-random", "bench=loadgen", "bench.loadgen.profiles=[server,batch1]"])
+    with pytest.raises(ConfigError, match=r"\['batch1'\].*columns for server, interactive only"):
+        check_values(cfg)
+    check_values(compose(["model=tiny-random", "bench=loadgen",
+                          "bench.loadgen.profiles=[server,interactive]"]))  # the declared ones pass
+
+
+def test_an_slo_percentile_no_run_records_is_refused(tmp_path, monkeypatch):
+    import harness.profiles.slo as slo
+
+    (tmp_path / "p95.yaml").write_text("name: p95\nttft_ms: 500\ntpot_ms: 50\npercentile: 95\n")
+    (tmp_path / "p90.yaml").write_text("name: p90\nttft_ms: 500\ntpot_ms: 50\npercentile: 90\n")
+    monkeypatch.setattr(slo, "CONF", tmp_path)
+    with pytest.raises(ConfigError, match=r"percentile=95 is not recorded; the runs record p50, p90, p99"):
+        slo.load_slo("p95")
+    assert slo.load_slo("p90").percentile == 90
+
+
+def test_a_misspelt_key_added_with_plus_is_refused_with_the_nearest_key():
+    with pytest.raises(ConfigError, match=r"^bench.level_time is not a configuration key: did you mean "
+                                          r"bench.level_time_s\?"):
+        check_values(compose(["model=tiny-random", "+bench.level_time=5"]))
+    with pytest.raises(ConfigError, match=r"^progres is not a configuration key: did you mean progress\?"):
+        check_values(compose(["model=tiny-random", "+progres=false"]))
+    # free-form architecture keys and a leaf given a mapping stay allowed
+    check_values(compose(["model=tiny-random", "+model.arch.head_dim=16", "engine=torch",
+                          "engine.max_memory={0: 70GiB}"]))
+
+
+@pytest.mark.parametrize("override, says", [
+    ("progress=maybe", "progress='maybe' is not allowed: expected true or false"),
+    ("engine.kv_cache_gib=lots", "engine.kv_cache_gib='lots' is not allowed: expected a whole number of GiB"),
+    ("engine.inference_precision=f64", "engine.inference_precision='f64' is not allowed: expected f32, bf16 or f16"),
+])
+def test_values_of_keys_that_had_no_rule_are_checked(override, says):
+    engine = {"progress": "torch", "engine.kv_cache_gib": "vllm"}.get(override.split("=")[0], "openvino")
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        check_values(compose(["model=tiny-random", f"engine={engine}", override]))
+
+
+@pytest.mark.parametrize("sweep", sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "sweep")
+                                         .glob("*.yaml")))
+def test_every_shipped_sweep_declares_only_known_keys(sweep):
+    check_values(compose(["model=tiny-random", f"+sweep={sweep}"]))
