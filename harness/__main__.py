@@ -76,10 +76,10 @@ class _claimed:
     and waits; when the claim is released it enters with `free` False if the other sweep recorded it ok meanwhile."""
 
     def __init__(self, cfg, label: str, chash: str):
-        from pathlib import Path
+        from harness.record import layout
 
         self.cfg, self.label, self.chash = cfg, label, chash
-        self.path = Path(str(cfg.results.path).removesuffix(".csv") + ".claims") / f"{chash}.lock"
+        self.path = layout.folder(cfg.results.path, "claims") / f"{chash}.lock"
 
     def __enter__(self) -> bool:
         import fcntl

@@ -244,11 +244,12 @@ def _measure(cfg, engine, tokenizer, proof, run_id: str = "", gpus: list[int] | 
     if peaks:
         out["cuda_peak_alloc_mb"] = max(peaks)
     if b.get("loadgen", {}).get("enabled"):
-        from harness.profiles.slo import load_slo
         from harness.measure.loadgen import loadgen_columns
+        from harness.profiles.slo import load_slo
+        from harness.record import layout
 
         t_phase = time.perf_counter()
-        logs = Path(str(cfg.results.path).removesuffix(".csv") + ".loadgen")
+        logs = layout.folder(cfg.results.path, "loadgen")
         logs.mkdir(parents=True, exist_ok=True)
         out.update(loadgen_columns(cfg, engine, tokenizer, [load_slo(n) for n in b.loadgen.profiles], logs,
                                    run_id, speed=out), loadgen_s=time.perf_counter() - t_phase)

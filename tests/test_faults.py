@@ -254,7 +254,7 @@ def test_known_library_noise_stays_in_the_log_and_the_run_ends_with_a_summary(tm
     (row,) = read_rows(out)
     log = open(row["log_path"]).read()
     assert "Failed to load" not in proc.stdout + proc.stderr and "Enum subclass" not in proc.stdout + proc.stderr
-    noise = [ln for ln in log.splitlines() if ln.strip() and __import__("harness.core.quiet").quiet.is_noise(ln.encode())]
+    noise = [ln for ln in log.splitlines() if ln.strip() and __import__("harness.core.quiet").core.quiet.is_noise(ln.encode())]
     terminal = (proc.stdout + proc.stderr).splitlines()
     assert not [ln for ln in noise if ln in terminal]  # whatever noise the libraries printed stayed in the log
     for label in ("speed", "latency", "memory"):

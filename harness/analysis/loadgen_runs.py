@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from harness.record import layout
 
 COLUMNS = ["run_id", "scenario", "profile", "target_qps", "valid", "samples_per_s", "tokens_per_s", "ttft_p99_ms",
            "tpot_p99_ms", "why_invalid", "duration_only"]
@@ -22,7 +23,7 @@ _NAME = re.compile(r"^(?P<run_id>[A-Za-z0-9_-]+)\.(?P<scenario>server|offline)-(
 
 
 def loadgen_dir(csv: str | Path) -> Path:
-    return Path(str(csv).removesuffix(".csv") + ".loadgen")
+    return layout.folder(csv, "loadgen")
 
 
 def loadgen_runs(csv: str | Path) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from harness.profiles.hardware import Hardware, load_hardware, profiles
 from harness.analysis.slo import DEFAULT as DEFAULT_SLOS
 from harness.analysis.slo import SLO, fill_sample_counts, load_slo, serving
 from harness.record.schema import NAMES, numeric
+from harness.record import layout
 
 NUMERIC = [name for name in NAMES if numeric(name)]  # the schema's numeric columns, read as numbers
 
@@ -255,7 +256,7 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
     a.mem_on, _ = frontier(a.ok_q, "weight_mb", a)
     curves = read_curves(csv)
     a.curves = fill_sample_counts(curves[curves["run_id"].isin(a.ok["run_id"])], a.ok,
-                                  Path(str(csv).removesuffix(".csv") + ".configs"))
+                                  layout.folder(csv, "configs"))
     a.slos = [load_slo(n) for n in (slos or DEFAULT_SLOS)]
     a.serving = serving(a.ok, a.curves, a.slos)
     a.hardware = [load_hardware(n, price_override if n == "this-machine" else None) for n in hardware or profiles()]

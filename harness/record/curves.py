@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from harness.measure.levels import LEVEL_KEYS, PERCENTILES
+from harness.record import layout
 from harness.record.store import append_locked
 
 _PERCENTILE_MEANING = {50: "median", 90: "90th percentile", 99: "99th percentile"}
@@ -36,8 +37,7 @@ NAMES = tuple(c[0] for c in CURVE_COLUMNS)
 
 
 def curves_path(csv_path: str | Path) -> Path:
-    p = Path(csv_path)
-    return p.with_name(p.stem + ".curves.csv")
+    return layout.curves_table(csv_path)
 
 
 def append_curve(csv_path: str | Path, run_id: str, levels: list[dict]) -> Path | None:

@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 
 from harness.core.cache_files import write_gzip
+from harness.record import layout
 
 COMPACTED = (".log", ".jsonl")
 
 
 def side_dirs(csv_path: str | Path) -> tuple[Path, Path]:
     """The run logs and predictions folders of a results CSV."""
-    stem = str(csv_path).removesuffix(".csv")
-    return Path(stem + ".logs"), Path(stem + ".predictions")
+    return layout.folder(csv_path, "logs"), layout.folder(csv_path, "predictions")
 
 
 def resolve(path: str | Path) -> Path:
@@ -65,7 +65,6 @@ def compact(csv_path: str | Path) -> tuple[int, int, int]:
     return count, before, after
 
 
-SIDE = (".configs", ".logs", ".predictions", ".loadgen", ".notes")  # folders a results CSV owns beside it
 
 
 def bundle_members(csv_path: str | Path) -> list[Path]:
@@ -73,10 +72,9 @@ def bundle_members(csv_path: str | Path) -> list[Path]:
     logs, predictions, LoadGen summaries, and `<stem>.notes/` for notes a script keeps with it); nothing else in the
     folder (other CSVs, keys, unrelated files, Hydra's outputs), no locks, no temporaries."""
     csv_path = Path(csv_path).resolve()
-    stem = csv_path.with_suffix("")
-    members = [p for p in (csv_path, stem.with_name(stem.name + ".curves.csv")) if p.is_file()]
-    for suffix in SIDE:
-        folder = stem.with_name(stem.name + suffix)
+    members = [p for p in (csv_path, layout.curves_table(csv_path)) if p.is_file()]
+    for kind in layout.BUNDLED:
+        folder = layout.folder(csv_path, kind)
         if folder.is_dir():
             members += [p for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith(".lock")
                         and ".tmp" not in p.name]

@@ -184,9 +184,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("kld_p99", "nats", "99th percentile of per-position KL"),
     _c("quality_note", "", "why a quality column is empty (an engine whose log-probs are not whole distributions: no KLD)"),
     _c("top1_agree", "ratio", "share of positions whose argmax token matches the baseline's"),
-    _c("ppl", "", "token perplexity on the WikiText-2 windows"),
-    _c("ppl_delta", "", "ppl - baseline ppl"),
-    _c("ppl_delta_stderr", "", "standard error of ppl_delta (delta method on paired per-token NLL differences)"),
+    _c("ppl", "perplexity", "token perplexity on the WikiText-2 windows"),
+    _c("ppl_delta", "perplexity", "ppl - baseline ppl"),
+    _c("ppl_delta_stderr", "perplexity", "standard error of ppl_delta (delta method on paired per-token NLL differences)"),
     # environment
     _c("torch_version", "", "torch version"),
     _c("transformers_version", "", "transformers version"),

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from harness.core.errors import ResultsFileError, ResultsWriteError  # noqa: F401 - re-exported
 from harness.record.schema import NAMES
+from harness.record import layout
 
 
 # columns renamed since a file was written: old name -> (today's name, old value -> today's value)
@@ -231,7 +232,7 @@ def done_hashes(path: str | Path) -> set[str]:
 
 def save_config(path: str | Path, config_hash: str, text: str) -> Path:
     """Store the resolved config beside the CSV, under its hash, so a row alone reproduces its run."""
-    folder = Path(str(path).removesuffix(".csv") + ".configs")
+    folder = layout.folder(path, "configs")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{config_hash}.yaml"
     if not target.exists():

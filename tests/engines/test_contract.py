@@ -191,7 +191,9 @@ def test_continuous_batching_gives_each_request_its_tokens_alone(built):
             submit(i, p, 6)
         server.wait_idle()
         got = [server.tokens[f"r{i}"] for i in range(3)]
-        submit(10, prompts[0], 200, on_first=first.set)  # a long request is decoding ...
+        # a long request is decoding ... (1500 tokens: vLLM decodes the tiny model at hundreds of tokens a second, so
+        # 200 could end on a busy machine before the short request's submission reached the server)
+        submit(10, prompts[0], 1500, on_first=first.set)
         assert first.wait(60)
         submit(11, prompts[1], 3)  # ... when a short one arrives: it joins and leaves first
         server.wait_idle()
