@@ -21,7 +21,6 @@ def load(model: str = "smollm2-135m", precision: str = "fp32", decode: str = "ea
 
 def compose(*overrides: str):
     """The run configuration the CLI would compose from these overrides (conf/)."""
-    from hydra import compose as _compose, initialize_config_dir
+    from harness.api import compose as harness_compose
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return _compose("config", overrides=list(overrides))
+    return harness_compose(list(overrides))

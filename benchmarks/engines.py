@@ -23,16 +23,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
 
-    from hydra import compose, initialize_config_dir
-
+    from harness.api import compose
     from harness.engines.base import build_engine, resolve_engine
     from harness.measure.speed import bench_prompt, measure_speed
     from harness.precision.registry import get_scheme
 
     built = {}
     for name in args.schemes.split(","):
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=[f"model={args.model}", f"precision={name}"])
+        cfg = compose([f"model={args.model}", f"precision={name}"])
         scheme = get_scheme(name)
         built[name] = build_engine(cfg, scheme, "cpu", resolve_engine("auto", scheme))
     tok = next(iter(built.values())).tokenizer

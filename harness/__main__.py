@@ -7,6 +7,8 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+import yaml
+from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.models import ModelLoadError
@@ -204,13 +206,32 @@ def precheck(argv: list[str]) -> str | None:
             continue
         values = list(ov.sweep_string_iterator()) if ov.is_sweep_override() else [str(ov.value())]
         folders = [os.path.join(d, group) for d in [CONF, *extra]]
-        choices = sorted({f[:-5] for d in folders if os.path.isdir(d) for f in os.listdir(d) if f.endswith(".yaml")})
+        choices = {f[:-5] for d in folders if os.path.isdir(d) for f in os.listdir(d) if f.endswith(".yaml")}
+        if group == "precision":  # the registry's schemes, stored by harness.resolvers.store_schemes
+            from harness.precision.registry import all_schemes
+
+            choices |= set(all_schemes())
+        choices = sorted(choices)
         if group == "hydra/launcher":
             choices += ["basic", "joblib", "submitit_local", "submitit_slurm"]
         for v in values:
             if v not in choices:
                 return f"error: {group}={v} is not allowed: expected one of {', '.join(choices)}"
     return None
+
+
+def composition_error(exc: BaseException) -> str:
+    """One line for a configuration Hydra could not compose: a YAML file that does not parse (file, line, column and
+    the parser's words), a defaults list that includes itself, or Hydra's or OmegaConf's own first line."""
+    if isinstance(exc, yaml.YAMLError):
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+        return f"{where} is not valid YAML: {getattr(exc, 'problem', None) or exc}"
+    if isinstance(exc, RecursionError):
+        return ("the configuration does not compose: a defaults list includes itself (directly or through another "
+                "file); check the defaults of the config files named on the command line and under --config-dir")
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return f"the configuration does not compose: {first}"
 
 
 def entry() -> None:
@@ -224,8 +245,12 @@ def entry() -> None:
     if (line := precheck(sys.argv[1:])) is not None:
         print(line, file=sys.stderr)
         sys.exit(2)
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # composition errors come back here, to be said in one line
     try:
         main()
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError, RecursionError) as exc:
+        print(f"error: {composition_error(exc)}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("\n[harness] stopped by Ctrl-C (SIGINT) before a run started or between runs: nothing was running; "
               "recorded runs are kept and a rerun skips them", file=sys.stderr, flush=True)

@@ -69,7 +69,8 @@ def run(overrides: list[str] | None = None, **kwargs: Any) -> dict:
     for key in GROUPS:
         if key in kwargs and not (isinstance(kwargs[key], str) and kwargs[key].strip()):
             hint = " (a list sweeps: api.sweep)" if isinstance(kwargs[key], (list, tuple)) else ""
-            raise ValueError(f"{key}={kwargs[key]!r} is not allowed: expected the name of a conf/{key}/ option{hint}")
+            what = "a registered scheme (harness/precision/)" if key == "precision" else f"a conf/{key}/ option"
+            raise ValueError(f"{key}={kwargs[key]!r} is not allowed: expected the name of {what}{hint}")
     ov = overrides_of(kwargs, overrides)
     return execute_config(composed(ov), ov)
 

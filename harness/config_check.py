@@ -177,6 +177,7 @@ def declared_keys() -> tuple[set[str], set[str]]:
 
     top = yaml.safe_load((CONF / "config.yaml").read_text())
     walk({k: v for k, v in top.items() if k not in ("defaults", "hydra")}, "")
+    leaves.add("precision.name")  # a scheme's options come from the registry (harness/resolvers.py store_schemes)
     for group in GROUPS:
         mappings.add(group)
         for path in sorted((CONF / group).glob("*.yaml")):
@@ -310,6 +311,12 @@ def _check_prompt_text(bench: dict) -> None:
 
 def _check_results_path(path: str) -> None:
     p = Path(path)
+    longest = max(len(f"{p.stem}.{kind}".encode()) for kind in ("predictions", "curves.csv"))  # its side names
+    too_long = [part for part in p.parent.parts if len(part.encode()) > 255]
+    if too_long or longest > 255:
+        raise ConfigError(f"results.path={path[:60]!r}... is not allowed: a file or folder name over 255 bytes "
+                          f"({'a folder of it' if too_long else 'the CSV name with its side folders, '}"
+                          f"{'' if too_long else f'{longest} bytes'}); give a shorter name")
     if p.exists() and not p.is_dir() and not p.is_file():
         raise ConfigError(f"results.path={path!r} is not allowed: it exists and is not a regular file (a device or a "
                           "pipe); give a CSV file path, e.g. results/runs.csv")

@@ -54,3 +54,9 @@ def test_values_of_keys_that_had_no_rule_are_checked(override, says):
                                          .glob("*.yaml")))
 def test_every_shipped_sweep_declares_only_known_keys(sweep):
     check_values(compose(["model=tiny-random", f"+sweep={sweep}"]))
+
+
+def test_a_results_name_over_the_file_system_limit_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="a file or folder name over 255 bytes"):
+        check_values(compose(["model=tiny-random", f"results.path={tmp_path / ('a' * 250)}.csv"]))  # + .predictions
+    check_values(compose(["model=tiny-random", f"results.path={tmp_path / ('a' * 200)}.csv"]))

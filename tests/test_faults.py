@@ -609,3 +609,24 @@ def test_binary_missing_and_unwritable_inputs_and_outputs_are_one_line(tmp_path,
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, proc.stderr[-800:])
         assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("name, text, says", [
+    ("broken", "repeats: [1,\n  warmup: 2\n", "broken.yaml, line 3, column 1 is not valid YAML: expected ','"),
+    ("selfref", "defaults:\n  - selfref\nrepeats: 1\n", "a defaults list includes itself"),
+])
+def test_a_config_dir_that_does_not_compose_is_one_line_exit_2(tmp_path, name, text, says):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "cd" / "bench").mkdir(parents=True)
+    (tmp_path / "cd" / "bench" / f"{name}.yaml").write_text(text)
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.run([sys.executable, "-m", "harness", f"--config-dir={tmp_path / 'cd'}", "model=tiny-random",
+                           f"bench={name}", f"results.path={tmp_path / 'r' / 'r.csv'}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], proc.stderr[-1500:]
+    assert not (tmp_path / "r").exists()

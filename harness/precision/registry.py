@@ -19,15 +19,24 @@ from harness.core.errors import UnknownScheme  # noqa: F401 - re-exported
 from harness.core.registry import Registry
 
 
+HOWS = {  # how a scheme is applied -> what that means (harness/precision/plan.py turns each into a load plan)
+    "dtype": "a plain float cast: loaded in that dtype",
+    "direct": "a transform after a load in the compute dtype, one linear at a time (apply)",
+    "transformers-config": "a transformers quantization_config applied while loading (quantization_config)",
+    "gguf": "a llama.cpp GGUF file of gguf_type, converted and requantised once, run by llama.cpp",
+    "calibrated": "an llm-compressor checkpoint made with the calibration set, loaded as shipped",
+    "openvino": "an OpenVINO IR exported once (optimum-intel / NNCF), run by the openvino runtime",
+    "onnx": "an ONNX Runtime GenAI model built once, run by its generator",
+}
+
+
 @dataclass(frozen=True)
 class Scheme:
     name: str
     bits: float
     library: str  # pip distribution that does the work, e.g. "optimum-quanto"
     devices: tuple[str, ...]
-    # "dtype" | "direct" | "transformers-config" | "gguf" | "calibrated" (llm-compressor, precision/calibrated.py) |
-    # "openvino" | "onnxruntime": which of the plans in harness/precision/plan.py applies
-    how: str
+    how: str  # one of HOWS: which of the load plans in harness/precision/plan.py applies
     quantizes: bool = True  # False for plain float casts (fp32, bf16, fp16)
     # dtype of the non-quantised tensors and the activations; "auto": float32 on a CPU, bfloat16 on a GPU (what each
     # is run in there); see compute_dtype
@@ -44,6 +53,10 @@ class Scheme:
     notes: str = ""
     gguf_type: str = ""  # llama.cpp file type, for how == "gguf"
     engines: tuple[str, ...] = ("torch",)  # engines that can run it; the first is engine=auto's choice
+
+    def __post_init__(self) -> None:
+        if self.how not in HOWS:
+            raise ValueError(f"scheme {self.name!r}: how={self.how!r} is not one of {', '.join(HOWS)}")
 
     def compute_dtype(self, device: str) -> str:
         """The dtype activations and unquantised tensors run in on `device`: the scheme's own, or for "auto" the

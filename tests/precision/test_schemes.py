@@ -128,11 +128,25 @@ def test_unknown_scheme_lists_choices():
         get_scheme("int3-magic")
 
 
-def test_every_scheme_has_a_config_file():
+def test_every_scheme_is_a_precision_option_from_the_registry_alone():
     from pathlib import Path
 
-    conf = Path(__file__).resolve().parents[2] / "conf" / "precision"
-    assert {p.stem for p in conf.glob("*.yaml")} == set(all_schemes())
+    from hydra.core.config_store import ConfigStore
+
+    from harness.api import compose
+
+    assert not list((Path(__file__).resolve().parents[2] / "conf" / "precision").glob("*.yaml"))  # no copies to keep
+    assert compose(["model=tiny-random", "precision=bnb-nf4"]).precision.name == "bnb-nf4"
+    options = {name.removesuffix(".yaml") for name in ConfigStore.instance().list("precision")}
+    assert options == set(all_schemes())
+
+
+def test_a_scheme_names_one_of_the_load_plans():
+    from harness.precision.registry import HOWS, Scheme
+
+    with pytest.raises(ValueError, match="how='quantise' is not one of dtype, direct, transformers-config"):
+        Scheme("x", 4, "lib", ("cpu",), "quantise")
+    assert {s.how for s in all_schemes().values()} <= set(HOWS)
 
 
 def test_a_shape_the_scheme_cannot_quantise_is_unavailable_with_its_reason():
