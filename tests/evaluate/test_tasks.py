@@ -145,3 +145,8 @@ def test_a_subject_subset_keeps_the_named_subjects_in_order_and_refuses_unknown_
     assert reqs[0].context.startswith("The following are multiple choice questions (with answers) about anatomy")
     with pytest.raises(KeyError, match="unknown subject.*astrology.*choices: abstract_algebra"):
         task.requests(5, 5, ["astrology"])
+
+
+def test_every_task_has_its_lm_eval_equality_case():
+    # a new task YAML without its case above (LM_EVAL_YAML, or the MMLU family's) fails here: add-a-task step 3
+    assert set(task_names()) == set(LM_EVAL_YAML) | {"mmlu", "mmlu_cloze"}
