@@ -30,8 +30,9 @@ def _harness_sweep(csv: Path, overrides: list[str]) -> list[dict]:
     """Run (or resume) a sweep through the normal harness and return its ok rows."""
     from harness.analysis.report import latest_ok, load_results
 
-    cmd = [sys.executable, "-m", "harness", "-m", *overrides, f"results.path={csv}",
-           f"hydra.sweep.dir={csv.parent / 'multirun'}"]
+    # Hydra's bookkeeping in a sweep folder of its own under the cache (conf/config.yaml), not beside the results:
+    # one shared folder made each later claim's progress line count the earlier claims' runs ("-0.0 min left")
+    cmd = [sys.executable, "-m", "harness", "-m", *overrides, f"results.path={csv}"]
     subprocess.run(cmd, cwd=ROOT, check=False)
     return latest_ok(load_results(csv)).to_dict("records")
 
