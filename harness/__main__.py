@@ -14,7 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 from harness.models import ModelLoadError
 from harness.config_key import config_hash
 from harness.launch import Terminated
-from harness.precision.registry import UnknownScheme, get_scheme
+from harness.precision.registry import get_scheme
 from harness.resolvers import register as _register_resolvers
 
 _register_resolvers()
