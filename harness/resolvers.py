@@ -35,6 +35,9 @@ def register() -> None:
     from omegaconf import OmegaConf
 
     store_schemes()
+    from harness.config.schema import store
+
+    store()  # the sections' dataclasses, group `schema`
 
     if not OmegaConf.has_resolver("harness_job"):
         OmegaConf.register_new_resolver("harness_job", _job, use_cache=True)

@@ -60,3 +60,55 @@ def test_a_results_name_over_the_file_system_limit_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="a file or folder name over 255 bytes"):
         check_values(compose(["model=tiny-random", f"results.path={tmp_path / ('a' * 250)}.csv"]))  # + .predictions
     check_values(compose(["model=tiny-random", f"results.path={tmp_path / ('a' * 200)}.csv"]))
+
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("bench", "capability", "engine", "eval", "model", "quality")
+
+
+@pytest.mark.parametrize("group, option", sorted((g, p.stem) for g in GROUPS for p in (CONF / g).glob("*.yaml")))
+def test_every_shipped_option_of_every_group_passes_the_dataclasses(group, option):
+    extra = ["model.id=some-org/some-model"] if (group, option) == ("model", "hf") else []
+    config = check_values(compose(["model=tiny-random", f"{group}={option}", *extra]))
+    assert config.model.name and config.engine.name  # typed: the sections are dataclasses, defaults filled
+
+
+def test_every_registered_scheme_is_a_plain_precision_name():
+    from harness.precision.registry import all_schemes
+
+    for name in all_schemes():
+        assert check_values(compose(["model=tiny-random", f"precision={name}"])).precision.name == name
+
+
+@pytest.mark.parametrize("override, says", [
+    ("bench.repeats=0", "bench.repeats=0 is not allowed: expected an integer >= 1"),
+    ("bench.min_gain=-2", "bench.min_gain=-2 is not allowed: expected a number >= -1"),
+    ("eval.shots=-1", "eval.shots=-1 is not allowed"),
+    ("quality.context=1", "quality.context=1 is not allowed: expected an integer >= 2"),
+    ("calibration.samples=0", "calibration.samples=0 is not allowed: expected an integer >= 1"),
+    ("runner.timeout_s=0", "runner.timeout_s=0 is not allowed: expected a number > 0"),
+    ("llamacpp.n_ctx=4", "llamacpp.n_ctx=4 is not allowed: expected an integer >= 16"),
+    ("model.seed=-3", "model.seed=-3 is not allowed: expected an integer >= 0"),
+    ("device=tpu", "device='tpu' is not allowed: expected auto, cpu or cuda"),
+])
+def test_a_value_out_of_its_range_is_refused_naming_the_key(override, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        check_values(compose(["model=tiny-random", f"++{override}"]))  # ++: set whether the group declares it or not
+
+
+def test_the_key_table_lists_every_declared_key_with_its_help():
+    from harness.config.schema import declared_keys, describe
+
+    table = describe()
+    leaves, _ = declared_keys()
+    missing = [k for k in leaves if f"`{k}`" not in table]
+    assert not missing, missing
+    assert "| `bench.repeats` | int | `5` | timed generations (median and spread) |" in table
+    assert "| `bench.loadgen.profiles` | list of str | `[server, interactive]` |" in table
+
+
+def test_the_documented_key_table_is_generated_from_the_dataclasses():
+    from harness.record.readme import CONFIG_DOC, render
+
+    text = CONFIG_DOC.read_text()
+    assert render(text, CONFIG_DOC) == text, "run `python -m harness.record.readme` to regenerate docs/reference/config.md"

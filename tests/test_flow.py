@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "harness"
 # the flow, in order; a stage may import itself, harness/core and the stages before it
-STAGES = ("core", "models", "precision", "engines", "measure", "profiles", "evaluate", "record", "analysis",
+STAGES = ("core", "config", "models", "precision", "engines", "measure", "profiles", "evaluate", "record", "analysis",
           "reproduce")
 
 
