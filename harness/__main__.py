@@ -12,6 +12,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.models import ModelLoadError
+from harness.config.schema import setting
 from harness.config_key import config_hash
 from harness.launch import Terminated
 from harness.precision.registry import get_scheme
@@ -129,7 +130,7 @@ def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict
         from harness.models.hub import fetch
 
         try:
-            _, download_s = fetch(cfg.model, progress=bool(cfg.get("progress", True)))
+            _, download_s = fetch(cfg.model, progress=bool(setting(cfg, "progress")))
         except ModelLoadError as exc:
             raise ConfigRefused(str(exc)) from None
     chash = config_hash(cfg)
@@ -161,7 +162,7 @@ def main(cfg: DictConfig) -> int:
     from harness.core.logs import setup_logging
     from harness.sweep import progress_line, record_outcome
 
-    setup_logging(cfg.get("log_level", "INFO"))
+    setup_logging(setting(cfg, "log_level"))
     hc = HydraConfig.get()
     multirun = hc.mode.name == "MULTIRUN"
     announce = (lambda label: progress_line(hc.sweep.dir, hc.job.num, label)) if multirun else None

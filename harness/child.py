@@ -43,11 +43,12 @@ def main() -> int:
     from harness.core.errors import Unavailable
     from harness.run import execute
 
+    from harness.config.schema import setting
     from harness.core.logs import setup_logging
 
     job = json.loads(sys.stdin.read())
     cfg = OmegaConf.create(job["config"])
-    setup_logging(cfg.get("log_level", "INFO"))
+    setup_logging(setting(cfg, "log_level"))
     try:
         row = execute(cfg, predictions_dir=Path(job["predictions_dir"]), run_id=job["run_id"])
         result, code = {"status": "ok", "row": row}, 0

@@ -7,6 +7,7 @@
     harness upgrade RESULTS.csv        rewrite an older-layout CSV under today's columns
     harness reproduce list | run ...   the published claims
     harness columns                    the result columns, as Markdown
+    harness config                     the configuration keys with their defaults and meaning, as Markdown
 
 `python -m harness` stays the alias of `harness run`."""
 from __future__ import annotations
@@ -22,6 +23,7 @@ COMMANDS = {
     "upgrade": ("harness.record.upgrade", "main"),
     "reproduce": ("harness.reproduce.__main__", "main"),
     "columns": ("harness.record.schema", "print_table"),
+    "config": ("harness.config.schema", "print_table"),
 }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from harness.config.schema import setting
 from harness.config_key import config_hash, run_config
 from harness.core.logs import get
 from harness.record.curves import append_curve, curves_path
@@ -195,10 +196,10 @@ def run_and_record(cfg, overrides: list[str], download_s: float | None = None) -
         with gpu_slots(int(gpus)) as ids:  # the run sees only the GPUs it holds
             t0 = time.perf_counter()
             status, measured, error = run_child(job, log_path, float(cfg.runner.timeout_s),
-                                                echo=cfg.get("progress", True),
+                                                echo=setting(cfg, "progress"),
                                                 extra_env={"CUDA_VISIBLE_DEVICES": ",".join(ids)})
     elif cfg.runner.isolate:
-        status, measured, error = run_child(job, log_path, float(cfg.runner.timeout_s), echo=cfg.get("progress", True))
+        status, measured, error = run_child(job, log_path, float(cfg.runner.timeout_s), echo=setting(cfg, "progress"))
     else:
         status, measured, error = _run_inline(cfg, preds, run_id)
     run_s = time.perf_counter() - t0

@@ -54,15 +54,15 @@ def estimate_s(cfg, scheme, bandwidth_gbs: float) -> float:
     from harness.models.placement import weights_gib
     from harness.models.random_arch import build_config
 
-    b = cfg.bench
+    from harness.config.schema import section
+
+    b = section(cfg, "bench")
     gib16 = weights_gib(build_config(cfg.model), "bfloat16")
     bits = float(scheme.bits)
     step_s = (gib16 * 2**30 * bits / 16) / (bandwidth_gbs * 1e9 * 0.6) + 0.0003
-    from harness.measure.load_curve import levels_of
-
-    levels = levels_of(b.get("concurrency", b.batch_size))
-    steps = (int(b.warmup) + int(b.repeats)) * int(b.new_tokens)
-    curve = sum((2 + int(b.get("curve_repeats", b.repeats)) * int(b.new_tokens)) * (1 + c / 64) for c in levels[1:])
+    levels = b.levels
+    steps = (b.warmup + b.repeats) * b.new_tokens
+    curve = sum((2 + b.curve_generations * b.new_tokens) * (1 + c / 64) for c in levels[1:])
     prepare = gib16 * 1.07 / PREPARE_GBS.get(scheme.name, 10.0)
     return FIXED_S + prepare + (steps + curve) * step_s + 0.2 * len(levels)
 

@@ -9,9 +9,10 @@ import importlib.metadata
 import time
 from pathlib import Path
 
+from harness.config.schema import BenchConfig, section
 from harness.engines.base import build_engine, resolve_engine
 from harness.core.environment import device_facts, resolve_device
-from harness.core.errors import Unavailable
+from harness.core.errors import ConfigError, Unavailable
 from harness.precision.registry import get_scheme, unavailable_reason
 from harness.record.schema import Record
 
@@ -25,7 +26,7 @@ def _library_version(library: str) -> str:
 
 def engine_name(cfg, scheme) -> str:
     """The engine this run uses (`engine=auto`: the scheme's first); an impossible pair raises Unavailable."""
-    return resolve_engine(str(cfg.get("engine", {}).get("name", "auto")), scheme)
+    return resolve_engine(section(cfg, "engine").name, scheme)
 
 
 def identity(cfg) -> dict:
@@ -40,7 +41,7 @@ def identity(cfg) -> dict:
 
     return {"model": model_label(cfg.model), "model_source": str(cfg.model.get("source", "")),
             "checkpoint_fingerprint": checkpoint_fingerprint(cfg.model),
-            "weights": cfg.model.get("weights", "real"), "precision": scheme.name,
+            "weights": section(cfg, "model").weights, "precision": scheme.name,
             "scheme_bits": scheme.bits, "engine": engine, "batch_size": cfg.bench.batch_size,
             "prompt_tokens": cfg.bench.prompt_tokens, "new_tokens": cfg.bench.new_tokens,
             "repeats": cfg.bench.repeats, "concurrency": _levels_label(cfg.bench)}
@@ -48,7 +49,7 @@ def identity(cfg) -> dict:
 
 def evaluates(cfg) -> bool:
     """Accuracy and quality mean nothing on random weights (tiny-random opts in, to test the plumbing)."""
-    return bool(cfg.model.get("evaluate", cfg.model.get("weights", "real") == "real"))
+    return section(cfg, "model").evaluate
 
 
 def placement_columns(placement: dict[str, int]) -> dict:
@@ -61,11 +62,9 @@ def placement_columns(placement: dict[str, int]) -> dict:
 
 
 def _levels_label(bench) -> str:
-    from harness.measure.load_curve import levels_of
-
     try:
-        return ",".join(str(c) for c in levels_of(bench.get("concurrency", bench.batch_size)))
-    except ValueError:
+        return ",".join(str(c) for c in BenchConfig.of(bench).levels)
+    except ConfigError:
         return str(bench.get("concurrency"))
 
 
@@ -136,7 +135,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
             t_phase = time.perf_counter()
             columns, predictions = evaluate_tasks(cfg, engine, tokenizer, predictions_dir, run_id)
             row.update(columns, eval_s=time.perf_counter() - t_phase)
-        if real and cfg.get("capability", {}).get("enabled"):
+        if real and section(cfg, "capability").enabled:
             if "capability" in failed:
                 row["capability_status"] = f"failed: {failed['capability']}"
             else:
@@ -145,7 +144,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
                 t_phase = time.perf_counter()
                 row.update(capability_columns(cfg, engine, tokenizer, predictions_dir, run_id),
                            capability_s=time.perf_counter() - t_phase, capability_status="ok")
-        if real and cfg.quality.get("enabled"):
+        if real and section(cfg, "quality").enabled:
             if "reference" in failed:
                 row["quality_status"] = f"failed: {failed['reference']}"
             else:
@@ -176,7 +175,7 @@ def references_first(cfg, engine_choice: str) -> dict[str, str]:
 
     windows = None
     try:
-        if cfg.quality.get("enabled"):
+        if section(cfg, "quality").enabled:
             from harness.evaluate.windows import corpus_windows
             from harness.models.checkpoint import tokenizer_of
 
@@ -209,7 +208,7 @@ def references_first(cfg, engine_choice: str) -> dict[str, str]:
 def _measure(cfg, engine, tokenizer, proof, run_id: str = "", gpus: list[int] | None = None) -> dict:
     """Speed at bench.batch_size (warm-up, timed repeats), the memory roofline, then the load curve over
     bench.concurrency (its batch-1 level is the measurement above when batch_size is 1: same prompt, not rerun)."""
-    from harness.measure.load_curve import curve_columns, level, levels_of, load_curve
+    from harness.measure.load_curve import curve_columns, level, load_curve
     from harness.measure.roofline import roofline_columns
     from harness.measure.speed import bench_prompt, measure_speed
 
@@ -235,7 +234,7 @@ def _measure(cfg, engine, tokenizer, proof, run_id: str = "", gpus: list[int] | 
         known = {1: level(1, out, out["kv_bytes_per_token"], b.prompt_tokens + b.new_tokens, out["bench_s"],
                           bench_peak)}
         levels, why = load_curve(engine, tokenizer, b, known=known)
-    elif levels_of(b.get("concurrency", b.batch_size)) != [int(b.batch_size)]:
+    elif BenchConfig.of(b).levels != [int(b.batch_size)]:
         levels, why = load_curve(engine, tokenizer, b)
     else:  # a batch measured above with one prompt copied, and no curve asked for
         levels, why = [], ""
@@ -243,7 +242,7 @@ def _measure(cfg, engine, tokenizer, proof, run_id: str = "", gpus: list[int] | 
     peaks = [p for p in [bench_peak, *(lv.get("cuda_peak_alloc_mb") for lv in levels)] if p is not None]
     if peaks:
         out["cuda_peak_alloc_mb"] = max(peaks)
-    if b.get("loadgen", {}).get("enabled"):
+    if BenchConfig.of(b).loadgen.enabled:
         from harness.measure.loadgen import loadgen_columns
         from harness.profiles.slo import load_slo
         from harness.record import layout

@@ -139,9 +139,8 @@ def test_results_path_a_directory_is_one_line_and_the_sweep_goes_on(tmp_path):
 def test_a_row_the_results_file_refuses_is_kept_and_named(tmp_path, monkeypatch):
     """A read-only or full results file: the measured row goes to a one-row CSV in the cache, which the merge
     command copies into a results file later."""
-    from hydra import compose, initialize_config_dir
-
     from harness import launch
+    from harness.api import compose
     from harness.record.merge import merge
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
@@ -152,8 +151,7 @@ def test_a_row_the_results_file_refuses_is_kept_and_named(tmp_path, monkeypatch)
         return append_row(path, row)
 
     monkeypatch.setattr(launch, "append_row", read_only)
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[*Q, "runner.isolate=false", f"results.path={tmp_path / 'runs.csv'}"])
+    cfg = compose([*Q, "runner.isolate=false", f"results.path={tmp_path / 'runs.csv'}"])  # the schemes' group too
     row = launch.run_and_record(cfg, [])
     assert row["status"] == "ok" and "Read-only" in row["record_error"]
     kept = read_rows(row["unsaved_path"])
@@ -163,13 +161,12 @@ def test_a_row_the_results_file_refuses_is_kept_and_named(tmp_path, monkeypatch)
 
 def test_a_log_that_cannot_be_written_keeps_the_measurement(tmp_path, caplog):
     """/dev/full fails every write with ENOSPC: the run still ends ok with its numbers, and says its log is lost."""
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from harness.api import compose
     from harness.launch import run_child
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=Q)
+    cfg = compose(Q)
     job = {"config": OmegaConf.to_container(cfg, resolve=True), "predictions_dir": str(tmp_path), "run_id": "r"}
     status, row, error = run_child(job, Path("/dev/full"), 300, echo=False)
     assert status == "ok" and row["decode_tok_s"] > 0 and not error

@@ -206,7 +206,9 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     path = requantise(source, scheme, threads)
     proof = gguf_proof(path, scheme)
     tok = AutoTokenizer.from_pretrained(str(converted))
-    engine = LlamaCppEngine(path, threads, int(cfg.get("llamacpp", {}).get("n_ctx", 4096)),
+    from harness.config.schema import section
+
+    engine = LlamaCppEngine(path, threads, section(cfg, "llamacpp").n_ctx,
                             AutoConfig.from_pretrained(str(converted)))
     baseline = (f"GGUF {scheme.gguf_type} requantised by llama.cpp from the {cfg.model.source_quant} source "
                 f"(cannot be better than its {cfg.model.source_quant} source)")

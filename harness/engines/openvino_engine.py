@@ -122,11 +122,12 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     t0 = time.perf_counter()
     hf_config = AutoConfig.from_pretrained(str(ckpt.folder))
     model = ov.Core().read_model(str(conv.folder / "openvino_model.xml"))
-    knobs = cfg.engine  # conf/engine/openvino.yaml; engine=auto has none of them: the same defaults apply
-    options = {"INFERENCE_PRECISION_HINT": str(knobs.get("inference_precision", "f32")),
-               "KV_CACHE_PRECISION": str(knobs.get("kv_cache_precision", "f32"))}
+    from harness.config.schema import engine_knobs
+
+    knobs = engine_knobs(cfg, "openvino")  # harness/config/schema.py's defaults also under engine=auto
+    options = {"INFERENCE_PRECISION_HINT": knobs.inference_precision, "KV_CACHE_PRECISION": knobs.kv_cache_precision}
     threads = int(cfg.threads or torch.get_num_threads())
-    engine = OpenVinoEngine(model, threads, options, hf_config, int(knobs.get("max_length", 4096)))
+    engine = OpenVinoEngine(model, threads, options, hf_config, knobs.max_length)
     engine.folder = conv.folder
     proof = ov_proof(model, scheme, config_param_count(hf_config), engine.runtime())
     baseline = f"{ckpt.baseline}, exported by optimum-intel"

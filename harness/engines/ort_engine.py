@@ -114,7 +114,9 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     hf_config = AutoConfig.from_pretrained(str(ckpt.folder))
     proof = onnx_proof(conv.folder, scheme, config_param_count(hf_config))
     threads = int(cfg.threads or torch.get_num_threads())
-    engine = OnnxRuntimeEngine(conv.folder, threads, int(cfg.engine.get("max_length", 4096)), hf_config)
+    from harness.config.schema import engine_knobs
+
+    engine = OnnxRuntimeEngine(conv.folder, threads, engine_knobs(cfg, "onnxruntime").max_length, hf_config)
     baseline = f"{ckpt.baseline}, converted by the onnxruntime-genai model builder"
     return BuiltEngine(engine, ckpt.tokenizer, proof, baseline, ckpt.weights, time.perf_counter() - t0,
                        convert_s=conv.convert_s)

@@ -198,7 +198,9 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
 
     p = prepare(cfg, scheme, device)
     pad = p.tokenizer.pad_token_id if p.tokenizer.pad_token_id is not None else (p.tokenizer.eos_token_id or 0)
-    decode = str((cfg.get("engine") or {}).get("decode", "auto"))
+    from harness.config.schema import engine_knobs
+
+    decode = engine_knobs(cfg, "torch").decode
     return BuiltEngine(TorchEngine(p.model, device=device, pad_id=pad, decode=decode), p.tokenizer, p.proof,
                        p.baseline, p.weights,
                        p.load_s, convert_s=p.convert_s, plan=p.plan, placement=p.placement,

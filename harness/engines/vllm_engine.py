@@ -220,8 +220,10 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     from harness.models.checkpoint import checkpoint
     from harness.precision.proof import Proof, config_param_count
 
-    knobs = cfg.engine
-    python = check_vllm(device, knobs.get("python"))
+    from harness.config.schema import engine_knobs
+
+    knobs = engine_knobs(cfg, "vllm")  # harness/config/schema.py's defaults also under engine=auto
+    python = check_vllm(device, knobs.python)
     ckpt = checkpoint(cfg.model)
     hf_config = AutoConfig.from_pretrained(str(ckpt.folder))
     params = config_param_count(hf_config)
@@ -246,16 +248,15 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     else:
         raise Unavailable(f"{scheme.name} does not run on the vllm engine (it serves float and llm-compressor "
                           "checkpoints)")
-    max_length = int(knobs.get("max_length", 2048))
+    max_length = knobs.max_length
     t0 = time.perf_counter()
-    caching = bool(knobs.get("prefix_caching", False))
-    tp = int(knobs.get("tensor_parallel_size", 1))
-    process = VllmProcess(folder, dtype, max_length, kv_cache_gib=int(knobs.get("kv_cache_gib", 1)),
+    caching = knobs.prefix_caching
+    tp = knobs.tensor_parallel_size
+    process = VllmProcess(folder, dtype, max_length, kv_cache_gib=knobs.kv_cache_gib,
                           threads=int(cfg.threads) if cfg.get("threads") else None,
                           extra_args=["--enable-prefix-caching" if caching else "--no-enable-prefix-caching"],
                           device=device, python=python, tensor_parallel_size=tp,
-                          gpu_memory_utilization=knobs.get("gpu_memory_utilization"),
-                          enforce_eager=knobs.get("enforce_eager"))
+                          gpu_memory_utilization=knobs.gpu_memory_utilization, enforce_eager=knobs.enforce_eager)
     engine = VllmEngine(process, hf_config, max_length, 2 if dtype != "float32" else 4)
     engine.device = device
     graphs = "eager" if "--enforce-eager" in process.cmd else "CUDA graphs"

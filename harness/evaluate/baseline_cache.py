@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from harness.config.schema import section
 from harness.models.identity import model_label, path_name
 from harness.core.paths import cache_dir
 
@@ -70,25 +71,25 @@ def atomic_save(obj, path: Path, as_json: bool = False) -> None:
 
 # -- the quality reference ---------------------------------------------------------------------------------------------
 def logits_path(cfg, windows) -> Path:
-    q = cfg.quality
+    q = section(cfg, "quality")
     tokens = hashlib.sha256(str(windows).encode()).hexdigest()[:16]
-    key = _hash({"model": _model_key(cfg), "baseline": q.baseline, "topk": int(q.topk), "tokens": tokens,
-                 **({"full_windows": True} if q.get("full_windows") else {})})
+    key = _hash({"model": _model_key(cfg), "baseline": q.baseline, "topk": q.topk, "tokens": tokens,
+                 **({"full_windows": True} if q.full_windows else {})})
     return cache_dir("reference") / f"{path_name(cfg.model)}-{q.baseline}-logits-{key}.pt"
 
 
 def predictions_path(cfg, task: str) -> Path:
-    e = cfg.eval
-    subjects = sorted(e.get("subjects") or [])
-    key = _hash({"model": _model_key(cfg), "baseline": cfg.quality.baseline, "task": task, "shots": int(e.shots),
-                 "per_subject": e.per_subject, "limit": e.get("limit"), **({"subjects": subjects} if subjects else {})})
+    e = section(cfg, "eval")
+    subjects = sorted(e.subjects or [])
+    key = _hash({"model": _model_key(cfg), "baseline": section(cfg, "quality").baseline, "task": task, "shots": e.shots,
+                 "per_subject": e.per_subject, "limit": e.limit, **({"subjects": subjects} if subjects else {})})
     return cache_dir("reference") / f"{path_name(cfg.model)}-{cfg.quality.baseline}-{task}-{key}.json"
 
 
 def reference_label(cfg) -> str:
-    q = cfg.quality
+    q = section(cfg, "quality")
     return (f"{model_label(cfg.model)}/{q.baseline}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, "
-            f"top-{q.topk}" + (", every position of each window (GPTQ's protocol)" if q.get("full_windows") else ""))
+            f"top-{q.topk}" + (", every position of each window (GPTQ's protocol)" if q.full_windows else ""))
 
 
 def _load(path: Path, as_json: bool):

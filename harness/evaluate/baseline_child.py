@@ -25,14 +25,15 @@ from harness.core.cache_files import exclusive_lock
 
 
 from harness.core.errors import ReferenceBuildError  # noqa: E402 - re-exported
+from harness.config.schema import section  # noqa: E402
 
 
 def needs(cfg, windows) -> dict[str, list[str]]:
     """Reference scheme -> what is missing for this run: 'reference' (quality) and/or 'capability'."""
     out: dict[str, list[str]] = {}
-    if cfg.quality.get("enabled") and cache.reference_missing(cfg, windows):
+    if section(cfg, "quality").enabled and cache.reference_missing(cfg, windows):
         out.setdefault(str(cfg.quality.baseline), []).append("reference")
-    if cfg.get("capability", {}).get("enabled") and cache.missing_capability(cfg):
+    if section(cfg, "capability").enabled and cache.missing_capability(cfg):
         out.setdefault(str(cfg.capability.baseline), []).append("capability")
     return out
 

@@ -31,6 +31,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config.schema import setting
+
 
 @dataclass
 class TaskSample:
@@ -82,7 +84,7 @@ def score_full(cfg, engine, tokenizer, task: str) -> list[dict]:
     from harness.evaluate.run_tasks import auto_batch_size
 
     _, preds = evaluate_task(engine, tokenizer, task, 0, None, auto_batch_size(engine),
-                             progress=cfg.get("progress", True))
+                             progress=setting(cfg, "progress"))
     return [{"id": p["id"], "correct": int(p["pred"] == p["gold"])} for p in preds]
 
 
@@ -155,7 +157,7 @@ def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run
 
     def score(task: str, indices: list[int]) -> list[int]:
         _, preds = evaluate_task(engine, tokenizer, task, 0, None, auto_batch_size(engine),
-                                 progress=cfg.get("progress", True), indices=indices)
+                                 progress=setting(cfg, "progress"), indices=indices)
         preds_by_task[task] += preds
         return [int(p["pred"] == p["gold"]) for p in preds]
 

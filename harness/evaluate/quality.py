@@ -17,6 +17,7 @@ import math
 import numpy as np
 import torch
 
+from harness.config.schema import section
 from harness.evaluate.windows import corpus_windows, window_logprobs
 from harness.core.logs import get
 
@@ -98,11 +99,11 @@ def compare_predictions(base: list[dict], run: list[dict]) -> dict:
 def quality_columns(cfg, engine, tokenizer, predictions: dict) -> dict:
     from harness.evaluate.reference import ensure_reference, reference_label
 
-    q = cfg.quality
-    windows = corpus_windows(tokenizer, int(q.context), int(q.max_tokens))
+    q = section(cfg, "quality")
+    windows = corpus_windows(tokenizer, q.context, q.max_tokens)
     reference = ensure_reference(cfg, windows, engine=engine, tokenizer=tokenizer, predictions=predictions)
     out = {"quality_ref": reference_label(cfg),
-           **compare_logits(reference["logits"], engine, windows, bool(q.get("full_windows")))}
+           **compare_logits(reference["logits"], engine, windows, q.full_windows)}
     for task, preds in predictions.items():
         base = reference["predictions"].get(task)
         if base is None:

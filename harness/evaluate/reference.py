@@ -7,6 +7,7 @@ model is loaded, in the reference's own process (harness/evaluate/baseline_child
 together with the capability baseline when that is missing too; here it is only read."""
 from __future__ import annotations
 
+from harness.config.schema import section
 from harness.evaluate.baseline_cache import (atomic_save, load_reference, logits_path, predictions_path,  # noqa: F401
                                              reference_label, reference_missing)
 
@@ -14,7 +15,8 @@ from harness.evaluate.baseline_cache import (atomic_save, load_reference, logits
 def write_reference(cfg, engine, tokenizer, windows, predictions: dict) -> None:
     from harness.evaluate.windows import reference_from
 
-    atomic_save(reference_from(engine, windows, int(cfg.quality.topk), bool(cfg.quality.get("full_windows"))),
+    quality = section(cfg, "quality")
+    atomic_save(reference_from(engine, windows, quality.topk, quality.full_windows),
                 logits_path(cfg, windows))
     for task, preds in predictions.items():
         atomic_save(preds, predictions_path(cfg, task), as_json=True)

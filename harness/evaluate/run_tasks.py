@@ -2,6 +2,8 @@
 beside the CSV (and compared with the baseline's by the quality step)."""
 from __future__ import annotations
 
+from harness.config.schema import section, setting
+
 
 def auto_batch_size(engine) -> int | None:
     """On CPU None (batches of at most 256 padded new tokens); on CUDA 64, halved where a batch runs out of memory
@@ -13,12 +15,8 @@ def eval_batch_size(cfg, engine) -> int | None:
     """`eval.batch_size`, with `auto` resolved: on CPU None, i.e. batches of at most 256 padded new tokens (one MMLU
     question per forward, several short ARC answers: padding a batch to its longest input costs more there than
     batching gains; measured 1.5x faster than 8 on MMLU 5-shot), 64 on CUDA, halved on out-of-memory."""
-    bs = cfg.eval.get("batch_size", "auto")
-    if bs == "auto":
-        return auto_batch_size(engine)
-    if not isinstance(bs, int) or bs < 1:
-        raise ValueError(f"eval.batch_size must be a positive integer or auto, not {bs!r}")
-    return bs
+    bs = section(cfg, "eval").batch_size  # checked by harness/config/schema.py: auto or an integer >= 1
+    return auto_batch_size(engine) if bs == "auto" else int(bs)
 
 
 def evaluate_tasks(cfg, engine, tokenizer, predictions_dir, run_id) -> tuple[dict, dict]:
@@ -28,10 +26,11 @@ def evaluate_tasks(cfg, engine, tokenizer, predictions_dir, run_id) -> tuple[dic
 
     out: dict = {}
     by_task: dict = {}
-    for task in cfg.eval.tasks:
-        limit = cfg.eval.per_subject if load_task(task).spec.get("group_by") else cfg.eval.get("limit")
-        m, preds = evaluate_task(engine, tokenizer, task, cfg.eval.shots, limit, eval_batch_size(cfg, engine),
-                                 progress=cfg.get("progress", True), groups=cfg.eval.get("subjects"))
+    ev = section(cfg, "eval")
+    for task in ev.tasks:
+        limit = ev.per_subject if load_task(task).spec.get("group_by") else ev.limit
+        m, preds = evaluate_task(engine, tokenizer, task, ev.shots, limit, eval_batch_size(cfg, engine),
+                                 progress=setting(cfg, "progress"), groups=ev.subjects)
         out.update({f"{task}_acc": m["acc"], f"{task}_acc_norm": m["acc_norm"], f"{task}_stderr": m["stderr"],
                     f"{task}_n": m["n"], f"{task}_shots": m["shots"], f"{task}_subset": m["subset"],
                     f"{task}_chance": m["chance"]})

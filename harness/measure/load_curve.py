@@ -17,6 +17,7 @@ import time
 from harness.measure.memory import available_bytes, peak_rss_mb
 from harness.measure.speed import distinct_prompts, measure_speed
 
+from harness.config.schema import BenchConfig, levels_of  # noqa: F401 - levels_of: the curve's levels
 from harness.measure.levels import LEVEL_KEYS
 
 
@@ -27,13 +28,6 @@ def free_bytes(device: str) -> int | None:
 
         return torch.cuda.mem_get_info()[0]
     return available_bytes()
-
-
-def levels_of(concurrency) -> list[int]:
-    levels = [concurrency] if isinstance(concurrency, int) else list(concurrency)
-    if not levels or any(not isinstance(c, int) or isinstance(c, bool) or c < 1 for c in levels):
-        raise ValueError(f"bench.concurrency must be a positive integer or a list of them, not {concurrency!r}")
-    return sorted(set(levels))
 
 
 def kv_cache_bytes(kv_per_token: int, concurrency: int, tokens: int) -> int:
@@ -67,11 +61,12 @@ def load_curve(engine, tokenizer, bench, memory_bytes: int | None = None,
                known: dict | None = None) -> tuple[list, str]:
     """Measure every level of `bench.concurrency` until a stop rule fires. Returns (levels, why the curve ended).
     `known`: levels already measured with these prompts (concurrency -> level), taken as they are."""
-    levels = levels_of(bench.get("concurrency", bench.batch_size))
+    bench = BenchConfig.of(bench)
+    levels = bench.levels
     cap = engine.capabilities.max_batch
-    prompt_tokens, new_tokens = int(bench.prompt_tokens), int(bench.new_tokens)
-    repeats = int(bench.get("curve_repeats", bench.repeats))
-    min_gain, budget = float(bench.get("min_gain", 0.05)), float(bench.get("level_time_s", 120))
+    prompt_tokens, new_tokens = bench.prompt_tokens, bench.new_tokens
+    repeats = bench.curve_generations
+    min_gain, budget = float(bench.min_gain), float(bench.level_time_s)
     prompts = distinct_prompts(tokenizer, prompt_tokens, levels[-1], engine.vocab_size)
     kv_per_token = engine.kv_bytes_per_token()
     out: list[dict] = []

@@ -198,23 +198,25 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
     from harness.measure.speed import distinct_prompts
     from harness.core.cache_files import write_gzip
 
-    lc, b = cfg.bench.loadgen, cfg.bench
-    offline_n = int(lc.get("offline_query_count", lc.min_query_count))
-    max_run_s = float(lc.get("max_run_s", 0) or 0)
+    from harness.config.schema import section
+
+    b = section(cfg, "bench")
+    lc = b.loadgen
+    offline_n = lc.offline_queries
+    max_run_s = float(lc.max_run_s or 0)
     note = (f"{NOTICE}: Server min_query_count {int(lc.min_query_count)}, min_duration {int(lc.min_duration_ms)} ms; "
             f"Offline {offline_n} queries")
     if not engine.capabilities.continuous_batching:
         return {"loadgen_note": f"the {engine.name} engine does not batch continuously: no LoadGen run"}
     prompts = distinct_prompts(tokenizer, int(b.prompt_tokens), int(lc.prompts), engine.vocab_size).tolist()
-    if lc.get("mixed"):  # a mixed-length set: the same windows cut to 1/4, 1/2, 3/4 and the whole prompt length
+    if lc.mixed:  # a mixed-length set: the same windows cut to 1/4, 1/2, 3/4 and the whole prompt length
         prompts = [p[: max(1, len(p) * (1 + i % 4) // 4)] for i, p in enumerate(prompts)]
         note_len = f"prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens"
     else:
         note_len = f"prompts of {int(b.prompt_tokens)} tokens"
     notes = [f"{note}; {note_len}, {int(b.new_tokens)} new tokens each (EOS ignored)"]
     out: dict = {}
-    server = engine.server(max_memory_percent=float(lc.get("cache_memory_percent", 0.05)),
-                           max_batch_tokens=lc.get("max_batch_tokens"))
+    server = engine.server(max_memory_percent=float(lc.cache_memory_percent), max_batch_tokens=lc.max_batch_tokens)
     tmp = Path(log_dir or ".") / f"{run_id}.tmp"
 
     def run(scenario: str, qps: float, slo=None, queries: int | None = None) -> LoadgenResult:
@@ -233,11 +235,11 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
 
     try:
         auto = str(lc.start_qps) == "auto"
-        off = run("offline", float(lc.get("offline_expected_qps", 1.0) if auto else lc.start_qps), queries=offline_n)
+        off = run("offline", 1.0 if auto else float(lc.start_qps), queries=offline_n)
         out.update(loadgen_offline_tok_s=off.tokens_per_s, loadgen_offline_queries=off.queries)
         start = (off.samples_per_s or 1.0) / 2 if auto else float(lc.start_qps)
         floor = int(lc.min_query_count) / max_run_s if max_run_s else 0.0
-        budget = float(lc.get("search_budget_s", 0) or 0)
+        budget = float(lc.search_budget_s or 0)
         searched: list[tuple] = []  # (slo, first INVALID QPS) of the profiles searched so far
         live = []
         for slo in profiles:

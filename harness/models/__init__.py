@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.config.schema import ModelConfig
 from harness.core.errors import ModelLoadError  # noqa: F401 - re-exported for the loaders
 from harness.models.loaded import LoadedModel  # noqa: F401 - re-exported
 
@@ -56,6 +57,6 @@ def load_model(model_cfg, device: str = "cpu", dtype: str = "float32", quantizat
     if device_map is None and device != "cpu":
         device_map = device
     model = load_folder(ckpt.folder, dtype, quantization_config, device_map, max_memory,
-                        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)))
+                        trust_remote_code=ModelConfig.of(model_cfg).trust_remote_code)
     return LoadedModel(model=model, tokenizer=ckpt.tokenizer, name=model_label(model_cfg), baseline=ckpt.baseline,
                        weights=ckpt.weights, folder=ckpt.folder)

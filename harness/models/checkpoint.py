@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.config.schema import ModelConfig
 from harness.core.errors import ModelLoadError
 
 
@@ -32,18 +33,18 @@ def checkpoint(model_cfg) -> Checkpoint:
         from harness.models.local_tokenizer import local_tokenizer
         from harness.models.random_arch import build_config, materialised
 
-        seed = int(model_cfg.get("seed", 0))
-        folder, tok = materialised(build_config(model_cfg), seed), local_tokenizer(int(model_cfg.get("tokenizer_vocab", 1024)))
+        m = ModelConfig.of(model_cfg)
+        folder, tok = materialised(build_config(model_cfg), m.seed), local_tokenizer(m.tokenizer_vocab)
         if not (folder / "tokenizer.json").exists():  # converters copy the folder's tokenizer files
             tok.save_pretrained(str(folder))
-        return Checkpoint(folder, tok, f"fp32 seeded random weights (seed {seed})", model_cfg.get("weights", "random"))
+        return Checkpoint(folder, tok, f"fp32 seeded random weights (seed {m.seed})", m.weights)
     if source == "hub":
         from harness.models.hub import local_folder
         from harness.models.identity import model_label
         from harness.models.stream import storage_dtype
 
         folder = local_folder(model_cfg)
-        trust = bool(model_cfg.get("trust_remote_code", False))
+        trust = ModelConfig.of(model_cfg).trust_remote_code
         try:
             tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust)
         except Exception as exc:  # noqa: BLE001 - re-raised with the folder named
@@ -74,7 +75,7 @@ def tokenizer_of(model_cfg):
     if model_cfg.source == "random":
         from harness.models.local_tokenizer import local_tokenizer
 
-        return local_tokenizer(int(model_cfg.get("tokenizer_vocab", 1024)))
+        return local_tokenizer(ModelConfig.of(model_cfg).tokenizer_vocab)
     return checkpoint(model_cfg).tokenizer
 
 

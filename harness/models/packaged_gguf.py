@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+from harness.config.schema import ModelConfig
 from harness.core.logs import get
 from harness.core.errors import ModelLoadError
 from harness.core.paths import cache_dir
@@ -43,7 +44,7 @@ def gguf_path(model_cfg) -> Path:
             record_size(target)
         path = target
     else:
-        files = sorted(_package_dir(model_cfg.package).glob(model_cfg.get("gguf_glob", "*.gguf")))
+        files = sorted(_package_dir(model_cfg.package).glob(ModelConfig.of(model_cfg).gguf_glob))
         if not files:
             raise ModelLoadError(f"no GGUF file in the installed package {model_cfg.package!r}")
         path = files[0]

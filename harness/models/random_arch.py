@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import psutil
 
+from harness.config.schema import ModelConfig
 from harness.core.errors import ModelLoadError
 from harness.models.loaded import LoadedModel
 from harness.models.local_tokenizer import local_tokenizer
@@ -53,16 +54,17 @@ def load(model_cfg, device: str = "cpu", dtype: str = "float32") -> LoadedModel:
         raise ModelLoadError(
             f"{model_cfg.name}: about {need / 2**30:.1f} GiB needed for {dtype} random weights, "
             f"{avail / 2**30:.1f} GiB {where}; refusing to load (pick a smaller model)")
-    seed = int(model_cfg.get("seed", 0))
+    m = ModelConfig.of(model_cfg)
+    seed = m.seed
     torch.manual_seed(seed)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
     reseed_matrices(model, seed, float(getattr(config, "initializer_range", 0.02)))
     model.eval()
-    tok = local_tokenizer(int(model_cfg.get("tokenizer_vocab", 1024)))
+    tok = local_tokenizer(m.tokenizer_vocab)
     return LoadedModel(model=model, tokenizer=tok, name=model_cfg.name,
                        baseline=f"seeded random weights (seed {seed}), created in {dtype} on {device}",
-                       weights=model_cfg.get("weights", "random"))
+                       weights=m.weights)
 
 
 def reseed_matrices(model, seed: int, std: float) -> None:

@@ -34,7 +34,7 @@ class Prepared:
 
 def max_memory_of(knobs) -> dict | None:
     """`engine.max_memory` with GPU indices as integers (YAML keys are strings), or None."""
-    raw = knobs.get("max_memory") if knobs is not None else None
+    raw = knobs.max_memory
     if not raw:
         return None
     return {int(k) if str(k).isdigit() else str(k): v for k, v in dict(raw).items()}
@@ -75,7 +75,9 @@ def prepare(cfg, scheme, device: str) -> Prepared:
 
     warm_imports(cfg.model, scheme.requires)
     label = model_label(cfg.model)
-    knobs = cfg.get("engine") or {}
+    from harness.config.schema import engine_knobs, section
+
+    knobs, model_cfg = engine_knobs(cfg, "torch"), section(cfg, "model")
     if scheme.how == "calibrated":  # llm-compressor's checkpoint, as shipped (precision/calibrated.py)
         from harness.precision.calibrated import calibration_of, torch_model
 
@@ -97,7 +99,7 @@ def prepare(cfg, scheme, device: str) -> Prepared:
         ckpt = checkpoint(cfg.model)
         folder = ckpt.folder
         stored = storage_dtype(folder)
-        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=bool(cfg.model.get("trust_remote_code")))
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=model_cfg.trust_remote_code)
     plan = plan_for(scheme, device, source, stored)
     if scheme.fits and (why := scheme.fits(config)):
         raise Unavailable(f"{scheme.name}: {why}")
@@ -110,9 +112,9 @@ def prepare(cfg, scheme, device: str) -> Prepared:
     else:
         from harness.models.stream import load_folder
 
-        device_map = str(knobs.get("device_map", "auto")) if device == "cuda" else None
+        device_map = knobs.device_map if device == "cuda" else None
         model = load_folder(folder, plan.load_dtype, plan.quantization_config, device_map, max_memory_of(knobs),
-                            trust_remote_code=bool(cfg.model.get("trust_remote_code")))
+                            trust_remote_code=model_cfg.trust_remote_code)
         _check_no_offload(model, device, label)
         tok, baseline, weights = ckpt.tokenizer, ckpt.baseline, ckpt.weights
     params = config_param_count(model.config) if plan.quantization_config is not None else count_params(model)

@@ -1,20 +1,39 @@
-"""Keep the documentation's column table (docs/reference/columns.md) generated from the schema:
-`python -m harness.record.readme` rewrites it; a test keeps it in sync."""
+"""Keep the documentation's generated tables in sync with their sources: the column table (docs/reference/columns.md)
+from the record schema and the key table (docs/reference/config.md) from the configuration's dataclasses.
+`python -m harness.record.readme` rewrites both; a test keeps each in sync."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
-from harness.record.schema import markdown_table
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "reference"
+README = DOCS / "columns.md"
+CONFIG_DOC = DOCS / "config.md"
 
-README = Path(__file__).resolve().parents[2] / "docs" / "reference" / "columns.md"
-START, END = "<!-- columns:start -->", "<!-- columns:end -->"
+
+def _columns() -> str:
+    from harness.record.schema import markdown_table
+
+    return markdown_table()
 
 
-def render(text: str) -> str:
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{markdown_table()}\n{END}{tail}"
+def _config() -> str:
+    from harness.config.schema import describe
+
+    return describe()
+
+
+TABLES: dict[Path, tuple[str, Callable[[], str]]] = {README: ("columns", _columns), CONFIG_DOC: ("config", _config)}
+
+
+def render(text: str, path: Path = README) -> str:
+    marker, table = TABLES[path]
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table()}\n{end}{tail}"
 
 
 if __name__ == "__main__":
-    README.write_text(render(README.read_text()))
+    for doc in TABLES:
+        doc.write_text(render(doc.read_text(), doc))

