@@ -627,3 +627,57 @@ def test_a_config_dir_that_does_not_compose_is_one_line_exit_2(tmp_path, name, t
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], proc.stderr[-1500:]
     assert not (tmp_path / "r").exists()
+
+
+def test_a_full_disk_under_the_cache_names_the_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """Every cache writer goes through cache_write: the disk's error (an OSError, or safetensors' own error carrying
+    the OS message) becomes one line naming the file under the cache and the free space; other errors pass as they
+    are; the run's row says it and no half-written folder is left."""
+    from safetensors import SafetensorError
+    from transformers import PreTrainedModel
+
+    from harness import launch
+    from harness.api import compose
+    from harness.core.cache_files import cache_write
+    from harness.core.errors import CacheWriteError
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HARNESS_CACHE", str(cache))
+    with pytest.raises(CacheWriteError, match=r"^the thing could not be written to <cache>/x/f\.pt: No space left on "
+                                              r"device \([\d,]+ MiB free there\); free space there or point "
+                                              r"HARNESS_CACHE"):
+        with cache_write(cache / "x" / "f.pt", "the thing"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(KeyError):  # not the disk's: unchanged
+        with cache_write(cache / "f", "the thing"):
+            raise KeyError("a bug")
+
+    def disk_full(self, folder, *a, **k):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "model.safetensors").write_bytes(b"half")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    from harness.models.random_arch import build_config, materialised
+
+    with monkeypatch.context() as m:
+        m.setattr(PreTrainedModel, "save_pretrained", disk_full)
+        with pytest.raises(CacheWriteError, match=r"^the architecture-only model's random weights could not be "
+                                                  r"written to <cache>/random-models/\S+: No space left on device"):
+            materialised(build_config(compose(["model=tiny-random"]).model), 0)
+    assert not [p for p in cache.rglob("*") if ".tmp" in p.name]  # the half-written folder removed
+
+    real_write_text = Path.write_text
+
+    def cache_full(self, *a, **k):
+        if str(self).startswith(str(cache)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", cache_full)
+    cfg = compose([*Q, "runner.isolate=false", f"results.path={tmp_path / 'runs.csv'}"])
+    row = launch.run_and_record(cfg, [])
+    assert row["status"] == "failed"
+    assert re.search(r"CacheWriteError: .* could not be written to <cache>/\S+: No space left on device", row["error"])
+    assert str(tmp_path) not in row["error"]  # no machine path in the row
+    assert not [p for p in cache.rglob("*") if ".tmp" in p.name]
+    assert [r["status"] for r in read_rows(tmp_path / "runs.csv")] == ["failed"]

@@ -2,19 +2,76 @@
 invalid file is named and rebuilt, never trusted."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.core.errors import CacheWriteError
 from harness.core.logs import get
+
+# what a write to the cache fails with when the disk, not the code, is the problem
+DISK_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EFBIG")
+                        if hasattr(errno, n))
+
+
+_DISK_TEXTS = ("No space left on device", "Disk quota exceeded", "Read-only file system", "File too large")
+
+
+def _disk_reason(exc: BaseException) -> str | None:
+    """The disk's reason for a failed write, or None when the failure is not the disk's: an OSError with a disk
+    errno, or a library's own error carrying the OS message (safetensors: `I/O error: No space left on device (os
+    error 28)`, which is not an OSError)."""
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        return exc.strerror or os.strerror(exc.errno)
+    return next((t for t in _DISK_TEXTS if t in str(exc)), None)
+
+
+def shown_path(path: Path) -> str:
+    """A cache path as rows and messages show it: `<cache>/reference/...` (no machine path), else its name."""
+    from harness.core.paths import cache_dir
+
+    try:
+        return "<cache>/" + str(Path(path).resolve().relative_to(cache_dir().resolve()))
+    except ValueError:
+        return Path(path).name
+
+
+@contextmanager
+def cache_write(path: Path, what: str):
+    """Writes to `path` under the cache: a full disk, a read-only or over-quota cache becomes one CacheWriteError
+    naming the file, the reason and the free space there (the absolute path goes to the log only)."""
+    try:
+        yield
+    except CacheWriteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only the disk's errors are reworded; the rest re-raised as they are
+        reason = _disk_reason(exc)
+        if reason is None:
+            raise
+        try:
+            where = next(p for p in Path(path).parents if p.exists())
+            free = f"{shutil.disk_usage(where).free / 2**20:,.0f} MiB free there"
+        except OSError:
+            free = "free space unknown"
+        get(__name__).error(f"cache write failed: {path}: {reason}")
+        refused = CacheWriteError(f"{what} could not be written to {shown_path(path)}: {reason} "
+                                  f"({free}); free space there or point HARNESS_CACHE at a folder on another disk")
+        refused.errno = getattr(exc, "errno", None)
+        raise refused from exc
 
 
 def record_size(path: Path) -> None:
     """Remember the size of a cache file just written whole (beside it, `<name>.size`), so that a later run can tell
     a truncated copy from a good one."""
     tmp = path.with_name(f"{path.name}.size.tmp{os.getpid()}")
-    tmp.write_text(str(path.stat().st_size))
-    os.replace(tmp, path.with_name(path.name + ".size"))
+    try:
+        with cache_write(tmp, "a cache file's size record"):
+            tmp.write_text(str(path.stat().st_size))
+            os.replace(tmp, path.with_name(path.name + ".size"))
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cached_file_ok(path: Path) -> bool:
@@ -34,12 +91,13 @@ def discard(path: Path, why: str) -> None:
         path.unlink()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, what: str = "a cache file") -> None:
     """Write a cache file whole or not at all (a temporary beside it, then a rename)."""
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        with cache_write(path, what):
+            tmp.write_text(text)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

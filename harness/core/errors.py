@@ -58,6 +58,11 @@ class CurvesFileError(HarnessError, ValueError):
     """A load-curve side table that cannot be read as one: the message names the file, and the column and row."""
 
 
+class CacheWriteError(HarnessError, OSError):
+    """A cache file could not be written (a full disk, a read-only or over-quota cache): the message names the file
+    under the cache, the system's reason and the free space there; nothing half-written is left."""
+
+
 class ReferenceBuildError(HarnessError, RuntimeError):
     """The reference model's outputs could not be built; the message holds the build's own reason."""
 

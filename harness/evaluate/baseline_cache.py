@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from harness.config.schema import section
 from harness.models.identity import model_label, path_name
+from harness.core.cache_files import cache_write
 from harness.core.paths import cache_dir
 
 
@@ -62,11 +63,15 @@ def _hash(obj) -> str:
 
 def atomic_save(obj, path: Path, as_json: bool = False) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    if as_json:
-        tmp.write_text(json.dumps(obj))
-    else:
-        torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with cache_write(path, "the reference's outputs"):
+            if as_json:
+                tmp.write_text(json.dumps(obj))
+            else:
+                torch.save(obj, tmp)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # -- the quality reference ---------------------------------------------------------------------------------------------

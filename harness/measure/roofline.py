@@ -56,7 +56,7 @@ def _cached(key: str, measure) -> float:
                            and math.isfinite(v) and v > 0)
     if key not in data:
         data[key] = measure()
-        atomic_write_text(path, json.dumps(data, indent=1))
+        atomic_write_text(path, json.dumps(data, indent=1), "the measured memory bandwidth")
     return data[key]
 
 

@@ -34,8 +34,14 @@ def local_tokenizer(vocab_size: int = 1024):
         tok.train_from_iterator(lines, trainer)
         import os
 
+        from harness.core.cache_files import cache_write
+
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        tok.save(str(tmp))
-        os.replace(tmp, path)
+        try:
+            with cache_write(path, "the local tokenizer"):
+                tok.save(str(tmp))
+                os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                                    pad_token="<|endoftext|>")

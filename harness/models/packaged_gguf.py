@@ -16,7 +16,7 @@ from harness.config.schema import ModelConfig
 from harness.core.logs import get
 from harness.core.errors import ModelLoadError
 from harness.core.paths import cache_dir
-from harness.core.cache_files import cached_file_ok, discard, record_size
+from harness.core.cache_files import cache_write, cached_file_ok, discard, record_size
 
 GGUF_MAGIC = b"GGUF"
 
@@ -39,8 +39,12 @@ def gguf_path(model_cfg) -> Path:
         if not cached_file_ok(target):
             discard(target, "has no recorded size or another size (truncated?)")
             tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-            mod.assemble(tmp)
-            os.replace(tmp, target)
+            try:
+                with cache_write(target, "the assembled GGUF file"):
+                    mod.assemble(tmp)
+                    os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
             record_size(target)
         path = target
     else:
@@ -89,10 +93,15 @@ def _convert(path: Path, target: Path) -> None:
         del model.config.quantization_config
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    for weights in tmp.glob("*.safetensors"):
-        record_size(weights)
+    try:
+        with cache_write(target, "the fp32 dequantised checkpoint"):
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            for weights in tmp.glob("*.safetensors"):
+                record_size(weights)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written left under the cache
+        raise
     try:
         os.replace(tmp, target)
     except OSError:  # another process converted it first

@@ -95,7 +95,7 @@ def materialised(config, seed: int):
 
     from harness.core.paths import cache_dir
 
-    from harness.core.cache_files import remove_stale_tmp
+    from harness.core.cache_files import cache_write, remove_stale_tmp
 
     key = hashlib.sha256(json.dumps({"config": config.to_dict(), "seed": seed, "values": "reseed_matrices-1"}, sort_keys=True, default=str)
                          .encode()).hexdigest()[:16]
@@ -108,7 +108,12 @@ def materialised(config, seed: int):
     remove_stale_tmp(target)  # left by a run killed while saving
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    try:
+        with cache_write(target, "the architecture-only model's random weights"):
+            model.save_pretrained(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written left under the cache
+        raise
     try:
         os.replace(tmp, target)
     except OSError:  # another process saved it first

@@ -18,7 +18,7 @@ from harness.core.logs import get
 from harness.models.checkpoint import fingerprint
 from harness.core.paths import cache_dir
 from harness.core.lifetime import die_with_parent_preexec
-from harness.core.cache_files import remove_stale_tmp
+from harness.core.cache_files import cache_write, remove_stale_tmp
 
 RECORD = "conversion.json"
 
@@ -50,14 +50,15 @@ def converted(kind: str, source: Path, scheme: str, versions: dict[str, str],
     get(__name__).info(f"converting {source.name} to {scheme} once (cached in {target}) ...")
     t0 = time.perf_counter()
     try:
-        convert(source, tmp)
+        with cache_write(target, f"the {scheme} conversion"):
+            convert(source, tmp)
+            seconds = time.perf_counter() - t0
+            files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
+            (tmp / RECORD).write_text(json.dumps({"convert_s": seconds, "scheme": scheme, "versions": versions,
+                                                  "source": str(source), "files": files}, indent=1))
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written left under the cache
         raise
-    seconds = time.perf_counter() - t0
-    files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
-    (tmp / RECORD).write_text(json.dumps({"convert_s": seconds, "scheme": scheme, "versions": versions,
-                                          "source": str(source), "files": files}, indent=1))
     try:
         os.replace(tmp, target)
     except OSError:  # another process converted it first

@@ -4,12 +4,13 @@ so every file here is requantised from a 4-bit source and cannot be better than 
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
 from harness.core.errors import ProofError
 from harness.core.paths import cache_dir
-from harness.core.cache_files import cached_file_ok, discard, record_size
+from harness.core.cache_files import atomic_write_text, cache_write, cached_file_ok, discard, record_size
 from harness.precision.proof import Proof
 from harness.precision.registry import Scheme, register
 
@@ -49,10 +50,17 @@ def requantise(source: Path, scheme, threads: int) -> Path:
     params.nthread = threads
     params.allow_requantize = True
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
-    if rc != 0 or not tmp.exists():
-        raise RuntimeError(f"llama_model_quantize({source.name} -> {scheme.gguf_type}) failed with code {rc}")
-    os.replace(tmp, target)
+    try:
+        with cache_write(target, f"the {scheme.gguf_type} GGUF file"):
+            rc = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
+            if rc != 0 or not tmp.exists():  # llama.cpp says only its code: the free space may be why
+                free = shutil.disk_usage(target.parent).free / 2**20
+                raise RuntimeError(f"llama_model_quantize({source.name} -> {scheme.gguf_type}) failed with code {rc} "
+                                   f"({free:,.0f} MiB free under the cache, {source.stat().st_size / 2**20:,.0f} MiB "
+                                   "source)")
+            os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     record_size(target)
     return target
 
@@ -73,9 +81,7 @@ def tensor_inventory(path: Path) -> list[tuple[str, int, int, str]]:
     from gguf import GGUFReader
 
     tensors = [(t.name, int(t.n_elements), int(t.n_bytes), t.tensor_type.name) for t in GGUFReader(str(path)).tensors]
-    tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"key": key, "tensors": tensors}))
-    os.replace(tmp, cached)
+    atomic_write_text(cached, json.dumps({"key": key, "tensors": tensors}), "the GGUF tensor inventory")
     return tensors
 
 
