@@ -5,7 +5,7 @@ Each is produced once per model by llm-compressor's `oneshot` (llmcompressor_one
 calibrating environment (`make llmcompressor` builds .venv-llmcompressor from llmcompressor-requirements.txt:
 llm-compressor needs transformers <= 5.17, this project pins 5.24), from the model's full-precision checkpoint folder,
 on a stated calibration set (`calibration=` in the config: by default OpenBookQA train, 64 windows of 256 tokens,
-CALIBRATION below; any text or JSONL file of yours by path), loaded in bf16 (the unquantised tensors are saved in
+CalibrationConfig in harness/config/schema.py; any text or JSONL file of yours by path), loaded in bf16 (the unquantised tensors are saved in
 bf16), and cached like every conversion (files verified, rebuilt when torn: harness/precision/conversion.py). The proof is read from the checkpoint's own tensors: packed
 weight dtypes and bytes, scales, group size (`ct_proof`)."""
 from __future__ import annotations
@@ -23,17 +23,17 @@ from harness.precision.registry import Scheme, register
 
 REQUIREMENTS = Path(__file__).with_name("llmcompressor-requirements.txt")
 ONESHOT = Path(__file__).with_name("llmcompressor_oneshot.py")
-CALIBRATION = {"text": "openbookqa-train", "samples": 64, "seq_len": 256, "seed": 0}
 SHIPPED_TEXT = {"openbookqa-train": "harness/evaluate/data/openbookqa/train.jsonl"}
 
 
 def calibration_of(cfg) -> dict:
     """The calibration set a config asks for (`calibration.text`, `.samples`, `.seq_len`, `.seed`), defaults filled;
     `text` is a shipped set's name (openbookqa-train) or a path to a text or JSONL file."""
-    given = dict(cfg.get("calibration") or {}) if cfg is not None else {}
-    out = {**CALIBRATION, **{k: v for k, v in given.items() if v is not None}}
-    return {"text": str(out["text"]), "samples": int(out["samples"]), "seq_len": int(out["seq_len"]),
-            "seed": int(out["seed"])}
+    import dataclasses
+
+    from harness.config.schema import CalibrationConfig, section
+
+    return dataclasses.asdict(section(cfg, "calibration") if cfg is not None else CalibrationConfig())
 
 
 def calibration_label(calibration: dict, scheme: str) -> str:
@@ -113,7 +113,7 @@ def calibrator_python() -> Path:
 
 def calibrator_versions(calibration: dict | None = None) -> dict:
     pins = [ln.split("#")[0].strip() for ln in REQUIREMENTS.read_text().splitlines()]
-    return {**dict(p.split("==") for p in pins if "==" in p), "calibration": calibration or CALIBRATION,
+    return {**dict(p.split("==") for p in pins if "==" in p), "calibration": calibration or calibration_of(None),
             "oneshot": ONESHOT.read_text()}
 
 
@@ -125,7 +125,7 @@ def calibrate(source: Path, scheme: str, out: Path, calibration: dict | None = N
     if not python.exists():
         raise Unavailable(f"{scheme} is made by llm-compressor, which needs transformers <= 5.17 and so runs in its "
                           f"own environment: `make llmcompressor` builds it ({python} is missing)")
-    c = calibration or CALIBRATION
+    c = calibration or calibration_of(None)
     # -P: the script's folder is not put on sys.path (its neighbours torchao.py, gguf.py would shadow the libraries)
     cmd = [str(python), "-P", str(ONESHOT), scheme, str(source), str(out), str(calibration_file(c)),
            str(c["samples"]), str(c["seq_len"]), str(c["seed"])]
@@ -146,7 +146,7 @@ def calibrated(ckpt_folder: Path, scheme: str, calibration: dict | None = None):
 
     if why := group_fits(scheme, AutoConfig.from_pretrained(str(ckpt_folder))):
         raise Unavailable(why)
-    c = calibration or CALIBRATION
+    c = calibration or calibration_of(None)
     return converted("calibrated", ckpt_folder, scheme, calibrator_versions(c),
                      lambda src, out: calibrate(src, scheme, out, c))
 
