@@ -29,3 +29,15 @@ def test_committed_logs_and_predictions_are_gzipped():
     plain = [n.decode() for n in names if n and n.decode().endswith((".log", ".jsonl"))
              and any(part.endswith((".logs", ".predictions")) for part in n.decode().split("/")[:-1])]
     assert not plain, f"run `python -m harness.record.files <csv>` before committing: {plain[:3]}"
+
+
+def test_committed_results_name_no_path_of_this_machine():
+    """Rows and reports name their logs relative to the repository (harness/reproduce/checks.py passes the CSV so):
+    nothing committed under results/ holds this checkout's absolute path."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = subprocess.run(["git", "ls-files", "-z", "results"], cwd=ROOT, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    texts = [n for n in names if n.endswith((".csv", ".md", ".yaml", ".html", ".json"))]
+    holding = [n for n in texts if str(ROOT) in (ROOT / n).read_text(errors="replace")]
+    assert not holding, holding[:5]

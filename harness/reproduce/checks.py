@@ -32,7 +32,9 @@ def _harness_sweep(csv: Path, overrides: list[str]) -> list[dict]:
 
     # Hydra's bookkeeping in a sweep folder of its own under the cache (conf/config.yaml), not beside the results:
     # one shared folder made each later claim's progress line count the earlier claims' runs ("-0.0 min left")
-    cmd = [sys.executable, "-m", "harness", "-m", *overrides, f"results.path={csv}"]
+    # the CSV named relative to the repository when it lies in it: rows name their logs as given, no machine path
+    shown = csv.resolve().relative_to(ROOT) if csv.resolve().is_relative_to(ROOT) else csv
+    cmd = [sys.executable, "-m", "harness", "-m", *overrides, f"results.path={shown}"]
     subprocess.run(cmd, cwd=ROOT, check=False)
     return latest_ok(load_results(csv)).to_dict("records")
 
