@@ -17,7 +17,7 @@ import time
 from harness.measure.memory import available_bytes, peak_rss_mb
 from harness.measure.speed import distinct_prompts, measure_speed
 
-from harness.config.schema import BenchConfig, levels_of  # noqa: F401 - levels_of: the curve's levels
+from harness.config.schema import BenchConfig
 from harness.measure.levels import LEVEL_KEYS
 
 

@@ -2,7 +2,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from harness.measure.load_curve import curve_columns, levels_of, load_curve
+from harness.config.schema import levels_of
+from harness.measure.load_curve import curve_columns, load_curve
 from tests.conftest import compose_run as _cfg
 
 
