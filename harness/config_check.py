@@ -28,16 +28,18 @@ def check_values(cfg) -> Config:
 
 def _check_loadgen_profiles(asked: list[str]) -> None:
     from harness.profiles.slo import slo_names
-    from harness.record.schema import LOADGEN_PROFILES
-
     bad = [p for p in asked if p not in slo_names()]
     if bad:
         raise ConfigError(f"bench.loadgen.profiles={bad!r} is not allowed: expected names of conf/slo/ "
                           f"({', '.join(slo_names())})")
-    if without := [p for p in asked if p not in LOADGEN_PROFILES]:  # refused now, not after the whole search
-        raise ConfigError(f"bench.loadgen.profiles={without!r} is not allowed: LoadGen's Server search records "
-                          f"columns for {', '.join(LOADGEN_PROFILES)} only (harness/record/schema.py "
-                          "LOADGEN_PROFILES)")
+    from harness.profiles.slo import load_slo
+
+    # a profile without a latency bound has no Server search to make (its QPS is unbounded): refused now, not after
+    # the Offline run; load_slo refuses a malformed one, naming its file
+    if unbounded := [p for p in asked if (s := load_slo(p)).ttft_ms is None and s.tpot_ms is None]:
+        raise ConfigError(f"bench.loadgen.profiles={unbounded!r} is not allowed: a LoadGen Server search needs a "
+                          "profile with a TTFT or TPOT bound (conf/slo/); the Offline run measures the unbounded "
+                          "throughput")
 
 
 def _check_engine(name: str) -> None:

@@ -17,7 +17,6 @@ from omegaconf import OmegaConf
 from harness.config.schema import setting
 from harness.config_key import config_hash, run_config
 from harness.core.logs import get
-from harness.record.curves import append_curve, curves_path
 from harness.record.files import side_dirs, write_bundle
 from harness.record.schema import NAMES
 from harness.record.store import ResultsFileError, append_row, save_config
@@ -175,6 +174,30 @@ def _join(readers: list[threading.Thread], log: _Log) -> None:
     log.close()
 
 
+def _write_side_tables(csv_path: Path, run_id: str, measured: dict) -> Path | None:
+    """Pop the run's side-table lines (load-curve levels, LoadGen profiles) from `measured` and append them beside
+    the CSV. Lines that cannot be written there are kept under the cache, as a refused row is (merge carries them
+    back); returns that kept CSV's path, or None."""
+    from harness.record.tables import BY_INTERNAL_KEY
+
+    kept = None
+    for key, table in BY_INTERNAL_KEY.items():
+        lines = measured.pop(key, None)
+        if not lines:
+            continue
+        try:
+            table.append(csv_path, run_id, lines)
+        except (OSError, ValueError) as exc:
+            from harness.core.paths import cache_dir
+
+            kept = cache_dir("unrecorded") / f"{run_id}.csv"
+            table.append(kept, run_id, lines)
+            get(__name__).warning(f"the {len(lines)} lines of {run_id} for the {table.what} could not be written "
+                                  f"to {table.path(csv_path)} ({type(exc).__name__}: {exc}); they are kept in "
+                                  f"{table.path(kept)}")
+    return kept
+
+
 def run_and_record(cfg, overrides: list[str], download_s: float | None = None) -> dict:
     """Execute one configuration (isolated unless runner.isolate=false) and append its row. Returns the row.
     `download_s`: the seconds the checkpoint's download took before the run (a column; not the run's time)."""
@@ -203,19 +226,8 @@ def run_and_record(cfg, overrides: list[str], download_s: float | None = None) -
     else:
         status, measured, error = _run_inline(cfg, preds, run_id)
     run_s = time.perf_counter() - t0
-    curve = (measured or {}).pop("load_curve", None)
-    curve_kept = None
-    if curve:
-        try:
-            append_curve(csv_path, run_id, curve)
-        except (OSError, ValueError) as exc:  # kept, as a refused row is: merge carries it back
-            from harness.core.paths import cache_dir
-
-            curve_kept = cache_dir("unrecorded") / f"{run_id}.csv"
-            append_curve(curve_kept, run_id, curve)
-            get(__name__).warning(f"the load curve of {run_id} could not be written to {curves_path(csv_path)} "
-                                  f"({type(exc).__name__}: {exc}); its {len(curve)} levels are kept in "
-                                  f"{curves_path(curve_kept)}")
+    profiles = (measured or {}).get("loadgen_profiles")
+    kept = _write_side_tables(csv_path, run_id, measured or {})
     row = {"run_id": run_id, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "status": status, "error": error or None, "log_path": str(log_path) if cfg.runner.isolate else None,
            "overrides": " ".join(overrides), "config_hash": chash, **identity(cfg), **(measured or {}), "run_s": run_s,
@@ -225,10 +237,12 @@ def run_and_record(cfg, overrides: list[str], download_s: float | None = None) -
     except (OSError, ResultsFileError) as exc:
         row["unsaved_path"] = str(save_unrecorded(row))
         row["record_error"] = f"{type(exc).__name__}: {exc}"
-    if curve_kept is not None:  # the row beside its levels, so that one merge brings both back
+    if profiles:  # for the run's summary (written to the side table above, not a column)
+        row["loadgen_profiles"] = profiles
+    if kept is not None:  # the row beside its side tables' lines, so that one merge brings them all back
         if "unsaved_path" not in row:
             save_unrecorded(row)
-        get(__name__).warning(f"to bring them back: python -m harness.record.merge {curve_kept} -o {csv_path}")
+        get(__name__).warning(f"to bring them back: python -m harness.record.merge {kept} -o {csv_path}")
     if cfg.results.get("bundle"):
         try:
             write_bundle(csv_path, cfg.results.bundle)

@@ -1,7 +1,7 @@
 """The few aligned lines a run ends with: speed, latency, memory, accuracy with its interval, quality vs baseline."""
 from __future__ import annotations
 
-from harness.record.schema import LOADGEN_PROFILES, NAMES
+from harness.record.schema import NAMES
 
 TASKS = tuple(n.removesuffix("_acc") for n in NAMES if n.endswith("_acc"))
 
@@ -35,9 +35,9 @@ def summary_lines(label: str, row: dict) -> list[str]:
                      f"{g('max_decode_concurrency'):.0f} (levels {row.get('concurrency_levels')}; "
                      f"{row.get('curve_stop')})")
     if row.get("loadgen_note"):
-        qps = [f"{p} {g(f'loadgen_{p}_qps'):g} q/s ({g(f'loadgen_{p}_tok_s'):.0f} tok/s, n={g(f'loadgen_{p}_n'):.0f})"
-               if g(f"loadgen_{p}_qps") is not None else f"{p} none VALID" for p in LOADGEN_PROFILES
-               if g(f"loadgen_{p}_runs") is not None]
+        qps = [f"{p['profile']} {_num(p, 'qps'):g} q/s ({_num(p, 'tok_s'):.0f} tok/s, n={_num(p, 'n'):.0f})"
+               if _num(p, "qps") is not None else f"{p['profile']} none VALID"
+               for p in row.get("loadgen_profiles") or []]
         offline = f"Offline {g('loadgen_offline_tok_s'):.0f} tok/s; " if g("loadgen_offline_tok_s") is not None else ""
         lines.append(f"  loadgen   {offline}highest VALID Server QPS: {'; '.join(qps) or '-'} "
                      f"({row['loadgen_note']})")

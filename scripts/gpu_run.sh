@@ -66,7 +66,7 @@ CSV="$RESULTS/$(date -u +%Y-%m-%d)-$GPU.csv"
 if [ -n "$RESUME_FROM" ] && [ -f "$RESUME_FROM" ]; then
   tar xzf "$RESUME_FROM" -C "$RESULTS" --strip-components=1 \
     || { step "FAILED: $RESUME_FROM is not a results archive (nothing else was run)"; exit 3; }
-  earlier=$(ls "$RESULTS"/*.csv 2>/dev/null | grep -v -e '\.curves\.csv$' | head -1)
+  earlier=$(ls "$RESULTS"/*.csv 2>/dev/null | grep -v -e '\.curves\.csv$' -e '\.loadgen\.csv$' | head -1)
   [ -n "$earlier" ] && CSV="$earlier"
   step "resuming from $RESUME_FROM: $(($(wc -l < "$CSV") - 1)) rows of $(basename "$CSV") kept; recorded configurations are skipped"
 fi

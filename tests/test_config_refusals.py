@@ -9,12 +9,26 @@ from harness.config_check import check_values
 from harness.core.errors import ConfigError
 
 
-def test_a_loadgen_profile_without_columns_is_refused_before_the_search():
+def test_a_loadgen_profile_without_a_latency_bound_is_refused_before_the_search():
     cfg = compose(["model=tiny-random", "bench=loadgen", "bench.loadgen.profiles=[server,batch1]"])
-    with pytest.raises(ConfigError, match=r"\['batch1'\].*columns for server, interactive only"):
+    with pytest.raises(ConfigError, match=r"\['batch1'\].*needs a profile with a TTFT or TPOT bound"):
         check_values(cfg)
-    check_values(compose(["model=tiny-random", "bench=loadgen",
-                          "bench.loadgen.profiles=[server,interactive]"]))  # the declared ones pass
+    with pytest.raises(ConfigError, match=r"\['chat'\] is not allowed: expected names of conf/slo/"):
+        check_values(compose(["model=tiny-random", "bench=loadgen", "bench.loadgen.profiles=[chat]"]))
+
+
+def test_a_new_loadgen_profile_is_one_yaml(tmp_path, monkeypatch):
+    """A profile added to conf/slo/ is searchable by LoadGen with no column declared for it (its lines go to the
+    side table <stem>.loadgen.csv)."""
+    import shutil
+
+    import harness.profiles.slo as slo
+
+    for f in slo.CONF.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "chat.yaml").write_text("name: chat\nttft_ms: 800\ntpot_ms: 80\npercentile: 90\n")
+    monkeypatch.setattr(slo, "CONF", tmp_path)
+    check_values(compose(["model=tiny-random", "bench=loadgen", "bench.loadgen.profiles=[server,chat]"]))
 
 
 def test_an_slo_percentile_no_run_records_is_refused(tmp_path, monkeypatch):

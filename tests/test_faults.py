@@ -354,14 +354,14 @@ def test_curve_levels_that_cannot_be_written_are_kept_and_merge_brings_them_back
     (tmp_path / "r.curves.csv").mkdir()  # the side table's path is taken by a folder
     proc = run_harness(*Q, "bench=serving", "bench.concurrency=[1,2]", "bench.new_tokens=4", "bench.prompt_tokens=16",
                        "bench.curve_repeats=1", f"results.path={out}")
-    assert "levels are kept in" in proc.stderr and "python -m harness.record.merge" in proc.stderr
+    assert "lines of" in proc.stderr and "are kept in" in proc.stderr and "python -m harness.record.merge" in proc.stderr
     (row,) = read_rows(out)
     kept = tmp_path / "cache" / "unrecorded" / f"{row['run_id']}.csv"
     assert kept.exists() and (tmp_path / "cache" / "unrecorded" / f"{row['run_id']}.curves.csv").exists()
     (tmp_path / "r.curves.csv").rmdir()
     merged = subprocess.run([sys.executable, "-m", "harness.record.merge", str(kept), "-o", str(out)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
-    assert merged.returncode == 0 and "0 rows added, 1 already present, 2 load-curve levels added" in merged.stdout
+    assert merged.returncode == 0 and "0 rows added, 1 already present, 2 side-table lines added" in merged.stdout
     from harness.record.curves import read_curves
 
     assert sorted(read_curves(out)["concurrency"]) == [1, 2]

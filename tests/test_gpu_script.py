@@ -46,7 +46,8 @@ def _call(tmp_path, name: str, precisions: str, resume: str = "", budget: str = 
 def _archived_rows(bundle, tmp_path):
     with tarfile.open(bundle) as tar:
         names = tar.getnames()
-        (member,) = [m for m in tar.getmembers() if m.name.endswith(".csv") and not m.name.endswith(".curves.csv")]
+        (member,) = [m for m in tar.getmembers()
+                     if m.name.endswith(".csv") and not m.name.endswith((".curves.csv", ".loadgen.csv"))]
         out = tmp_path / f"extracted-{bundle.parent.parent.name}.csv"
         out.write_bytes(tar.extractfile(member).read())
     return read_rows(out), names

@@ -32,6 +32,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
                             for c in NUMERIC}, index=df.index)  # one block, not a column inserted at a time
     order = list(df.columns) + [c for c in NUMERIC if c not in df]
     df = pd.concat([df.drop(columns=[c for c in NUMERIC if c in df]), numbers], axis=1)[order].copy()
+    df = with_loadgen_profiles(path, df)
     df["engine"] = [engine_of(r) for _, r in df.iterrows()]
     # a scheme that runs on two engines (bf16 on torch and vllm; llm-compressor's checkpoints on vllm and torch) names
     # its engine where it is not the usual one, so that the two rows differ in every table
@@ -42,6 +43,19 @@ def load_results(path: str | Path) -> pd.DataFrame:
     df["one_minus_kld"] = 1 - df["kld_mean"]
     df["machine"] = [machine_of(r) for _, r in df.iterrows()]
     return df
+
+
+def with_loadgen_profiles(path, df: pd.DataFrame) -> pd.DataFrame:
+    """The LoadGen side table's per-profile searches (and an older file's columns of them) as numeric columns
+    `loadgen_<profile>_<stat>` of the analysis's table, for every profile searched (harness/record/loadgen_profiles.py)."""
+    from harness.record.loadgen_profiles import read_profiles, wide
+    from harness.record.schema import RETIRED
+
+    profiles = read_profiles(path, df)
+    df = df.drop(columns=[c for c in RETIRED if c in df])
+    if not len(profiles):
+        return df
+    return pd.concat([df, wide(profiles, df["run_id"]).set_index(df.index)], axis=1)
 
 
 def machine_of(row) -> str:

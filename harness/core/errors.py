@@ -54,8 +54,12 @@ class ResultsWriteError(HarnessError, OSError):
     """A row could not be written whole; the file was restored to what it held before."""
 
 
-class CurvesFileError(HarnessError, ValueError):
-    """A load-curve side table that cannot be read as one: the message names the file, and the column and row."""
+class SideTableError(HarnessError, ValueError):
+    """A side table of the results CSV (load-curve levels, LoadGen profiles) that cannot be read or appended to as
+    one: the message names the file, and the column and row."""
+
+
+CurvesFileError = SideTableError  # its name before LoadGen's profiles got a side table of their own
 
 
 class CacheWriteError(HarnessError, OSError):

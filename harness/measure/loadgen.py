@@ -58,8 +58,9 @@ def parse_summary(text: str) -> dict:
 
 def run_scenario(server, prompts: list[list[int]], new_tokens: int, scenario: str, target_qps: float,
                  ttft_ms: float | None, tpot_ms: float | None, min_query_count: int, min_duration_ms: int,
-                 log_dir: Path, seed: int = 0) -> LoadgenResult:
-    """One LoadGen run against `server` (Server: Poisson arrivals at `target_qps`; Offline: all queries at once)."""
+                 log_dir: Path, seed: int = 0, percentile: int = 99) -> LoadgenResult:
+    """One LoadGen run against `server` (Server: Poisson arrivals at `target_qps`; Offline: all queries at once). A
+    Server run is VALID when the TTFT and TPOT at `percentile` (the SLO profile's) are within the bounds."""
     import mlperf_loadgen as lg
     import numpy as np
 
@@ -75,6 +76,7 @@ def run_scenario(server, prompts: list[list[int]], new_tokens: int, scenario: st
         if tpot_ms is not None:
             settings.tpot_latency = int(tpot_ms * 1e6)
         settings.server_target_latency_ns = int((ttft_ms or 2000) * 1e6 + (tpot_ms or 200) * 1e6 * new_tokens)
+        settings.server_target_latency_percentile = percentile / 100
     else:
         settings.offline_expected_qps = float(target_qps)
     settings.min_query_count = settings.max_query_count = int(min_query_count)
@@ -187,8 +189,9 @@ def unloaded_bound_miss(slo, speed: dict | None) -> str:
 def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None, run_id: str,
                     speed: dict | None = None) -> dict:
     """`bench.loadgen`: Offline, then for each SLO profile the highest QPS LoadGen judges VALID in its Server scenario,
-    on the engine's continuous batching; the row's loadgen_* columns. `profiles`: objects with name, ttft_ms and
-    tpot_ms (the analysis's SLO profiles, loaded by the caller). `speed`: the run's batch-1 measurement, whose medians
+    on the engine's continuous batching; the row's loadgen_* columns, and under `loadgen_profiles` one line per
+    profile for the side table (harness/record/loadgen_profiles.py). `profiles`: objects with name, ttft_ms, tpot_ms
+    and percentile (conf/slo/ profiles, loaded by the caller). `speed`: the run's batch-1 measurement, whose medians
     rule out a profile no load can meet (unloaded_bound_miss). The Server search starts at half the Offline
     throughput (`start_qps: auto`) or at `start_qps`; a tighter profile starts below the looser profile's first
     INVALID QPS. No run is started whose `min_query_count` queries would take longer than `max_run_s` at its QPS. Each
@@ -216,6 +219,7 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
         note_len = f"prompts of {int(b.prompt_tokens)} tokens"
     notes = [f"{note}; {note_len}, {int(b.new_tokens)} new tokens each (EOS ignored)"]
     out: dict = {}
+    lines: list[dict] = []  # one per profile: the side table's
     server = engine.server(max_memory_percent=float(lc.cache_memory_percent), max_batch_tokens=lc.max_batch_tokens)
     tmp = Path(log_dir or ".") / f"{run_id}.tmp"
 
@@ -223,7 +227,7 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
         folder = tmp / f"{scenario}-{slo.name if slo else 'offline'}-{qps:.4g}"
         r = run_scenario(server, prompts, int(b.new_tokens), scenario, qps, slo.ttft_ms if slo else None,
                          slo.tpot_ms if slo else None, int(queries or lc.min_query_count), int(lc.min_duration_ms),
-                         folder)
+                         folder, percentile=int(getattr(slo, "percentile", 99) if slo else 99))
         if server.errors:  # a query answered with nothing: LoadGen's figures would count it as served
             raise RuntimeError(f"{len(server.errors)} requests failed in the LoadGen run at {qps:.3g} QPS, e.g. "
                                f"{server.errors[0]}")
@@ -246,7 +250,7 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
             miss = unloaded_bound_miss(slo, speed)
             if miss:
                 notes.append(f"{slo.name}: {miss}")
-                out[f"loadgen_{slo.name}_runs"] = 0
+                lines.append({"profile": slo.name, "runs": 0})
             else:
                 live.append(slo)
         t_search = time.perf_counter()
@@ -274,17 +278,16 @@ def loadgen_columns(cfg, engine, tokenizer, profiles: list, log_dir: Path | None
             if why:
                 notes.append(f"{name}: {why}")
             at = next((r for r in runs if r.valid and r.target_qps == best), None)
-            out.update({f"loadgen_{name}_qps": best, f"loadgen_{name}_invalid_qps": invalid,
-                        f"loadgen_{name}_tok_s": at.tokens_per_s if at else None,
-                        f"loadgen_{name}_ttft_p99_ms": at.ttft_p99_ms if at else None,
-                        f"loadgen_{name}_tpot_p99_ms": at.tpot_p99_ms if at else None,
-                        f"loadgen_{name}_n": at.queries if at else None, f"loadgen_{name}_runs": len(runs)})
+            lines.append({"profile": name, "qps": best, "invalid_qps": invalid,
+                          "tok_s": at.tokens_per_s if at else None, "ttft_p99_ms": at.ttft_p99_ms if at else None,
+                          "tpot_p99_ms": at.tpot_p99_ms if at else None, "n": at.queries if at else None,
+                          "runs": len(runs)})
     finally:
         server.close()
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"loadgen_note": "; ".join(notes), **out}
+    return {"loadgen_note": "; ".join(notes), **out, "loadgen_profiles": lines}
 
 
 def _at_least_as_loose(a, b) -> bool:

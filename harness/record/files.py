@@ -68,11 +68,12 @@ def compact(csv_path: str | Path) -> tuple[int, int, int]:
 
 
 def bundle_members(csv_path: str | Path) -> list[Path]:
-    """The harness's own files for one results CSV: the CSV, its load-curve side table, and its side folders (configs,
+    """The harness's own files for one results CSV: the CSV, its side tables (load curves, LoadGen profiles), its side
+    folders (configs,
     logs, predictions, LoadGen summaries, and `<stem>.notes/` for notes a script keeps with it); nothing else in the
     folder (other CSVs, keys, unrelated files, Hydra's outputs), no locks, no temporaries."""
     csv_path = Path(csv_path).resolve()
-    members = [p for p in (csv_path, layout.curves_table(csv_path)) if p.is_file()]
+    members = [p for p in (csv_path, *(layout.side_table(csv_path, k) for k in layout.SIDE_TABLES)) if p.is_file()]
     for kind in layout.BUNDLED:
         folder = layout.folder(csv_path, kind)
         if folder.is_dir():

@@ -2,6 +2,7 @@
 
     runs.csv                   the rows (harness/record/store.py)
     runs.curves.csv            the load-curve levels of every run (harness/record/curves.py)
+    runs.loadgen.csv           LoadGen's Server search per run and SLO profile (harness/record/loadgen_profiles.py)
     runs.configs/<hash>.yaml   each run's resolved configuration (a row alone reproduces its run)
     runs.logs/<run_id>.log     each run's log (gzipped when compacted)
     runs.predictions/          per-question predictions (JSONL, gzipped when compacted)
@@ -35,6 +36,16 @@ def folder(csv_path: str | Path, kind: str) -> Path:
     return Path(f"{stem(csv_path)}.{kind}")
 
 
+SIDE_TABLES = ("curves", "loadgen")  # the long tables beside the CSV, keyed by run_id (harness/record/side_table.py)
+
+
+def side_table(csv_path: str | Path, kind: str) -> Path:
+    """A long side table of the results CSV, `<stem>.<kind>.csv`; `kind` one of SIDE_TABLES."""
+    if kind not in SIDE_TABLES:
+        raise KeyError(f"no side table {kind!r}; choices: {', '.join(SIDE_TABLES)}")
+    return Path(f"{stem(csv_path)}.{kind}.csv")
+
+
 def curves_table(csv_path: str | Path) -> Path:
     """The load-curve side table, `<stem>.curves.csv`."""
-    return Path(f"{stem(csv_path)}.curves.csv")
+    return side_table(csv_path, "curves")

@@ -1,8 +1,9 @@
 """Merge per-worker results CSVs into one: `python -m harness.record.merge a.csv b.csv ... -o all.csv`.
 
 Rows are appended to the output in input order, each run_id once (rows already in the output are kept, never
-rewritten); torn lines are reported by file and line and skipped. Each input's load-curve side table
-(`<stem>.curves.csv`) comes along: the levels of every run the output holds and whose levels it lacks."""
+rewritten); torn lines are reported by file and line and skipped. Each input's side tables (`<stem>.curves.csv`,
+`<stem>.loadgen.csv`) come along: the lines of every run the output holds and whose lines it lacks. A row of an older
+layout brings its per-profile LoadGen columns as lines of the output's LoadGen side table."""
 from __future__ import annotations
 
 import argparse
@@ -12,12 +13,14 @@ from harness.record.store import ResultsFileError, append_row, read_rows
 
 
 def merge(inputs: list[str], output: str) -> tuple[int, int, int]:
-    """(rows added, rows already present, load-curve levels added)."""
-    from harness.record.curves import append_curve, levels_by_run
+    """(rows added, rows already present, side-table lines added)."""
+    from harness.record.loadgen_profiles import PROFILES, from_row
+    from harness.record.schema import RETIRED
+    from harness.record.tables import BY_INTERNAL_KEY
 
     seen = {r["run_id"] for r in read_rows(output)}
-    have_curve = set(levels_by_run(output))
-    added = skipped = levels = 0
+    have = {t.kind: set(t.by_run(output)) for t in BY_INTERNAL_KEY.values()}
+    added = skipped = lines = 0
     for path in inputs:
         try:
             rows = read_rows(path)
@@ -30,15 +33,21 @@ def merge(inputs: list[str], output: str) -> tuple[int, int, int]:
             if row["run_id"] in seen:
                 skipped += 1
                 continue
-            append_row(output, row)
+            old = from_row(row)  # an older layout's LoadGen columns: lines of the side table today
+            if old and row["run_id"] not in have[PROFILES.kind]:
+                PROFILES.append(output, row["run_id"], old)
+                have[PROFILES.kind].add(row["run_id"])
+                lines += len(old)
+            append_row(output, {k: v for k, v in row.items() if k not in RETIRED})
             seen.add(row["run_id"])
             added += 1
-        for run_id, run_levels in levels_by_run(path).items():
-            if run_id in seen and run_id not in have_curve:
-                append_curve(output, run_id, run_levels)
-                have_curve.add(run_id)
-                levels += len(run_levels)
-    return added, skipped, levels
+        for table in BY_INTERNAL_KEY.values():
+            for run_id, run_lines in table.by_run(path).items():
+                if run_id in seen and run_id not in have[table.kind]:
+                    table.append(output, run_id, run_lines)
+                    have[table.kind].add(run_id)
+                    lines += len(run_lines)
+    return added, skipped, lines
 
 
 def main(argv=None) -> int:
@@ -48,7 +57,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from pathlib import Path
 
-    from harness.record.curves import CurvesFileError
+    from harness.core.errors import SideTableError
 
     inputs = [p for p in args.inputs if p != args.output]
     missing = [p for p in inputs if not Path(p).is_file()]
@@ -56,14 +65,15 @@ def main(argv=None) -> int:
         print(f"error: {missing[0]}: no such results file", file=sys.stderr)
         return 2
     try:
-        added, skipped, levels = merge(inputs, args.output)
-    except (ResultsFileError, CurvesFileError) as exc:
+        added, skipped, lines = merge(inputs, args.output)
+    except (ResultsFileError, SideTableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the output's folder read-only, a full disk
         print(f"error: {args.output}: {type(exc).__name__}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    print(f"{args.output}: {added} rows added, {skipped} already present, {levels} load-curve levels added")
+    print(f"{args.output}: {added} rows added, {skipped} already present, {lines} side-table lines added "
+          "(load-curve levels, LoadGen profiles)")
     return 0
 
 

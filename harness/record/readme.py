@@ -17,21 +17,30 @@ def _columns() -> str:
     return markdown_table()
 
 
+def _side_tables() -> str:
+    from harness.record.tables import BY_INTERNAL_KEY
+
+    return "\n\n".join(f"`<csv stem>.{t.kind}.csv`, the {t.what}:\n\n{t.markdown_table()}"
+                         for t in BY_INTERNAL_KEY.values())
+
+
 def _config() -> str:
     from harness.config.schema import describe
 
     return describe()
 
 
-TABLES: dict[Path, tuple[str, Callable[[], str]]] = {README: ("columns", _columns), CONFIG_DOC: ("config", _config)}
+TABLES: dict[Path, tuple[tuple[str, Callable[[], str]], ...]] = {
+    README: (("columns", _columns), ("side-tables", _side_tables)), CONFIG_DOC: (("config", _config),)}
 
 
 def render(text: str, path: Path = README) -> str:
-    marker, table = TABLES[path]
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{table()}\n{end}{tail}"
+    for marker, table in TABLES[path]:
+        start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{table()}\n{end}{tail}"
+    return text
 
 
 if __name__ == "__main__":

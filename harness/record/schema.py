@@ -15,11 +15,6 @@ class Column:
     meaning: str
 
 
-# The SLO profiles (conf/slo/) whose LoadGen Server search has columns of its own; bench.loadgen.profiles may name
-# only these (harness/config_check.py refuses another before anything runs); a new profile's columns are added here.
-LOADGEN_PROFILES = ("server", "interactive")
-
-
 def _c(name: str, unit: str, meaning: str) -> Column:
     return Column(name, unit, meaning)
 
@@ -93,16 +88,7 @@ COLUMNS: tuple[Column, ...] = (
        "reduced query count and duration, or why there are none"),
     _c("loadgen_offline_tok_s", "tokens/s", "LoadGen Offline: completed tokens per second"),
     _c("loadgen_offline_queries", "queries", "queries LoadGen issued in the Offline run"),
-    *(c for profile in LOADGEN_PROFILES for c in (
-        _c(f"loadgen_{profile}_qps", "queries/s", f"highest Server target QPS LoadGen judged VALID under the "
-           f"`{profile}` profile"),
-        _c(f"loadgen_{profile}_invalid_qps", "queries/s", f"lowest Server target QPS LoadGen judged INVALID under "
-           f"`{profile}` (the bracket's top; empty when none was run)"),
-        _c(f"loadgen_{profile}_tok_s", "tokens/s", f"completed tokens per second at loadgen_{profile}_qps"),
-        _c(f"loadgen_{profile}_ttft_p99_ms", "ms", f"LoadGen's p99 time to first token at loadgen_{profile}_qps"),
-        _c(f"loadgen_{profile}_tpot_p99_ms", "ms", f"LoadGen's p99 time per output token at loadgen_{profile}_qps"),
-        _c(f"loadgen_{profile}_n", "queries", "queries behind those percentiles"),
-        _c(f"loadgen_{profile}_runs", "count", f"LoadGen runs the search made under `{profile}`"))),
+    # the Server search of each SLO profile: lines of the side table <stem>.loadgen.csv (LOADGEN_PROFILE_COLUMNS)
     _c("loadgen_s", "s", "wall seconds of the LoadGen runs"),
     _c("download_s", "s", "seconds the hub download took, before the run (not load time, not under runner.timeout_s); "
        "empty when the checkpoint was already local"),
@@ -239,8 +225,29 @@ if __name__ == "__main__":
     print_table()
 
 
+# LoadGen's Server search, one line per (run, SLO profile) in the side table <stem>.loadgen.csv
+# (harness/record/loadgen_profiles.py), so that a new profile is one YAML in conf/slo/ and no new column
+LOADGEN_PROFILE_COLUMNS = (
+    ("run_id", "", "the run (row of the results CSV) this search belongs to"),
+    ("profile", "", "the SLO profile (conf/slo/<name>.yaml) whose TTFT and TPOT bounds, at its percentile, LoadGen's "
+                    "Server scenario enforced"),
+    ("qps", "queries/s", "highest Server target QPS LoadGen judged VALID under the profile (empty: none was)"),
+    ("invalid_qps", "queries/s", "lowest Server target QPS LoadGen judged INVALID (the bracket's top; empty when none "
+                                 "was run)"),
+    ("tok_s", "tokens/s", "completed tokens per second at qps"),
+    ("ttft_p99_ms", "ms", "LoadGen's p99 time to first token at qps"),
+    ("tpot_p99_ms", "ms", "LoadGen's p99 time per output token at qps"),
+    ("n", "queries", "queries behind those percentiles"),
+    ("runs", "count", "LoadGen runs the search made under the profile (0: not searched, loadgen_note says why)"),
+)
+# the row's columns that held the two profiles of their day before the side table: read from older files (and moved
+# to the side table by `python -m harness.record.upgrade`), never written
+RETIRED = {f"loadgen_{profile}_{stat}": (profile, stat) for profile in ("server", "interactive")
+           for stat, _, _ in LOADGEN_PROFILE_COLUMNS[2:]}
+
 TEXT = {"concurrency", "concurrency_levels"}  # lists written as text, though counted in sequences
-INTERNAL = {"load_curve"}  # carried from the run to the launcher, written to the side table, never a column
+# carried from the run to the launcher, written to their side tables (harness/record/side_table.py), never columns
+INTERNAL = {"load_curve", "loadgen_profiles"}
 _BY_NAME = {c.name: c for c in COLUMNS}
 
 

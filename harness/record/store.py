@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from harness.core.errors import ResultsFileError, ResultsWriteError  # noqa: F401 - re-exported
-from harness.record.schema import NAMES
+from harness.record.schema import NAMES, RETIRED
 from harness.record import layout
 
 
@@ -28,7 +28,7 @@ def _format_row(row: dict, columns: tuple[str, ...] = NAMES) -> str:
     for old, (new, _) in RENAMED.items():
         if old in columns and new not in columns and new in row:  # an older file: today's value under its old name
             row = {**{k: v for k, v in row.items() if k != new}, old: row[new]}
-    unknown = set(row) - set(NAMES) - set(RENAMED)
+    unknown = set(row) - set(NAMES) - set(RENAMED) - set(RETIRED)
     if unknown:
         raise KeyError(f"row has columns not declared in harness/record/schema.py: {sorted(unknown)}")
     lost = [k for k, v in row.items() if k not in columns and v not in (None, "")]
@@ -83,15 +83,23 @@ def append_locked(path: Path, text_for: Callable[[bool], str]) -> None:
             os.close(fd)
 
 
-def upgrade(path: str | Path) -> int:
+def upgrade(path: str | Path, move_retired: Callable[[list[dict]], None] | None = None) -> int:
     """Rewrite a results file of an older layout under today's header (every row kept, values as written, renamed
     columns under today's names), under its lock and by an atomic replace: a new column's rows can then be appended.
-    Refuses a file with a torn or alien line (strict read). Returns how many rows it holds."""
+    Retired columns' values (harness/record/schema.py RETIRED) are handed to `move_retired(rows)` first, which keeps
+    them in their side table; without one, a file that holds any is refused. Refuses a file with a torn or alien line
+    (strict read). Returns how many rows it holds."""
     path = Path(path)
     if not path.is_file():
         raise ResultsFileError(f"{path}: no such results file")
     with _locked(path):
         rows = read_rows(path)
+        if any(r.get(c) not in (None, "") for r in rows for c in RETIRED):
+            if move_retired is None:
+                raise ResultsFileError(f"{path}: holds retired columns' values; upgrade it with "
+                                       "python -m harness.record.upgrade, which moves them to their side table")
+            move_retired(rows)
+        rows = [{k: v for k, v in r.items() if k not in RETIRED} for r in rows]
         tmp = path.with_name(path.name + ".upgrade.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -149,7 +157,7 @@ def _check_header(path: Path) -> tuple[str, ...]:
     except UnicodeDecodeError as exc:
         raise ResultsFileError(f"{path}: line 1, byte {exc.start} is not UTF-8 (a binary file, or a CSV saved in "
                                "another encoding): not a results file of this harness") from None
-    known = set(NAMES) | set(RENAMED)
+    known = set(NAMES) | set(RENAMED) | set(RETIRED)
     if header != NAMES and not (header and {"run_id", "status", "config_hash"} <= set(header) <= known):
         alien = [n for n in header if n not in known]
         raise ResultsFileError(

@@ -60,7 +60,8 @@ def _rows(bundle: Path, tmp: str) -> list[dict]:
     from harness.record.store import read_rows
 
     with tarfile.open(bundle) as tar:
-        (member,) = [m for m in tar.getmembers() if m.name.endswith(".csv") and not m.name.endswith(".curves.csv")]
+        (member,) = [m for m in tar.getmembers()
+                     if m.name.endswith(".csv") and not m.name.endswith((".curves.csv", ".loadgen.csv"))]
         path = Path(tmp) / f"rows-{bundle.parent.parent.name}.csv"
         path.write_bytes(tar.extractfile(member).read())
     return read_rows(path)

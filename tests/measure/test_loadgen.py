@@ -129,7 +129,11 @@ def test_bench_loadgen_fills_the_row_and_keeps_loadgens_logs(tmp_path):
     (row,) = read_rows(out)
     assert row["status"] == "ok" and "not a compliant MLPerf submission" in row["loadgen_note"]
     assert "prompts of 4-16 tokens, 4 new tokens each" in row["loadgen_note"]  # the mixed-length set
-    assert float(row["loadgen_offline_tok_s"]) > 0 and row["loadgen_server_runs"] == "1"
+    assert float(row["loadgen_offline_tok_s"]) > 0
+    from harness.record.loadgen_profiles import PROFILES
+
+    (line,) = PROFILES.read(out).to_dict("records")  # the profile's search is a line of the side table, not a column
+    assert line["run_id"] == row["run_id"] and line["profile"] == "server" and line["runs"] == 1
     logs = sorted(p.name for p in (tmp_path / "r.loadgen").iterdir())
     assert any(n.endswith("offline-offline-50.mlperf_log_summary.txt.gz") for n in logs)
     assert any("server-server-50.mlperf_log_detail.txt.gz" in n for n in logs) and "  loadgen   " in proc.stdout
