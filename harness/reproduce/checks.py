@@ -315,10 +315,13 @@ def pd_nan(v) -> bool:
         return True
 
 
-def quality_order(claim, models, order, engine="torch", run=True, allowance=0.01, extra=()) -> list[Verdict]:
+def quality_order(claim, models, order, engine="torch", run=True, allowance=0.01, extra=(), near=()) -> list[Verdict]:
     """A published ordering of schemes by perplexity (best first), checked pair by pair on each model, each pair
-    ordered only beyond sampling error plus the allowance. `agrees`: every adjacent pair in the published order;
-    `disagrees`: one pair reversed beyond the margin; `not distinguishable` otherwise."""
+    ordered only beyond sampling error plus the allowance. `near`: adjacent pairs the claim says are close (SmoothQuant
+    "stays near" bf16): such a pair holds when it is not distinguishable within that margin, and is contradicted when
+    the second is worse beyond it. `agrees`: every adjacent pair holds; `disagrees`: one pair reversed (or a near pair
+    apart) beyond the margin; `not distinguishable` otherwise."""
+    near = {tuple(p) for p in near}
     rows = _measured(models, order, engine, run, extra=tuple(extra))
     out = []
     for model in models:
@@ -333,11 +336,13 @@ def quality_order(claim, models, order, engine="torch", run=True, allowance=0.01
             side, text = _compare(rows[(model, a)], rows[(model, b)], allowance)
             sides.append(side)
             said.append(text)
-        verdict = "agrees" if all(s == "lower" for s in sides) else "disagrees" if "higher" in sides else \
-            "not distinguishable"
-        held = [f"{a} {'<' if s == 'lower' else '>' if s == 'higher' else '~'} {b}"
-                for (a, b), s in zip(zip(order, order[1:]), sides)]
-        out.append(Verdict(claim.id, model, " < ".join(order), "; ".join(said), verdict,
+        pairs = list(zip(order, order[1:]))
+        holds = [s == "within" if pair in near else s == "lower" for pair, s in zip(pairs, sides)]
+        against = [s == "lower" if pair in near else s == "higher" for pair, s in zip(pairs, sides)]
+        verdict = "agrees" if all(holds) else "disagrees" if any(against) else "not distinguishable"
+        held = [f"{a} {'<' if s == 'lower' else '>' if s == 'higher' else '~'} {b}" for (a, b), s in zip(pairs, sides)]
+        published = "".join(f"{a} {'~' if (a, b) in near else '<'} " for a, b in pairs) + order[-1]
+        out.append(Verdict(claim.id, model, published, "; ".join(said), verdict,
                            f"{', '.join(held)} (perplexity on {int(float(rows[(model, order[0])]['quality_tokens']))} "
                            f"WikiText-2 tokens; allowance {allowance:.1%} of the reference for the 4-bit source)"))
     return out

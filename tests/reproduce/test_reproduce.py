@@ -52,6 +52,20 @@ def test_a_paper_ordering_flips_its_verdict_when_the_measured_order_flips(tmp_pa
     assert "reference 20.00" in v.measured and "allowance 1.0%" in v.reason
 
 
+@pytest.mark.parametrize("smooth, naive, verdict", [(20.1, 30.0, "agrees"),  # near bf16, naive degrades
+                                                    (24.0, 30.0, "disagrees"),  # SmoothQuant itself degrades
+                                                    (20.1, 20.2, "not distinguishable"),  # naive does not degrade
+                                                    (20.1, 15.0, "disagrees")])  # naive better: reversed
+def test_a_near_pair_holds_when_it_is_not_distinguishable(tmp_path, monkeypatch, smooth, naive, verdict):
+    import harness.reproduce.checks as checks
+
+    monkeypatch.setattr(checks, "PAPER_CSV", _claims_csv(tmp_path / "c.csv", [
+        ("m", "bf16", 20.0, 0.0, 0.05, 0.0), ("m", "w8a8-int8", smooth, smooth - 20.0, 0.05, 0.01),
+        ("m", "w8a8-int8-naive", naive, naive - 20.0, 0.2, 0.3)]))
+    (v,) = run_claim(load_claims()["smoothquant-vs-naive"], models=["m"], run=False, engine="torch")
+    assert v.verdict == verdict and v.published == "bf16 ~ w8a8-int8 < w8a8-int8-naive"
+
+
 def test_near_lossless_needs_both_the_kld_and_the_perplexity(tmp_path, monkeypatch):
     import harness.reproduce.checks as checks
 
