@@ -105,7 +105,7 @@ class _claimed:
 from harness.core.errors import ConfigRefused, HarnessError  # noqa: E402 - the one-line refusal and the base
 
 
-def execute_config(cfg: DictConfig, overrides: list[str], announce=None) -> dict:
+def run_unless_recorded(cfg: DictConfig, overrides: list[str], announce=None) -> dict:
     """Validate, skip a configuration already recorded ok, else run it (isolated) and record its row. The command
     line and harness.api both come here. Returns the row (status "skipped" with the recorded row's hash when
     skipped); raises ConfigRefused for a refused configuration."""
@@ -167,7 +167,7 @@ def main(cfg: DictConfig) -> int:
     multirun = hc.mode.name == "MULTIRUN"
     announce = (lambda label: progress_line(hc.sweep.dir, hc.job.num, label)) if multirun else None
     try:
-        row = execute_config(cfg, list(hc.overrides.task), announce)
+        row = run_unless_recorded(cfg, list(hc.overrides.task), announce)
     except ConfigRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         if multirun:
@@ -232,6 +232,13 @@ def composition_error(exc: BaseException) -> str:
         return ("the configuration does not compose: a defaults list includes itself (directly or through another "
                 "file); check the defaults of the config files named on the command line and under --config-dir")
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    import re
+
+    unknown = re.match(r"Could not override '([\w.]+)'", first)
+    if unknown and "not in struct" in f"{exc} {exc.__cause__}":  # a key no section declares: say which ones it has, or its new name
+        from harness.config.schema import unknown_key
+
+        return unknown_key(unknown.group(1))
     return f"the configuration does not compose: {first}"
 
 

@@ -64,7 +64,7 @@ def run(overrides: list[str] | None = None, **kwargs: Any) -> dict:
 
     Raises ValueError (with the same one-line message the command line prints) for a configuration the checks
     refuse; a run that fails or times out is a row with its status and error, as on the command line."""
-    from harness.__main__ import execute_config
+    from harness.__main__ import run_unless_recorded
 
     for key in GROUPS:
         if key in kwargs and not (isinstance(kwargs[key], str) and kwargs[key].strip()):
@@ -72,7 +72,7 @@ def run(overrides: list[str] | None = None, **kwargs: Any) -> dict:
             what = "a registered scheme (harness/precision/)" if key == "precision" else f"a conf/{key}/ option"
             raise ValueError(f"{key}={kwargs[key]!r} is not allowed: expected the name of {what}{hint}")
     ov = overrides_of(kwargs, overrides)
-    return execute_config(composed(ov), ov)
+    return run_unless_recorded(composed(ov), ov)
 
 
 GROUPS = ("model", "precision", "engine", "bench", "eval", "capability", "quality")
@@ -106,7 +106,10 @@ def sweep(overrides: list[str] | None = None, **kwargs: Any) -> list[dict]:
 
 
 def load_results(path: str | Path):
-    """The results CSV as a pandas DataFrame (numbers parsed, one column per schema column, `config` added)."""
+    """The results CSV as a pandas DataFrame: numbers parsed, one column per schema column (the CSV's own values,
+    `engine` included), and the analysis's labels added: `config`, `runtime` (the engine or library that ran the row:
+    llama.cpp, vllm, compressed-tensors, torchao, ...), `machine`, and `loadgen_<profile>_*` from the LoadGen side
+    table."""
     from harness.analysis.report import load_results as load
 
     return load(path)
@@ -114,7 +117,7 @@ def load_results(path: str | Path):
 
 def report(csv: str | Path, out_dir: str | Path | None = None, **kwargs: Any) -> Path:
     """Write the Markdown report, its plots and the HTML page for a results CSV; returns the Markdown's path.
-    Keyword arguments as `harness.analysis.report.write_report` (hardware, slos, margin, quality, context, ...)."""
+    Keyword arguments as `harness.analysis.report.write_report` (hardware, slos, margin, rank_by, context, ...)."""
     from harness.analysis.report import write_report
 
     return write_report(csv, out_dir, **kwargs)

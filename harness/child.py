@@ -41,7 +41,7 @@ def main() -> int:
     from omegaconf import OmegaConf
 
     from harness.core.errors import Unavailable
-    from harness.run import execute
+    from harness.run import measure_in_process
 
     from harness.config.schema import setting
     from harness.core.logs import setup_logging
@@ -50,7 +50,7 @@ def main() -> int:
     cfg = OmegaConf.create(job["config"])
     setup_logging(setting(cfg, "log_level"))
     try:
-        row = execute(cfg, predictions_dir=Path(job["predictions_dir"]), run_id=job["run_id"])
+        row = measure_in_process(cfg, predictions_dir=Path(job["predictions_dir"]), run_id=job["run_id"])
         result, code = {"status": "ok", "row": row}, 0
     except Unavailable as exc:
         result, code = {"status": "unavailable", "error": str(exc)}, 3

@@ -275,7 +275,7 @@ def _run_inline(cfg, preds: Path, run_id: str):
     whatever caps the whole process); afterwards what it held is released for the next run (references, the
     allocator's cache, peaks)."""
     from harness.core.errors import Unavailable
-    from harness.run import execute
+    from harness.run import measure_in_process
 
     release_run_memory()  # the peaks from here on are this run's
     cap = float(cfg.runner.timeout_s)
@@ -284,7 +284,7 @@ def _run_inline(cfg, preds: Path, run_id: str):
     if main_thread:
         signal.setitimer(signal.ITIMER_REAL, cap)
     try:
-        return "ok", execute(cfg, predictions_dir=preds, run_id=run_id), ""
+        return "ok", measure_in_process(cfg, predictions_dir=preds, run_id=run_id), ""
     except RunCapped:
         return "timeout", None, f"TimeoutError: run exceeded runner.timeout_s={cap:g} s and was stopped"
     except Unavailable as exc:

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
 
-    from harness.__main__ import ConfigRefused, execute_config
+    from harness.__main__ import ConfigRefused, run_unless_recorded
     from harness.api import compose
     from harness.precision.registry import get_scheme
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         ov = overrides_of(cell)[:-1] + [f"runner.timeout_s={max(cap, 1):g}"]
         t_run = time.perf_counter()
         try:
-            row = execute_config(compose(ov), ov)
+            row = run_unless_recorded(compose(ov), ov)
         except ConfigRefused as exc:
             print(f"error: {cell.model} {cell.precision}: {exc}", file=sys.stderr, flush=True)
             row = {"status": "refused"}

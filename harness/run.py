@@ -1,7 +1,7 @@
 """One run, in the current process: resolve -> build the engine (load, apply precision, prove) -> measure ->
 evaluate -> quality -> the row's measured columns. Orchestration only: each step lives in its own package.
 
-`execute` returns the row's measured columns; the runner adds identity columns and appends it to the CSV.
+`measure_in_process` returns the row's measured columns; the runner adds identity columns and appends it to the CSV.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def _levels_label(bench) -> str:
         return str(bench.get("concurrency"))
 
 
-def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
+def measure_in_process(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
     import torch
 
     scheme = get_scheme(cfg.precision.name)
@@ -91,7 +91,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
     real = evaluates(cfg)
     failed: dict[str, str] = {}
     if real:
-        from harness.evaluate.baseline_cache import resolve_references
+        from harness.evaluate.reference_cache import resolve_references
 
         resolve_references(cfg)
         failed = references_first(cfg, engine_choice)
@@ -113,7 +113,7 @@ def execute(cfg, predictions_dir: Path | None = None, run_id: str = "") -> dict:
         row["cuda_weights_mb"], row["cuda_load_peak_mb"] = cuda_after_load_mb()
     try:
         plan = built.plan
-        row.update(model_params=proof.model_params, baseline=built.baseline, load_s=built.load_s,
+        row.update(model_params=proof.model_params, source_weights=built.source_weights, load_s=built.load_s,
                    convert_s=built.convert_s, architecture=built.architecture or None,
                    compute_dtype=plan.compute_dtype if plan is not None else scheme.compute_dtype(device),
                    load_plan=plan.describe() if plan is not None else None,
@@ -168,9 +168,9 @@ def references_first(cfg, engine_choice: str) -> dict[str, str]:
     built before the run's own model loads, in one process per reference scheme (one load of that model), under a
     lock that makes concurrent runs build it once. A run that is itself the reference writes its own outputs as it
     measures them. Returns the parts whose build failed, with the reason: the run goes on without them."""
-    from harness.evaluate.baseline_cache import missing_capability, reference_missing
-    from harness.evaluate.baseline_child import ReferenceBuildError, build_reference, needs
-    from harness.evaluate.capability import is_baseline_run
+    from harness.evaluate.reference_cache import missing_capability, reference_missing
+    from harness.evaluate.reference_process import ReferenceBuildError, run_reference_process, needs
+    from harness.evaluate.capability import is_reference_run
     from harness.core.logs import get
 
     windows = None
@@ -187,7 +187,7 @@ def references_first(cfg, engine_choice: str) -> dict[str, str]:
     failed: dict[str, str] = {}
     for precision, parts in wanted.items():
         if precision == cfg.precision.name:
-            parts = [p for p in parts if p == "capability" and not is_baseline_run(cfg, engine_choice)]
+            parts = [p for p in parts if p == "capability" and not is_reference_run(cfg, engine_choice)]
             if not parts:
                 continue  # this run is the reference: it writes them itself
 
@@ -196,7 +196,7 @@ def references_first(cfg, engine_choice: str) -> dict[str, str]:
             return out + (["capability"] if "capability" in parts and missing_capability(cfg) else [])
 
         try:
-            build_reference(cfg, precision, parts, still_missing)
+            run_reference_process(cfg, precision, parts, still_missing)
         except Exception as exc:  # noqa: BLE001 - the row keeps speed and accuracy, its quality says why not
             reason = str(exc) if isinstance(exc, ReferenceBuildError) else \
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -126,3 +126,19 @@ def test_the_documented_key_table_is_generated_from_the_dataclasses():
 
     text = CONFIG_DOC.read_text()
     assert render(text, CONFIG_DOC) == text, "run `python -m harness.record.readme` to regenerate docs/reference/config.md"
+
+
+def test_a_renamed_key_is_refused_with_its_new_name_and_hashes_as_before():
+    """quality.baseline became quality.reference (and model.baseline model.source_weights): the old name is refused
+    naming the new one, and a config hashes under the old names, so recorded rows keep resuming."""
+    from harness.config.schema import check_keys
+    from harness.config_key import config_hash, run_config
+
+    with pytest.raises(ConfigError, match=r"quality.baseline was renamed quality.reference"):
+        check_keys({"quality": {"baseline": "fp32"}})
+    cfg = compose(["model=smollm2-135m", "precision=fp32"])
+    today = run_config(cfg)
+    old = {**today, "model": {("baseline" if k == "source_weights" else k): v for k, v in today["model"].items()},
+           "quality": {("baseline" if k == "reference" else k): v for k, v in today["quality"].items()}}
+    assert "source_weights" in today["model"] and config_hash(cfg) == config_hash(old)
+    assert config_hash(cfg) != config_hash({**today, "model": {**today["model"], "source_weights": "other"}})

@@ -435,10 +435,10 @@ def test_a_bad_bandwidth_cache_is_named_and_measured_again(tmp_path, monkeypatch
 def test_a_torn_reference_file_is_removed_and_counted_missing(tmp_path, monkeypatch, caplog):
     from omegaconf import OmegaConf
 
-    from harness.evaluate import baseline_cache as cache
+    from harness.evaluate import reference_cache as cache
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
-    cfg = OmegaConf.create({"model": {"name": "m", "source": "random"}, "quality": {"baseline": "fp32", "topk": 4,
+    cfg = OmegaConf.create({"model": {"name": "m", "source": "random"}, "quality": {"reference": "fp32", "topk": 4,
                                                                                      "context": 8, "max_tokens": 8},
                             "eval": {"tasks": []}})
     path = cache.logits_path(cfg, [[1, 2, 3]])

@@ -20,8 +20,9 @@ def main(argv=None) -> int:
     ap.add_argument("--context", type=int, default=4096, help="tokens per sequence in the capacity table")
     ap.add_argument("--price", type=float, default=None, help="US$/hour of this machine (profile this-machine)")
     ap.add_argument("--margin", type=float, default=0.02, help="quality margin for the recommendation")
-    ap.add_argument("--quality", default="auto",
-                    help="auto | capability | mmlu_acc | one_minus_kld | any accuracy column, e.g. arc_easy_acc")
+    ap.add_argument("--rank-by", "--quality", dest="rank_by", default="auto",  # --quality: its name before
+                    help="the accuracy the frontiers rank by: auto | capability | mmlu_acc | one_minus_kld | any "
+                         "accuracy column, e.g. arc_easy_acc")
     args = ap.parse_args(argv)
     import math
 
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
         if not (math.isfinite(args.margin) and 0 <= args.margin < 1):
             raise ValueError(f"--margin must be a quality difference between 0 and 1, e.g. 0.02, not {args.margin}")
         path = write_report(args.csv, args.out, args.hardware.split(",") if args.hardware else None, args.price,
-                            args.margin, args.quality, args.slo.split(",") if args.slo else None, args.context)
+                            args.margin, args.rank_by, args.slo.split(",") if args.slo else None, args.context)
     except (KeyError, ValueError, OSError) as exc:  # a missing, binary or unreadable input; an unwritable --out
         what = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):

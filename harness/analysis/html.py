@@ -44,7 +44,7 @@ def _fmt(v, digits: int = 4) -> str:
 
 def _hover(r: pd.Series, a, usd: float | None) -> str:
     q = _fmt(r.get(a.qcol)) + (f" ± {_fmt(r.get(a.qerr), 2)}" if a.qerr and _clean(r.get(a.qerr)) is not None else "")
-    lines = [f"<b>{r['model']} / {r['precision']}</b>", f"engine: {r['engine']} ({r.get('library') or ''})",
+    lines = [f"<b>{r['model']} / {r['precision']}</b>", f"engine: {r['runtime']} ({r.get('library') or ''})",
              f"bits/weight: {_fmt(r.get('bits_per_weight'))}", f"decode: {_fmt(r.get('decode_tok_s'))} tok/s",
              f"TTFT p50: {_fmt(r.get('ttft_ms_p50'))} ms", f"weights: {_fmt(r.get('weight_mb'))} MB, "
              f"peak RSS {_fmt(r.get('peak_rss_mb'))} MiB", f"{a.qcol}: {q}" + (" (95%)" if a.qerr else ""),
@@ -56,7 +56,7 @@ def _hover(r: pd.Series, a, usd: float | None) -> str:
 
 
 def _keys(ok: pd.DataFrame) -> tuple[dict, dict]:
-    engines = {e: PALETTE[i % len(PALETTE)] for i, e in enumerate(sorted(ok["engine"].unique()))}
+    engines = {e: PALETTE[i % len(PALETTE)] for i, e in enumerate(sorted(ok["runtime"].unique()))}
     models = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(sorted(ok["model"].unique()))}
     return engines, models
 
@@ -64,7 +64,7 @@ def _keys(ok: pd.DataFrame) -> tuple[dict, dict]:
 def _scatter(d: pd.DataFrame, a, keys, x: str, y: str, err: str = "", usd: str = "") -> list[dict]:
     engines, models = keys
     traces = []
-    for (engine, model), g in d.dropna(subset=[x, y]).groupby(["engine", "model"]):
+    for (engine, model), g in d.dropna(subset=[x, y]).groupby(["runtime", "model"]):
         t = {"type": "scatter", "mode": "markers", "name": f"{engine} · {model}", "x": list(g[x]), "y": list(g[y]),
              "customdata": list(g["run_id"]), "hovertemplate": "%{text}<extra></extra>",
              "text": [_hover(r, a, r.get(usd) if usd else None) for _, r in g.iterrows()],
@@ -89,9 +89,9 @@ def _slug(text: str) -> str:
 
 def _curve_lines(a, keys) -> list[dict]:
     engines, models = keys
-    d = a.curves.merge(a.ok[["run_id", "model", "precision", "engine"]], on="run_id")
+    d = a.curves.merge(a.ok[["run_id", "model", "precision", "runtime"]], on="run_id")
     traces = []
-    for (model, prec, engine, run_id), g in d.groupby(["model", "precision", "engine", "run_id"]):
+    for (model, prec, engine, run_id), g in d.groupby(["model", "precision", "runtime", "run_id"]):
         g = g.sort_values("concurrency")
         traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{model} / {prec}",
                        "x": list(g["tpot_ms_p50"]), "y": list(g["decode_tok_s"]), "customdata": [run_id] * len(g),
@@ -108,7 +108,7 @@ def _curve_lines(a, keys) -> list[dict]:
 def _bars(d: pd.DataFrame, a, keys, y: str, hi: str) -> list[dict]:
     engines, _ = keys
     traces = []
-    for engine, g in d.dropna(subset=[y]).groupby("engine"):
+    for engine, g in d.dropna(subset=[y]).groupby("runtime"):
         traces.append({"type": "bar", "name": engine, "x": list(g["config"]), "y": list(g[y]),
                        "customdata": list(g["run_id"]), "marker": {"color": engines[engine]},
                        "error_y": {"type": "data", "symmetric": False, "array": list(g[hi] - g[y]),
@@ -124,7 +124,7 @@ def _layout(title: str, x: str, y: str, **extra) -> dict:
             "margin": {"l": 70, "r": 20, "t": 50, "b": 60}, "height": 480, **extra}
 
 
-TEXT_COLUMNS = ("model", "precision", "engine", "config", "library", "error")
+TEXT_COLUMNS = ("model", "precision", "runtime", "config", "library", "error")
 
 
 def _escaped_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -197,7 +197,7 @@ def figures(a) -> dict[str, dict]:
     return figs
 
 
-TABLE = [("model", "model"), ("precision", "precision"), ("engine", "engine"), ("status", "status"),
+TABLE = [("model", "model"), ("precision", "precision"), ("runtime", "engine"), ("status", "status"),
          ("bits_per_weight", "bits/w"), ("weight_mb", "weights MB"), ("decode_tok_s", "decode tok/s"),
          ("ttft_ms_p50", "TTFT p50 ms"), ("tpot_ms_p50", "TPOT p50 ms"), ("tpot_ms_p99", "TPOT p99 ms"),
          ("max_decode_tok_s", "max decode tok/s"), ("peak_rss_mb", "peak RSS MiB"), ("capability", "capability"),
@@ -243,9 +243,9 @@ def _environment(a) -> str:
     if ts:
         facts.append(f"<li>measured {html.escape(ts[0])} to {html.escape(ts[-1])}</li>")
     for model, d in df.groupby("model"):
-        base = d[d["precision"] == "fp32"]["baseline"]
-        label = next((b for b in base if b), next((b for b in d["baseline"] if b), ""))
-        facts.append(f"<li>baseline of {html.escape(model)}: {html.escape(label)}</li>")
+        base = d[d["precision"] == "fp32"]["source_weights"]
+        label = next((b for b in base if b), next((b for b in d["source_weights"] if b), ""))
+        facts.append(f"<li>full-precision weights of {html.escape(model)}: {html.escape(label)}</li>")
     return "<ul>" + "".join(facts) + "</ul>"
 
 
@@ -258,7 +258,7 @@ def page(a) -> str:
 
     ok = a.ok
     figs = figures(a)
-    runs = {r["run_id"]: {"model": r["model"], "engine": r["engine"], "family": family_of(r["precision"])}
+    runs = {r["run_id"]: {"model": r["model"], "engine": r["runtime"], "family": family_of(r["precision"])}
             for _, r in a.df.iterrows()}
     bad = a.df[a.df["status"] != "ok"]
     hw_names = [p.key for p in a.priced]
@@ -285,7 +285,7 @@ def page(a) -> str:
 Quality axis: <b>{html.escape(a.qlabel)}</b> (<code>{html.escape(a.qcol)}</code>){'; error bars are 95% intervals'
 if a.qerr else '; it has no interval'}. Charts show the latest ok row of each configuration.</p>
 <div id="controls">{_checkboxes('model', 'model', sorted(ok['model'].unique()))}
-{_checkboxes('engine', 'engine / library', sorted(ok['engine'].unique()))}
+{_checkboxes('engine', 'engine / library', sorted(ok['runtime'].unique()))}
 {_checkboxes('family', 'precision family', sorted({family_of(p) for p in ok['precision']}))}
 <fieldset><legend>hardware · SLO profile</legend><select id="hw">{''.join(f'<option>{html.escape(h)}</option>'
                                                                           for h in hw_names)}

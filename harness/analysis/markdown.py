@@ -84,7 +84,7 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
         draw.load_curves(a.curves, a.ok, out_dir / f"{stem}_load_curves.png",
                          f"{_machines(a)}, rows {_dates(a.ok)}")
         md += [f"![load curves]({_url(stem)}_load_curves.png)", ""]
-    wide = a.ok[["run_id", "config", "engine", "bits_per_weight"]].copy()
+    wide = a.ok[["run_id", "config", "runtime", "bits_per_weight"]].copy()
     for s in a.slos:
         d = a.serving[a.serving["slo"] == s.name].set_index("run_id")
         wide[s.name] = [(unjudged_cell(d.loc[r]) if pd.isna(d.loc[r, "slo_tok_s"]) else
@@ -114,7 +114,7 @@ def _serving(a, stem: str, out_dir: Path) -> list[str]:
            "more than the largest sample seen: a level with fewer judges nothing (`not judged`, neither met nor "
            "missed; `slo_note` in the cost tables gives the count and what the static curve alone would say), and such "
            "a run is priced under the profile only once LoadGen (`bench=loadgen`) or a longer curve measures it.", "",
-           table(wide.sort_values(["config"]), ["config", "engine", "bits_per_weight", *[s.name for s in a.slos]]), ""]
+           table(wide.sort_values(["config"]), ["config", "runtime", "bits_per_weight", *[s.name for s in a.slos]]), ""]
     return md
 
 
@@ -267,7 +267,7 @@ def _size_x_precision(a, stem: str, out_dir: Path) -> list[str]:
                                   ("max_decode_tok_s", "best decode tok/s, load curve (log)"),
                                   ("usd_per_mtok_blended", f"US$/M tokens, {p.slo.name} (log)")],
                               f"Model size x precision: {p.where}, rows {_dates(d)}", out_dir / png)
-        cols = ["model", "model_params", "precision", "engine", "weights", "decode_tok_s", "max_decode_tok_s",
+        cols = ["model", "model_params", "precision", "runtime", "weights", "decode_tok_s", "max_decode_tok_s",
                 "max_decode_concurrency", "weight_mb", "cuda_weights_mb", "cuda_peak_alloc_mb", "roofline_frac",
                 "slo_tok_s", "usd_per_mtok_blended"]
         md += ([f"### {cell(p.where)}", ""] if len(a.machines) > 1 else []) + [
@@ -355,7 +355,7 @@ def _write_markdown(a, out_dir: Path) -> Path:
            *_roofline_note(ok),
            f"![speed and memory]({_url(stem)}_speed_memory.png)", "", f"![latency]({_url(stem)}_latency.png)", "",
            table(ok.sort_values(["model", "bits_per_weight"], ascending=[True, False]),
-                 ["config", "engine", "weight_mb", "bits_per_weight", "decode_tok_s", "max_decode_tok_s",
+                 ["config", "runtime", "weight_mb", "bits_per_weight", "decode_tok_s", "max_decode_tok_s",
                   "ttft_ms_p50", "tpot_ms_p50", "peak_rss_mb", "capability", "capability_ci95", "mmlu_acc",
                   "arc_easy_acc", "piqa_acc", "kld_mean", "top1_agree", "ppl"]), ""]
     path.write_text("\n".join(md) + "\n")

@@ -118,7 +118,7 @@ def scatter_with_key(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
         dm = d[d["model"] == model]
         front = front_all.reindex(dm.index)
         drawn: set = set()
-        for (fam, engine), g in dm.groupby([dm["precision"].map(style.family), dm["engine"].astype(str)], sort=False):
+        for (fam, engine), g in dm.groupby([dm["precision"].map(style.family), dm["runtime"].astype(str)], sort=False):
             colour, marker = style.FAMILIES[fam], style.engine_marker(engine, seen)
             if err:
                 e = pd.to_numeric(g[err], errors="coerce")
@@ -152,17 +152,17 @@ def scatter_with_key(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
         ax = axes[k // cols][k % cols]
         dm = d[d["model"] == model]
         front = front_all.reindex(dm.index)
-        labels = [(r[x], r[y], str(r["precision"]) + (" @ " + str(r["engine"]) if "@" in str(r.get("config", ""))
+        labels = [(r[x], r[y], str(r["precision"]) + (" @ " + str(r["runtime"]) if "@" in str(r.get("config", ""))
                                                       else "")) for _, r in dm[front].iterrows()]
         dropped = _place_labels(ax, labels)
         if dropped:
             ax.set_title(f"{model} ({len(dropped)} frontier label(s) left out for room)", fontsize=9, loc="left")
-    handles = _family_handles(d["precision"]) + _engine_handles(sorted(d["engine"].astype(str).unique()))
+    handles = _family_handles(d["precision"]) + _engine_handles(sorted(d["runtime"].astype(str).unique()))
     if front_all.any():
         handles.append(Line2D([], [], color="k", lw=2, marker="o", markerfacecolor="white",
                               label="frontier across models\n(outlined, labelled)"))
     _legend_outside(fig, handles)
-    return _save(fig, path, d[["model", "precision", "engine", x, y] + ([err] if err else [])].assign(front=front_all))
+    return _save(fig, path, d[["model", "precision", "runtime", x, y] + ([err] if err else [])].assign(front=front_all))
 
 
 # -- load curves ------------------------------------------------------------------------------------------------------
@@ -170,15 +170,15 @@ def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path, where: str =
     """The serving plot as small multiples: a panel per (model, engine, and at most eight precisions), all on one log
     scale (decode throughput of all sequences vs per-token latency p50), a line per precision through its
     concurrency levels (left to right as concurrency grows), colour by family, line style within a family."""
-    d = curves.merge(ok[["run_id", "model", "precision", "engine", "bits_per_weight", "machine"]], on="run_id")
+    d = curves.merge(ok[["run_id", "model", "precision", "runtime", "bits_per_weight", "machine"]], on="run_id")
     d = d.dropna(subset=["tpot_ms_p50", "decode_tok_s"])
     if d["machine"].nunique() > 1:  # a panel holds one machine's rows: the engine name carries it
-        d["engine"] = d["engine"].astype(str) + " on " + d["machine"].str.split(",").str[0]
+        d["runtime"] = d["runtime"].astype(str) + " on " + d["machine"].str.split(",").str[0]
     order = list(ok.sort_values("bits_per_weight", ascending=False)["precision"].drop_duplicates())
     panels = []
     for model in sorted(d["model"].unique()):
-        for engine in sorted(d["engine"].astype(str).unique()):
-            dm = d[(d["model"] == model) & (d["engine"].astype(str) == engine)]
+        for engine in sorted(d["runtime"].astype(str).unique()):
+            dm = d[(d["model"] == model) & (d["runtime"].astype(str) == engine)]
             mine = [p for p in order if p in set(dm["precision"])]
             for part, group in enumerate(_chunks(mine)):
                 if group:
@@ -213,7 +213,7 @@ def load_curves(curves: pd.DataFrame, ok: pd.DataFrame, path: Path, where: str =
     fig.suptitle("Load curves: throughput vs per-token latency, points left to right at rising concurrency"
                  + (f"\n{where}" if where else ""))
     fig.tight_layout(w_pad=9, rect=(0, 0, 1, 0.96))
-    return _save(fig, path, d[["model", "engine", "precision", "concurrency", "tpot_ms_p50", "decode_tok_s"]])
+    return _save(fig, path, d[["model", "runtime", "precision", "concurrency", "tpot_ms_p50", "decode_tok_s"]])
 
 
 # -- bars per precision -----------------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def bars_by_bits(df: pd.DataFrame, cols: list[tuple[str, str, str]], title: str,
     for row, model in enumerate(models):
         d = df[df[key] == model].sort_values("bits_per_weight", ascending=True)
         labels = [f"{p} @ {e}" if dup else p for p, e, dup in
-                  zip(d["precision"], d["engine"], d["precision"].duplicated(keep=False))]
+                  zip(d["precision"], d["runtime"], d["precision"].duplicated(keep=False))]
         for col, (value, upper, label) in enumerate(cols):
             ax = axes[row][col]
             hi = (d[upper] - d[value]).clip(lower=0) if upper else None
@@ -244,7 +244,7 @@ def bars_by_bits(df: pd.DataFrame, cols: list[tuple[str, str, str]], title: str,
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     _legend_outside(fig, _family_handles(df["precision"]), title="precision family")
     shown = dict.fromkeys(c for v, u, _ in cols for c in (v, u) if c)  # ordered: the digest must not vary
-    return _save(fig, path, df[["model", "precision", "engine", *shown]])
+    return _save(fig, path, df[["model", "precision", "runtime", *shown]])
 
 
 # -- model size x precision -------------------------------------------------------------------------------------------
@@ -253,17 +253,17 @@ def size_x_precision(df: pd.DataFrame, panels: list[tuple[str, str]], title: str
     per precision (ordered by stored bits, coloured by family), a marker per model size on each metric's log
     axis. A reader reads across a row how a precision scales with size, and down a column which precision is
     fastest or cheapest at a size."""
-    engines = sorted(df["engine"].astype(str).unique())
+    engines = sorted(df["runtime"].astype(str).unique())
     models = list(df.sort_values("model_params").drop_duplicates("model")["model"])
     if len(models) > MAX_SERIES:
         models = models[:MAX_SERIES]
     size_of = dict(zip(df["model"], df["model_params"]))
     markers = dict(zip(models, "osD^vP*X"))
-    counts = [max(1, df[df["engine"].astype(str) == e]["precision"].nunique()) for e in engines]
+    counts = [max(1, df[df["runtime"].astype(str) == e]["precision"].nunique()) for e in engines]
     fig, axes = plt.subplots(len(engines), len(panels), figsize=(4.2 * len(panels), sum(0.28 * c + 1.0 for c in counts)),
                              squeeze=False, gridspec_kw={"height_ratios": [0.28 * c + 1.0 for c in counts]})
     for row, engine in enumerate(engines):
-        d = df[df["engine"].astype(str) == engine]
+        d = df[df["runtime"].astype(str) == engine]
         precisions = list(d.sort_values("bits_per_weight", ascending=True)["precision"].drop_duplicates())
         ypos = {p: i for i, p in enumerate(precisions)}
         for col, (metric, label) in enumerate(panels):
@@ -291,7 +291,7 @@ def size_x_precision(df: pd.DataFrame, panels: list[tuple[str, str]], title: str
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     _legend_outside(fig, handles + _family_handles(df["precision"]), title="model (size) · precision family")
-    return _save(fig, path, df[["model", "model_params", "engine", "precision", *[m for m, _ in panels]]])
+    return _save(fig, path, df[["model", "model_params", "runtime", "precision", *[m for m, _ in panels]]])
 
 
 # -- LoadGen Server runs ----------------------------------------------------------------------------------------------
@@ -300,8 +300,8 @@ def qps_latency(runs: pd.DataFrame, ok: pd.DataFrame, slos: list, path: Path, wh
     configurations), TTFT p99 left and TPOT p99 right (log), a line per configuration through the target QPS it ran
     at (filled: LoadGen judged VALID, hollow: INVALID), colour by family, marker by engine, the profile's bound as a
     dashed line."""
-    d = runs[runs["scenario"] == "server"].merge(ok[["run_id", "model", "precision", "engine"]], on="run_id")
-    d["label"] = d["precision"] + " @ " + d["engine"].astype(str)
+    d = runs[runs["scenario"] == "server"].merge(ok[["run_id", "model", "precision", "runtime"]], on="run_id")
+    d["label"] = d["precision"] + " @ " + d["runtime"].astype(str)
     rows = []
     for slo in [s for s in slos if s.name in set(d["profile"])]:
         for model in sorted(d["model"].unique()):
@@ -310,7 +310,7 @@ def qps_latency(runs: pd.DataFrame, ok: pd.DataFrame, slos: list, path: Path, wh
             rows += [(slo, model, group, dm) for group in _chunks(labels) if group]
     fig, axes = plt.subplots(max(1, len(rows)), 2, figsize=(12, 3.6 * max(1, len(rows))), squeeze=False)
     seen: dict = {}
-    engines = sorted(d["engine"].astype(str).unique())
+    engines = sorted(d["runtime"].astype(str).unique())
     for r, (slo, model, group, dm) in enumerate(rows):
         for c, (metric, bound, label) in enumerate((("ttft_p99_ms", slo.ttft_ms, "TTFT p99 (ms, log)"),
                                                     ("tpot_p99_ms", slo.tpot_ms, "TPOT p99 (ms, log)"))):
@@ -342,5 +342,5 @@ def qps_latency(runs: pd.DataFrame, ok: pd.DataFrame, slos: list, path: Path, wh
     fig.suptitle("MLPerf LoadGen Server runs: p99 latency vs offered load" + (f", {where}" if where else ""),
                  y=1.0 + 0.5 / max(1, len(rows)))
     fig.tight_layout()
-    return _save(fig, path, d[["model", "precision", "engine", "profile", "target_qps", "valid", "ttft_p99_ms",
+    return _save(fig, path, d[["model", "precision", "runtime", "profile", "target_qps", "valid", "ttft_p99_ms",
                                "tpot_p99_ms"]])

@@ -33,10 +33,11 @@ def load_results(path: str | Path) -> pd.DataFrame:
     order = list(df.columns) + [c for c in NUMERIC if c not in df]
     df = pd.concat([df.drop(columns=[c for c in NUMERIC if c in df]), numbers], axis=1)[order].copy()
     df = with_loadgen_profiles(path, df)
-    df["engine"] = [engine_of(r) for _, r in df.iterrows()]
+    # the engine or library that ran each row, as the tables and figures label it; the CSV's own `engine` is kept
+    df["runtime"] = [engine_of(r) for _, r in df.iterrows()]
     # a scheme that runs on two engines (bf16 on torch and vllm; llm-compressor's checkpoints on vllm and torch) names
     # its engine where it is not the usual one, so that the two rows differ in every table
-    where = df["engine"].map({"vllm": " @ vllm", "compressed-tensors": " @ torch"}).fillna("")
+    where = df["runtime"].map({"vllm": " @ vllm", "compressed-tensors": " @ torch"}).fillna("")
     df["request_set"] = df["loadgen_note"].map(prompt_lengths)  # '' for the sweep's fixed-length request set
     df["config"] = df["model"] + " / " + df["precision"] + where + df["request_set"]
     df["weight_mb"] = df["weight_bytes"] / 1e6  # MB (10^6 bytes), as the run's summary and the README print it
@@ -107,8 +108,9 @@ def latest_ok(df: pd.DataFrame) -> pd.DataFrame:
     return ok.drop_duplicates(subset=["config_hash"], keep="last").reset_index(drop=True)
 
 
-def choose_quality(ok: pd.DataFrame, requested: str = "auto") -> tuple[str, str]:
-    """The capability estimate when the rows have one; else MMLU accuracy, unless every model's fp32 accuracy is within
+def choose_rank_metric(ok: pd.DataFrame, requested: str = "auto") -> tuple[str, str]:
+    """The accuracy column the frontiers rank by (the run's `quality` columns are divergence; this is not them): the
+    capability estimate when the rows have one; else MMLU accuracy, unless every model's fp32 accuracy is within
     its 95% interval of chance (0.25): then 1 - KLD. Any accuracy column (e.g. arc_easy_acc) can be asked for."""
     if requested in ("auto", "capability") and ok["capability"].notna().any():
         tasks = next((t for t in ok.get("capability_tasks", []) if isinstance(t, str) and t), "")
@@ -116,7 +118,7 @@ def choose_quality(ok: pd.DataFrame, requested: str = "auto") -> tuple[str, str]
                               "(baseline scored on all, each scheme estimated from a paired sample)")
     if requested not in ("auto", "mmlu_acc", "one_minus_kld"):
         if requested not in ok.columns:
-            raise KeyError(f"no quality column {requested!r} in the results")
+            raise KeyError(f"no column {requested!r} to rank by in the results")
         ok[requested] = pd.to_numeric(ok[requested].replace("", None), errors="coerce")
         return requested, f"{requested} (from the CSV)"
     if requested == "mmlu_acc" or (requested == "auto" and ok["mmlu_acc"].notna().any() and not _at_chance(ok)):
@@ -255,7 +257,7 @@ def _tie_text(names: list[str], shown: int = 3) -> str:
 
 
 def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: float | None = None,
-            margin: float = 0.02, quality: str = "auto", slos: list[str] | None = None, context: int = 4096
+            margin: float = 0.02, rank_by: str = "auto", slos: list[str] | None = None, context: int = 4096
             ) -> Analysis:
     from harness.record.curves import read_curves
 
@@ -264,7 +266,7 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
     a = Analysis(csv=csv, df=df, ok=latest_ok(df), margin=margin, context=context)
     if a.ok.empty:
         return a
-    a.qcol, a.qlabel = choose_quality(a.ok, quality)
+    a.qcol, a.qlabel = choose_rank_metric(a.ok, rank_by)
     a.qerr = quality_error(a.ok, a.qcol)
     a.ok_q = a.ok.dropna(subset=[a.qcol])
     a.mem_on, _ = frontier(a.ok_q, "weight_mb", a)
@@ -304,14 +306,14 @@ def analyse(csv: str | Path, hardware: list[str] | None = None, price_override: 
 
 
 def write_report(csv: str | Path, out_dir: str | Path | None = None, hardware: list[str] | None = None,
-                 price_override: float | None = None, margin: float = 0.02, quality: str = "auto",
+                 price_override: float | None = None, margin: float = 0.02, rank_by: str = "auto",
                  slos: list[str] | None = None, context: int = 4096, figures: bool = True) -> Path:
     """The Markdown report with its PNGs, and the self-contained HTML page, from one analysis (`figures=False`: the
     Markdown text alone, for make check-results)."""
     from harness.analysis.html import write_html
     from harness.analysis.markdown import write_markdown
 
-    a = analyse(csv, hardware, price_override, margin, quality, slos, context)
+    a = analyse(csv, hardware, price_override, margin, rank_by, slos, context)
     out_dir = Path(out_dir) if out_dir else a.csv.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     if figures:

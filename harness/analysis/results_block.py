@@ -91,7 +91,7 @@ def _machine_block(a, csv: Path, by_slo: dict, machine: str) -> list[str]:
             "≥ " if d.get("slo_bound") == "lower" else "") + f"{d['slo_tok_s']:.1f} @ " + (
             "LoadGen" if pd.isna(d["slo_concurrency"]) else f"{int(d['slo_concurrency'])}")
         cap = "" if pd.isna(r["capability"]) else f"{r['capability']:.3f} ± {_fmt(r['capability_ci95'], '.3f')}"
-        lines.append(f"| {r['model']} | {r['precision']} | {r['engine']} | {_fmt(r['decode_tok_s'], '.1f')} | "
+        lines.append(f"| {r['model']} | {r['precision']} | {r['runtime']} | {_fmt(r['decode_tok_s'], '.1f')} | "
                      f"{at(server.loc[rid])} | {at(inter.loc[rid])} | {at(offline.loc[rid])} | "
                      f"{_fmt(priced.loc[rid, 'usd_per_mtok_blended'], '.3f')} | {cap} |")
     if ok.empty:

@@ -102,7 +102,7 @@ class BuiltEngine:
     engine: Engine
     tokenizer: Any
     proof: Any  # harness.precision.proof.Proof: types and bytes really stored
-    baseline: str  # where the full-precision weights came from
+    source_weights: str  # what the full-precision weights every scheme starts from are
     weights: str  # real | random
     load_s: float  # seconds to load, apply the scheme and prove it
     convert_s: float | None = None  # seconds a one-off conversion for this engine took (cached: when it was made)

@@ -210,6 +210,6 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
 
     engine = LlamaCppEngine(path, threads, section(cfg, "llamacpp").n_ctx,
                             AutoConfig.from_pretrained(str(converted)))
-    baseline = (f"GGUF {scheme.gguf_type} requantised by llama.cpp from the {cfg.model.source_quant} source "
-                f"(cannot be better than its {cfg.model.source_quant} source)")
-    return BuiltEngine(engine, tok, proof, baseline, "real", time.perf_counter() - t0)
+    source_weights = (f"GGUF {scheme.gguf_type} requantised by llama.cpp from the {cfg.model.source_quant} source "
+                      f"(cannot be better than its {cfg.model.source_quant} source)")
+    return BuiltEngine(engine, tok, proof, source_weights, "real", time.perf_counter() - t0)

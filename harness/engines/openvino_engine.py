@@ -130,6 +130,6 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     engine = OpenVinoEngine(model, threads, options, hf_config, knobs.max_length)
     engine.folder = conv.folder
     proof = ov_proof(model, scheme, config_param_count(hf_config), engine.runtime())
-    baseline = f"{ckpt.baseline}, exported by optimum-intel"
-    return BuiltEngine(engine, ckpt.tokenizer, proof, baseline, ckpt.weights, time.perf_counter() - t0,
+    source_weights = f"{ckpt.source_weights}, exported by optimum-intel"
+    return BuiltEngine(engine, ckpt.tokenizer, proof, source_weights, ckpt.weights, time.perf_counter() - t0,
                        convert_s=conv.convert_s)

@@ -117,6 +117,6 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     from harness.config.schema import engine_knobs
 
     engine = OnnxRuntimeEngine(conv.folder, threads, engine_knobs(cfg, "onnxruntime").max_length, hf_config)
-    baseline = f"{ckpt.baseline}, converted by the onnxruntime-genai model builder"
-    return BuiltEngine(engine, ckpt.tokenizer, proof, baseline, ckpt.weights, time.perf_counter() - t0,
+    source_weights = f"{ckpt.source_weights}, converted by the onnxruntime-genai model builder"
+    return BuiltEngine(engine, ckpt.tokenizer, proof, source_weights, ckpt.weights, time.perf_counter() - t0,
                        convert_s=conv.convert_s)

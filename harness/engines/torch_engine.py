@@ -202,6 +202,6 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
 
     decode = engine_knobs(cfg, "torch").decode
     return BuiltEngine(TorchEngine(p.model, device=device, pad_id=pad, decode=decode), p.tokenizer, p.proof,
-                       p.baseline, p.weights,
+                       p.source_weights, p.weights,
                        p.load_s, convert_s=p.convert_s, plan=p.plan, placement=p.placement,
                        architecture=p.architecture)

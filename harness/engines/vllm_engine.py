@@ -235,7 +235,7 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
         folder, convert_s = conv.folder, conv.convert_s
         proof = ct_proof(folder, scheme.name, params)
         dtype = "bfloat16"
-        baseline = f"{ckpt.baseline}, calibrated by llm-compressor"
+        source_weights = f"{ckpt.source_weights}, calibrated by llm-compressor"
     elif scheme.how == "dtype":
         from harness.precision.calibrated import safetensors_headers
 
@@ -244,7 +244,7 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
         stored = {t["dtype"] for t in safetensors_headers(folder).values()}
         proof = Proof(weight_bytes=params * size, model_params=params, linear_params=0, linear_bytes=0,
                       quantized_params=0, types=f"checkpoint {sorted(stored)}, cast by vLLM at load (--dtype {dtype})")
-        baseline = ckpt.baseline
+        source_weights = ckpt.source_weights
     else:
         raise Unavailable(f"{scheme.name} does not run on the vllm engine (it serves float and llm-compressor "
                           "checkpoints)")
@@ -263,5 +263,5 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     where = f"{device}, tensor parallel {tp}, {graphs}" if device == "cuda" else device
     proof.types += (f"; vLLM {vllm_version(python)} server ({where}) started in {process.start_s:.1f} s, prefix "
                     f"caching {'on' if caching else 'off'}")
-    return BuiltEngine(engine, ckpt.tokenizer, proof, baseline, ckpt.weights, time.perf_counter() - t0,
+    return BuiltEngine(engine, ckpt.tokenizer, proof, source_weights, ckpt.weights, time.perf_counter() - t0,
                        convert_s=convert_s)

@@ -5,7 +5,7 @@ Target: the accuracy a run would score on the tasks' full sets (ARC-Easy test 2,
 questions, question-weighted), i.e. what lm-eval prints when run on them. Estimator (a difference estimator from
 survey sampling, paired on questions):
 
-  - each model's baseline (capability.baseline, fp32) is scored once on the full sets and cached: its accuracy B_t
+  - each model's baseline (capability.reference, fp32) is scored once on the full sets and cached: its accuracy B_t
     on task t is known exactly;
   - every other run scores a seeded simple random sample of n_t questions of each task (the same questions for every
     run of the model), and d_i = correct_run(i) - correct_baseline(i) on them;
@@ -22,8 +22,8 @@ The baseline run itself is exact (its full-set accuracy, interval 0). `capabilit
 binomial half-width (the question-sampling error of the benchmark itself): common to all runs of one model, it
 matters when models are compared, and the frontier adds it there (harness/analysis/frontier.py).
 
-This module is the statistics and the run's columns; the baseline's cache is harness/evaluate/baseline_cache.py and
-the child process that builds it harness/evaluate/baseline_child.py."""
+This module is the statistics and the run's columns; the baseline's cache is harness/evaluate/reference_cache.py and
+the child process that builds it harness/evaluate/reference_process.py."""
 from __future__ import annotations
 
 import math
@@ -38,8 +38,8 @@ from harness.config.schema import setting
 class TaskSample:
     """One task: full-set size, the baseline's full-set accuracy, and both runs' correctness on the sample."""
     full_n: int
-    baseline_acc: float
-    baseline_correct: list[int]
+    reference_acc: float
+    reference_correct: list[int]
     run_correct: list[int]
 
 
@@ -53,7 +53,7 @@ def sample_indices(full_n: int, n: int, seed: int) -> list[int]:
 
 def _task_variance(t: TaskSample) -> tuple[float, float]:
     n = len(t.run_correct)
-    d = [r - b for r, b in zip(t.run_correct, t.baseline_correct)]
+    d = [r - b for r, b in zip(t.run_correct, t.reference_correct)]
     mean = sum(d) / n
     if n >= t.full_n:
         return mean, 0.0
@@ -70,9 +70,9 @@ def estimate(tasks: list[TaskSample], exact: bool = False) -> dict:
     for t in tasks:
         w = t.full_n / total
         mean, v = (0.0, 0.0) if exact else _task_variance(t)
-        value += w * (t.baseline_acc + mean)
+        value += w * (t.reference_acc + mean)
         var += w * w * v
-        set_var += w * w * t.baseline_acc * (1 - t.baseline_acc) / t.full_n
+        set_var += w * w * t.reference_acc * (1 - t.reference_acc) / t.full_n
     return {"capability": value, "capability_ci95": 1.96 * math.sqrt(var),
             "capability_set_ci95": 1.96 * math.sqrt(set_var),
             "capability_n": sum(len(t.run_correct) for t in tasks), "capability_full_n": total}
@@ -88,26 +88,26 @@ def score_full(cfg, engine, tokenizer, task: str) -> list[dict]:
     return [{"id": p["id"], "correct": int(p["pred"] == p["gold"])} for p in preds]
 
 
-def ensure_baseline(cfg, engine=None, tokenizer=None) -> dict[str, list[dict]]:
+def ensure_reference(cfg, engine=None, tokenizer=None) -> dict[str, list[dict]]:
     """The baseline's full-set correctness per task: from the cache, else scored by `engine` when this run is the
     baseline (any other run has it built before its model loads: harness/run.py)."""
-    from harness.evaluate.baseline_cache import atomic_save, baseline_path, load_capability, missing_capability
+    from harness.evaluate.reference_cache import atomic_save, capability_reference_path, load_capability, missing_capability
 
     missing = missing_capability(cfg)
     if missing and engine is not None:
         for task in missing:
-            atomic_save(score_full(cfg, engine, tokenizer, task), baseline_path(cfg, task), as_json=True)
+            atomic_save(score_full(cfg, engine, tokenizer, task), capability_reference_path(cfg, task), as_json=True)
     elif missing:
-        raise RuntimeError(f"the capability baseline ({cfg.capability.baseline}) of {cfg.model.name} is not in the "
+        raise RuntimeError(f"the capability baseline ({cfg.capability.reference}) of {cfg.model.name} is not in the "
                            f"cache for {', '.join(missing)} (it is built before the run's model loads: "
                            "harness/run.py)")
     return load_capability(cfg)
 
 
-def is_baseline_run(cfg, engine_name: str) -> bool:
+def is_reference_run(cfg, engine_name: str) -> bool:
     from harness.precision.registry import get_scheme
 
-    base = cfg.capability.baseline
+    base = cfg.capability.reference
     return cfg.precision.name == base and engine_name == get_scheme(base).engines[0]
 
 
@@ -146,8 +146,8 @@ def capability_columns(cfg, engine, tokenizer, predictions_dir: Path | None, run
     from harness.evaluate.run_tasks import auto_batch_size
 
     c = cfg.capability
-    exact = is_baseline_run(cfg, engine.name)
-    full = ensure_baseline(cfg, engine if exact else None, tokenizer)
+    exact = is_reference_run(cfg, engine.name)
+    full = ensure_reference(cfg, engine if exact else None, tokenizer)
     baselines = {task: [b["correct"] for b in full[task]] for task in c.tasks}
     if exact:  # the baseline itself: its full-set accuracy, no sampling error
         out = estimate([TaskSample(len(b), sum(b) / len(b), b, b) for b in baselines.values()], exact=True)

@@ -50,11 +50,11 @@ def resolve_reference(model_cfg, asked) -> str:
 
 
 def resolve_references(cfg) -> None:
-    """`quality.baseline` and `capability.baseline` of this run's config resolved in place (see resolve_reference)."""
+    """`quality.reference` and `capability.reference` of this run's config resolved in place (see resolve_reference)."""
     for section in ("quality", "capability"):
         node = cfg.get(section)
-        if node is not None and node.get("baseline") is not None:
-            node.baseline = resolve_reference(cfg.model, node.baseline)
+        if node is not None and node.get("reference") is not None:
+            node.reference = resolve_reference(cfg.model, node.reference)
 
 
 def _hash(obj) -> str:
@@ -78,22 +78,23 @@ def atomic_save(obj, path: Path, as_json: bool = False) -> None:
 def logits_path(cfg, windows) -> Path:
     q = section(cfg, "quality")
     tokens = hashlib.sha256(str(windows).encode()).hexdigest()[:16]
-    key = _hash({"model": _model_key(cfg), "baseline": q.baseline, "topk": q.topk, "tokens": tokens,
+    # the key's field keeps its name from before quality.reference was renamed, so the cached references stay valid
+    key = _hash({"model": _model_key(cfg), "baseline": q.reference, "topk": q.topk, "tokens": tokens,
                  **({"full_windows": True} if q.full_windows else {})})
-    return cache_dir("reference") / f"{path_name(cfg.model)}-{q.baseline}-logits-{key}.pt"
+    return cache_dir("reference") / f"{path_name(cfg.model)}-{q.reference}-logits-{key}.pt"
 
 
 def predictions_path(cfg, task: str) -> Path:
     e = section(cfg, "eval")
     subjects = sorted(e.subjects or [])
-    key = _hash({"model": _model_key(cfg), "baseline": section(cfg, "quality").baseline, "task": task, "shots": e.shots,
+    key = _hash({"model": _model_key(cfg), "baseline": section(cfg, "quality").reference, "task": task, "shots": e.shots,
                  "per_subject": e.per_subject, "limit": e.limit, **({"subjects": subjects} if subjects else {})})
-    return cache_dir("reference") / f"{path_name(cfg.model)}-{cfg.quality.baseline}-{task}-{key}.json"
+    return cache_dir("reference") / f"{path_name(cfg.model)}-{cfg.quality.reference}-{task}-{key}.json"
 
 
 def reference_label(cfg) -> str:
     q = section(cfg, "quality")
-    return (f"{model_label(cfg.model)}/{q.baseline}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, "
+    return (f"{model_label(cfg.model)}/{q.reference}; wikitext-2 test, ctx {q.context}, <= {q.max_tokens} tokens, "
             f"top-{q.topk}" + (", every position of each window (GPTQ's protocol)" if q.full_windows else ""))
 
 
@@ -150,16 +151,16 @@ def _task_key(task: str) -> str:
     return hashlib.sha256(json.dumps([spec, sizes], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def baseline_path(cfg, task: str) -> Path:
-    key = hashlib.sha256(json.dumps({"model": _model_key(cfg), "baseline": cfg.capability.baseline, "task": task,
+def capability_reference_path(cfg, task: str) -> Path:
+    key = hashlib.sha256(json.dumps({"model": _model_key(cfg), "baseline": cfg.capability.reference, "task": task,
                                      "data": _task_key(task)}, sort_keys=True, default=str).encode())
     return (cache_dir("capability") /
-            f"{path_name(cfg.model)}-{cfg.capability.baseline}-{task}-{key.hexdigest()[:16]}.json")
+            f"{path_name(cfg.model)}-{cfg.capability.reference}-{task}-{key.hexdigest()[:16]}.json")
 
 
 def missing_capability(cfg) -> list[str]:
-    return [t for t in cfg.capability.tasks if _load(baseline_path(cfg, t), True) is None]
+    return [t for t in cfg.capability.tasks if _load(capability_reference_path(cfg, t), True) is None]
 
 
 def load_capability(cfg) -> dict[str, list[dict]]:
-    return {t: _load(baseline_path(cfg, t), True) for t in cfg.capability.tasks}
+    return {t: _load(capability_reference_path(cfg, t), True) for t in cfg.capability.tasks}

@@ -1,4 +1,4 @@
-"""The reference model's outputs built in a process of its own (`python -m harness.evaluate.baseline_child`, the job
+"""The reference model's outputs built in a process of its own (`python -m harness.evaluate.reference_process`, the job
 on its stdin), before the measured model is loaded: a run's peak memory and time stay its own, a GPU never holds the
 reference beside the measured model, and the sweep's order does not matter. One process builds everything a run
 needs from that reference scheme (the quality reference and the capability baseline) with one load of the model.
@@ -17,7 +17,7 @@ from typing import Callable
 
 from omegaconf import OmegaConf
 
-from harness.evaluate import baseline_cache as cache
+from harness.evaluate import reference_cache as cache
 from harness.core.logs import get
 from harness.core.paths import cache_dir
 from harness.core.lifetime import die_with_parent_preexec
@@ -32,13 +32,14 @@ def needs(cfg, windows) -> dict[str, list[str]]:
     """Reference scheme -> what is missing for this run: 'reference' (quality) and/or 'capability'."""
     out: dict[str, list[str]] = {}
     if section(cfg, "quality").enabled and cache.reference_missing(cfg, windows):
-        out.setdefault(str(cfg.quality.baseline), []).append("reference")
+        out.setdefault(str(cfg.quality.reference), []).append("reference")
     if section(cfg, "capability").enabled and cache.missing_capability(cfg):
-        out.setdefault(str(cfg.capability.baseline), []).append("capability")
+        out.setdefault(str(cfg.capability.reference), []).append("capability")
     return out
 
 
-def build_reference(cfg, precision: str, parts: list[str], still_missing: Callable[[], list[str]] | None = None) -> None:
+def run_reference_process(cfg, precision: str, parts: list[str],
+                          still_missing: Callable[[], list[str]] | None = None) -> None:
     """Build `parts` of the `precision` reference of this run's model in a child process, on that scheme's own engine,
     under the model's reference lock. `still_missing()` says, once the lock is held, which parts another run has not
     built meanwhile (default: all of `parts`)."""
@@ -57,7 +58,7 @@ def build_reference(cfg, precision: str, parts: list[str], still_missing: Callab
         get(__name__).info(f"building the {precision} reference of {model_label(cfg.model)} once "
                            f"({' and '.join(parts)}; cached)")
         result_r, result_w = os.pipe()
-        proc = subprocess.Popen([sys.executable, "-m", "harness.evaluate.baseline_child"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "harness.evaluate.reference_process"], stdin=subprocess.PIPE,
                                 pass_fds=(result_w,), env={**os.environ, "HARNESS_RESULT_FD": str(result_w)},
                                 preexec_fn=die_with_parent_preexec)
         os.close(result_w)
@@ -103,7 +104,7 @@ def main() -> int:
             if "capability" in job["parts"]:
                 for task in cache.missing_capability(cfg):
                     cache.atomic_save(score_full(cfg, built.engine, built.tokenizer, task),
-                                      cache.baseline_path(cfg, task), as_json=True)
+                                      cache.capability_reference_path(cfg, task), as_json=True)
         finally:
             built.engine.close()
     except Exception as exc:  # noqa: BLE001 - the parent gets the reason in one line

@@ -58,5 +58,5 @@ def load_model(model_cfg, device: str = "cpu", dtype: str = "float32", quantizat
         device_map = device
     model = load_folder(ckpt.folder, dtype, quantization_config, device_map, max_memory,
                         trust_remote_code=ModelConfig.of(model_cfg).trust_remote_code)
-    return LoadedModel(model=model, tokenizer=ckpt.tokenizer, name=model_label(model_cfg), baseline=ckpt.baseline,
+    return LoadedModel(model=model, tokenizer=ckpt.tokenizer, name=model_label(model_cfg), source_weights=ckpt.source_weights,
                        weights=ckpt.weights, folder=ckpt.folder)

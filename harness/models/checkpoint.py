@@ -16,7 +16,7 @@ from harness.core.errors import ModelLoadError
 class Checkpoint:
     folder: Path
     tokenizer: Any
-    baseline: str  # where the full-precision weights came from
+    source_weights: str  # what the full-precision weights every scheme starts from are
     weights: str  # real | random
 
 
@@ -28,7 +28,7 @@ def checkpoint(model_cfg) -> Checkpoint:
         from harness.models.packaged_gguf import dequantised_folder
 
         folder = dequantised_folder(model_cfg)
-        return Checkpoint(folder, AutoTokenizer.from_pretrained(str(folder)), model_cfg.baseline, "real")
+        return Checkpoint(folder, AutoTokenizer.from_pretrained(str(folder)), model_cfg.source_weights, "real")
     if source == "random":
         from harness.models.local_tokenizer import local_tokenizer
         from harness.models.random_arch import build_config, materialised
@@ -51,7 +51,7 @@ def checkpoint(model_cfg) -> Checkpoint:
             raise ModelLoadError(f"{model_label(model_cfg)}: its tokenizer could not be loaded: "
                                  f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
         stored = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(storage_dtype(folder), "float")
-        return Checkpoint(folder, tok, model_cfg.get("baseline") or f"{stored} checkpoint {model_label(model_cfg)}",
+        return Checkpoint(folder, tok, model_cfg.get("source_weights") or f"{stored} checkpoint {model_label(model_cfg)}",
                           "real")
     raise ModelLoadError(f"unknown model source {source!r} in model config {model_cfg.name!r}")
 

@@ -11,6 +11,6 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     name: str
-    baseline: str
+    source_weights: str
     weights: str = "real"  # or "random"
     folder: Path | None = None  # the checkpoint folder it was read from (None: created in memory)

@@ -63,7 +63,7 @@ def load(model_cfg, device: str = "cpu", dtype: str = "float32") -> LoadedModel:
     model.eval()
     tok = local_tokenizer(m.tokenizer_vocab)
     return LoadedModel(model=model, tokenizer=tok, name=model_cfg.name,
-                       baseline=f"seeded random weights (seed {seed}), created in {dtype} on {device}",
+                       source_weights=f"seeded random weights (seed {seed}), created in {dtype} on {device}",
                        weights=m.weights)
 
 

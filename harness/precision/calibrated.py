@@ -252,7 +252,7 @@ def torch_model(model_cfg, scheme, device: str, calibration: dict | None = None)
     weights to bf16 (no integer kernel in transformers on this engine) and quantises activations on the fly where the
     scheme does (w8a8-int8, fp8-dynamic: per token). Decompressed here, before anything is timed, and proven twice:
     the checkpoint's packed tensors (`ct_proof`) and the weights in memory (`grid_check`).
-    Returns (model, tokenizer, proof, baseline, weights, convert_s, load_s); load_s starts after the checkpoint exists
+    Returns (model, tokenizer, proof, source_weights, weights, convert_s, load_s); load_s starts after the checkpoint exists
     (a first calibration is convert_s, not load time)."""
     import importlib.util
 
@@ -296,5 +296,5 @@ def torch_model(model_cfg, scheme, device: str, calibration: dict | None = None)
              f"engine, so speed and memory are bf16's; checkpoint: {stored.types}, {stored.weight_bytes} bytes")
     proof = Proof(weight_bytes=module_bytes(model), model_params=params, linear_params=lin_params,
                   linear_bytes=lin_bytes, quantized_params=lin_params, types=types)
-    return model, ckpt.tokenizer, proof, f"{ckpt.baseline}, calibrated by llm-compressor", ckpt.weights, \
+    return model, ckpt.tokenizer, proof, f"{ckpt.source_weights}, calibrated by llm-compressor", ckpt.weights, \
         conv.convert_s, time.perf_counter() - t0

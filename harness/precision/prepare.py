@@ -23,7 +23,7 @@ class Prepared:
     model: Any
     tokenizer: Any
     proof: Any  # harness.precision.proof.Proof
-    baseline: str  # where the full-precision weights came from
+    source_weights: str  # what the full-precision weights every scheme starts from are
     weights: str  # real | random
     load_s: float  # load + scheme + proof, synchronised on CUDA
     plan: LoadPlan
@@ -81,9 +81,9 @@ def prepare(cfg, scheme, device: str) -> Prepared:
     if scheme.how == "calibrated":  # llm-compressor's checkpoint, as shipped (precision/calibrated.py)
         from harness.precision.calibrated import calibration_of, torch_model
 
-        model, tok, proof, baseline, weights, convert_s, load_s = torch_model(cfg.model, scheme, device,
+        model, tok, proof, source_weights, weights, convert_s, load_s = torch_model(cfg.model, scheme, device,
                                                                               calibration_of(cfg))
-        return Prepared(model, tok, proof, baseline, weights, load_s, plan_for(scheme, device, cfg.model.source),
+        return Prepared(model, tok, proof, source_weights, weights, load_s, plan_for(scheme, device, cfg.model.source),
                         convert_s=convert_s, placement=bytes_per_device(model))
     source = cfg.model.source
     if source == "random":
@@ -108,7 +108,7 @@ def prepare(cfg, scheme, device: str) -> Prepared:
         from harness.models.random_arch import load
 
         loaded = load(cfg.model, device=device, dtype=plan.load_dtype)
-        model, tok, baseline, weights = loaded.model, loaded.tokenizer, loaded.baseline, loaded.weights
+        model, tok, source_weights, weights = loaded.model, loaded.tokenizer, loaded.source_weights, loaded.weights
     else:
         from harness.models.stream import load_folder
 
@@ -116,7 +116,7 @@ def prepare(cfg, scheme, device: str) -> Prepared:
         model = load_folder(folder, plan.load_dtype, plan.quantization_config, device_map, max_memory_of(knobs),
                             trust_remote_code=model_cfg.trust_remote_code)
         _check_no_offload(model, device, label)
-        tok, baseline, weights = ckpt.tokenizer, ckpt.baseline, ckpt.weights
+        tok, source_weights, weights = ckpt.tokenizer, ckpt.source_weights, ckpt.weights
     params = config_param_count(model.config) if plan.quantization_config is not None else count_params(model)
     inventory = linear_inventory(model)
     if plan.transform is not None:
@@ -130,5 +130,5 @@ def prepare(cfg, scheme, device: str) -> Prepared:
     from harness.models.identity import architecture
 
     arch = architecture(folder) if folder is not None else str((config.architectures or [config.model_type])[0])
-    return Prepared(model, tok, proof, baseline, weights, load_s, plan, placement=bytes_per_device(model),
+    return Prepared(model, tok, proof, source_weights, weights, load_s, plan, placement=bytes_per_device(model),
                     architecture=arch)

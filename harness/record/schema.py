@@ -37,7 +37,8 @@ COLUMNS: tuple[Column, ...] = (
        "sampled weight bytes): part of the resume key and of the reference cache's key"),
     _c("model_params", "count", "parameters of the model before quantisation (tied weights counted once)"),
     _c("weights", "", "real | random (architecture-only, seeded random weights: no accuracy/quality)"),
-    _c("baseline", "", "where the full-precision weights came from, e.g. 'fp32 dequantised from Q4_1 GGUF'"),
+    _c("source_weights", "", "what the full-precision weights every scheme starts from are, e.g. 'fp32 dequantised "
+       "from Q4_1 GGUF' (files before it name this column baseline)"),
     _c("precision", "", "precision scheme name"),
     _c("scheme_bits", "bits", "nominal bits of the scheme's weights"),
     _c("library", "", "library that applied the scheme, with its version"),
@@ -164,7 +165,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("quality_status", "", "ok, or failed: the reason (the reference could not be built; the row's other columns "
        "stand)"),
     _c("quality_ref", "", "reference the quality columns compare against (model / precision / token set); by default "
-       "the checkpoint's own dtype (quality.baseline=auto)"),
+       "the checkpoint's own dtype (quality.reference=auto)"),
     _c("quality_tokens", "tokens", "scored token positions of the WikiText-2 test windows"),
     _c("kld_mean", "nats", "mean KL(baseline || this run) over token positions"),
     _c("kld_p99", "nats", "99th percentile of per-position KL"),

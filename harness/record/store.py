@@ -21,7 +21,7 @@ from harness.record import layout
 
 
 # columns renamed since a file was written: old name -> (today's name, old value -> today's value)
-RENAMED = {"backend": ("engine", {"hf": "torch"})}
+RENAMED = {"backend": ("engine", {"hf": "torch"}), "baseline": ("source_weights", {})}
 
 
 def _format_row(row: dict, columns: tuple[str, ...] = NAMES) -> str:

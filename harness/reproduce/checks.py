@@ -288,7 +288,7 @@ def _measured(models: list[str], precisions: list[str], engine: str, run: bool, 
         return {}
     from harness.record.store import read_rows
 
-    # the CSV's own engine column (the analysis relabels it by library); the latest ok row of each pair
+    # the CSV's own engine column (the analysis labels by library in `runtime`); the latest ok row of each pair
     rows = [r for r in read_rows(csv, strict=False) if r["status"] == "ok" and (engine == "auto" or r["engine"] == engine)]
     return {(r["model"], r["precision"]): r for r in rows}
 

@@ -28,7 +28,7 @@ def hostile(tmp_path, monkeypatch):
     monkeypatch.setattr(hardware, "CONF", conf)
     ok = row(MARKUP["model"], MARKUP["precision"], 20, 400, 0.5, 0.0, 4e8)
     ok.update(engine=MARKUP["engine"], library=MARKUP["library"], cpu=MARKUP["cpu"], device_name=MARKUP["cpu"],
-              baseline="<em id=inj9>base</em>")
+              source_weights="<em id=inj9>base</em>")
     other = row(MARKUP["model"], "int8", 40, 500, 0.49, 0.01, 1e8)
     other.update(engine=MARKUP["engine"], cpu=MARKUP["cpu"])
     bad = row("m2", "x", None, None, None, None, None, status="failed", error=MARKUP["error"])

@@ -18,7 +18,7 @@ HW = ["this-machine", "h100"]
 
 def _row(model, precision, backend, library, decode, acc, kld, wbytes, **kw):
     r = row(model, precision, decode, decode * 20 if decode else None, acc, kld, wbytes, **kw)
-    r.update(engine=backend, library=library, ttft_ms_p90=120.0, tpot_ms_p99=15.0, baseline="fp32 test baseline",
+    r.update(engine=backend, library=library, ttft_ms_p90=120.0, tpot_ms_p99=15.0, source_weights="fp32 test baseline",
              kv_bytes_per_token=46080 if decode else None,
              timestamp="2026-11-28T10:00:00+00:00", cpu="Test CPU", torch_version="2.13.0")
     return r

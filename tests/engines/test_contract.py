@@ -57,7 +57,7 @@ def built(request):
 def test_the_engine_is_an_engine_with_declared_capabilities(built):
     name, b, _, _ = built
     assert isinstance(b.engine, Engine) and b.engine.name == name
-    assert b.load_s > 0 and b.baseline and b.weights in ("real", "random") and b.tokenizer is not None
+    assert b.load_s > 0 and b.source_weights and b.weights in ("real", "random") and b.tokenizer is not None
 
 
 def test_greedy_tokens_with_one_hook_call_per_token_agree_with_its_log_probs(built):

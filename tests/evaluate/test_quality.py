@@ -140,7 +140,7 @@ def test_baseline_predictions_are_keyed_by_the_subject_subset():
 
     from harness.evaluate.reference import predictions_path
 
-    base = {"model": {"name": "m", "source": "random"}, "quality": {"baseline": "fp32"},
+    base = {"model": {"name": "m", "source": "random"}, "quality": {"reference": "fp32"},
             "eval": {"shots": 5, "per_subject": 5, "limit": None, "subjects": None}}
     every = predictions_path(OmegaConf.create(base), "mmlu")
     base["eval"]["subjects"] = ["anatomy", "virology"]

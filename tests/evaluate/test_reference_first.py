@@ -13,13 +13,13 @@ from tests.conftest import ROOT
 def test_the_reference_is_built_before_the_measured_model_loads(tmp_path, monkeypatch):
     from harness import api
     from harness.engines import base
-    from harness.evaluate import baseline_child
+    from harness.evaluate import reference_process
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     order: list[str] = []
-    real_build, real_engine = baseline_child.build_reference, base.build_engine
+    real_build, real_engine = reference_process.run_reference_process, base.build_engine
 
-    def build_reference(cfg, precision, parts, still_missing=None):
+    def run_reference_process(cfg, precision, parts, still_missing=None):
         order.append(f"reference {precision}")
         return real_build(cfg, precision, parts, still_missing)
 
@@ -27,7 +27,7 @@ def test_the_reference_is_built_before_the_measured_model_loads(tmp_path, monkey
         order.append(f"load {scheme.name}")
         return real_engine(cfg, scheme, device, engine)
 
-    monkeypatch.setattr(baseline_child, "build_reference", build_reference)
+    monkeypatch.setattr(reference_process, "run_reference_process", run_reference_process)
     monkeypatch.setattr("harness.run.build_engine", build_engine)
     row = api.run(model="tiny-random", precision="bf16", bench="quick", eval="none", runner__isolate=False,
                   results_path=str(tmp_path / "r.csv"))
@@ -58,7 +58,7 @@ def test_a_reference_that_cannot_be_built_leaves_an_ok_row_with_quality_failed(t
     """torchao-fp8 runs on CUDA only: as the reference on a CPU its build fails; the run keeps its speed."""
     env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run([sys.executable, "-m", "harness", "model=tiny-random", "precision=bf16", "bench=quick",
-                           "eval=none", "quality.baseline=torchao-fp8", f"results.path={tmp_path / 'r.csv'}"],
+                           "eval=none", "quality.reference=torchao-fp8", f"results.path={tmp_path / 'r.csv'}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     row = pd.read_csv(tmp_path / "r.csv").iloc[-1]

@@ -20,7 +20,7 @@ def smollm():
 
 
 def test_real_model_loads_with_an_honest_baseline(smollm):
-    assert smollm.baseline == "fp32 dequantised from Q4_1 GGUF"
+    assert smollm.source_weights == "fp32 dequantised from Q4_1 GGUF"
     n = sum(p.numel() for p in smollm.model.parameters())
     assert 130e6 < n < 140e6
     assert next(smollm.model.parameters()).dtype == torch.float32

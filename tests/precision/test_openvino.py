@@ -28,7 +28,7 @@ def test_exported_proven_and_measured(plain, name, kind, bits):
     scheme = get_scheme(name)
     built = build_engine(_cfg("tiny-random", name, "openvino"), scheme, "cpu", "openvino")
     proof = built.proof
-    assert built.convert_s > 0 and "optimum-intel" in built.baseline
+    assert built.convert_s > 0 and "optimum-intel" in built.source_weights
     assert f"OpenVINO decoder {kind} x14" in proof.types  # 2 layers x 7 linear layers, each stored as `kind`
     assert "runtime: inference f32, KV cache f32" in proof.types
     # decoder bits per weight: the stored bits plus scales (and zero points): at most 1 bit more here

@@ -21,7 +21,7 @@ def test_converted_proven_and_measured(plain, name, bits):
     scheme = get_scheme(name)
     built = build_engine(_cfg("tiny-random", name, "onnxruntime"), scheme, "cpu", "onnxruntime")
     proof = built.proof
-    assert built.convert_s > 0 and "onnxruntime-genai" in built.baseline
+    assert built.convert_s > 0 and "onnxruntime-genai" in built.source_weights
     if bits is None:
         assert proof.quantized_params == 0 and "decoder MatMul FLOAT" in proof.types
         assert proof.linear_bits_per_weight == pytest.approx(32.0)

@@ -70,7 +70,7 @@ def test_concurrent_writers_leave_every_line_parseable(tmp_path):
 
 
 def test_schema_documents_required_columns():
-    required = ("run_id timestamp status model model_params baseline precision engine device threads batch_size "
+    required = ("run_id timestamp status model model_params source_weights precision engine device threads batch_size "
                 "prompt_tokens new_tokens ttft_ms_p50 tpot_ms_p50 tpot_ms_p90 tpot_ms_p99 decode_tok_s prefill_tok_s "
                 "e2e_s_p50 weight_bytes bits_per_weight peak_rss_mb cuda_peak_alloc_mb mmlu_acc mmlu_stderr mmlu_n "
                 "mmlu_shots config_hash torch_version transformers_version cpu").split()
