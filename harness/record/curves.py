@@ -47,7 +47,3 @@ def read_curves(csv_path: str | Path, strict: bool = True):
     """Every level of every run as a DataFrame (SideTable.read)."""
     return CURVES.read(csv_path, strict)
 
-
-def levels_by_run(csv_path: str | Path) -> dict[str, list[dict]]:
-    """The side table's levels as plain dicts per run (for merge)."""
-    return CURVES.by_run(csv_path)

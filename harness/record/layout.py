@@ -45,7 +45,3 @@ def side_table(csv_path: str | Path, kind: str) -> Path:
         raise KeyError(f"no side table {kind!r}; choices: {', '.join(SIDE_TABLES)}")
     return Path(f"{stem(csv_path)}.{kind}.csv")
 
-
-def curves_table(csv_path: str | Path) -> Path:
-    """The load-curve side table, `<stem>.curves.csv`."""
-    return side_table(csv_path, "curves")
