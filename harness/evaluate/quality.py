@@ -51,14 +51,33 @@ def compare_logits(reference: dict, engine, windows, full_windows: bool = False)
     nll_q = torch.cat(nll).double().numpy()
     nll_p = reference["nll"].double().numpy()[: len(nll_q)]
     ppl_q, ppl_p = math.exp(nll_q.mean()), math.exp(nll_p.mean())
-    kld = {"kld_mean": None, "kld_p99": None,
+    kld = {"kld_mean": None, "kld_stderr": None, "kld_median": None, "kld_p99": None,
            "quality_note": f"no KLD: the {engine.name} engine returns the log-probability of the actual next token and "
                            "of its top-1 only, not the distribution KLD needs"}
     if full:
-        kl = torch.cat(kls).double().numpy()
-        kld = {"kld_mean": float(kl.mean()), "kld_p99": float(np.percentile(kl, 99))}
-    return {"quality_tokens": len(nll_q), **kld, "top1_agree": float(torch.cat(agree).float().mean()), "ppl": ppl_q, "ppl_delta": ppl_q - ppl_p,
+        kld = kld_statistics(torch.cat(kls).double().numpy())
+    return {"quality_tokens": len(nll_q), **kld, "top1_agree": float(torch.cat(agree).float().mean()),
+            **token_probability_change(nll_q, nll_p), "ppl": ppl_q, "ppl_delta": ppl_q - ppl_p,
             "ppl_delta_stderr": ppl_delta_stderr(nll_q, nll_p)}
+
+
+def kld_statistics(kl: np.ndarray) -> dict:
+    """llama-perplexity's KL summary: mean with its standard error (sqrt(var / (n - 1)), as its
+    mean_and_uncertainty), median, and 99th percentile (linear interpolation between order statistics, as its
+    `percentile` and numpy's default)."""
+    n = len(kl)
+    return {"kld_mean": float(kl.mean()), "kld_stderr": float(kl.std() / math.sqrt(n - 1)) if n > 1 else float("nan"),
+            "kld_median": float(np.median(kl)), "kld_p99": float(np.percentile(kl, 99))}
+
+
+def token_probability_change(nll_q: np.ndarray, nll_p: np.ndarray) -> dict:
+    """RMS of Δp = p_run(next token) - p_reference(next token) over the scored positions, with its standard error
+    (llama-perplexity's "RMS Δp": delta method on the mean of Δp², 0.5 / rms x its standard error)."""
+    dp2 = (np.exp(-nll_q) - np.exp(-nll_p[: len(nll_q)])) ** 2
+    n = len(dp2)
+    rms = float(math.sqrt(dp2.mean()))
+    se = float(0.5 / rms * dp2.std() / math.sqrt(n - 1)) if n > 1 and rms > 0 else float("nan")
+    return {"rms_dp": rms, "rms_dp_stderr": se}
 
 
 def ppl_delta_stderr(nll_q: np.ndarray, nll_p: np.ndarray) -> float:

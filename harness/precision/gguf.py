@@ -37,25 +37,33 @@ LINEAR_SUFFIXES = ("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_outp
                    "ffn_up.weight", "ffn_down.weight")
 
 
+F32_FTYPE = 0  # LLAMA_FTYPE_ALL_F32: the source dequantised, llama-perplexity's base for the reference's own weights
+
+
 def requantise(source: Path, scheme, threads: int) -> Path:
     """The scheme's GGUF file, produced once from `source` by llama.cpp's quantize function."""
+    return requantise_to(source, scheme.gguf_type, GGUF_TYPES[scheme.name][0], threads)
+
+
+def requantise_to(source: Path, gguf_type: str, ftype: int, threads: int) -> Path:
+    """`source` written as llama_ftype `ftype` (named `gguf_type` in the file name), once, under the cache."""
     import llama_cpp
 
-    target = cache_dir("gguf") / f"{source.stem}.{scheme.gguf_type}.gguf"
+    target = cache_dir("gguf") / f"{source.stem}.{gguf_type}.gguf"
     if cached_file_ok(target):
         return target
     discard(target, "has no recorded size or another size (truncated?)")
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = GGUF_TYPES[scheme.name][0]
+    params.ftype = ftype
     params.nthread = threads
     params.allow_requantize = True
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     try:
-        with cache_write(target, f"the {scheme.gguf_type} GGUF file"):
+        with cache_write(target, f"the {gguf_type} GGUF file"):
             rc = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
             if rc != 0 or not tmp.exists():  # llama.cpp says only its code: the free space may be why
                 free = shutil.disk_usage(target.parent).free / 2**20
-                raise RuntimeError(f"llama_model_quantize({source.name} -> {scheme.gguf_type}) failed with code {rc} "
+                raise RuntimeError(f"llama_model_quantize({source.name} -> {gguf_type}) failed with code {rc} "
                                    f"({free:,.0f} MiB free under the cache, {source.stat().st_size / 2**20:,.0f} MiB "
                                    "source)")
             os.replace(tmp, target)

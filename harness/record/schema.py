@@ -168,9 +168,15 @@ COLUMNS: tuple[Column, ...] = (
        "the checkpoint's own dtype (quality.reference=auto)"),
     _c("quality_tokens", "tokens", "scored token positions of the WikiText-2 test windows"),
     _c("kld_mean", "nats", "mean KL(baseline || this run) over token positions"),
+    _c("kld_stderr", "nats", "standard error of kld_mean (sqrt(var / (n - 1)), as llama-perplexity)"),
+    _c("kld_median", "nats", "median per-position KL"),
     _c("kld_p99", "nats", "99th percentile of per-position KL"),
     _c("quality_note", "", "why a quality column is empty (an engine whose log-probs are not whole distributions: no KLD)"),
-    _c("top1_agree", "ratio", "share of positions whose argmax token matches the baseline's"),
+    _c("top1_agree", "ratio", "share of positions whose argmax token matches the baseline's (llama-perplexity's "
+                              "\"same top p\")"),
+    _c("rms_dp", "ratio", "RMS over positions of p(next token) - the baseline's p(next token) (llama-perplexity's "
+                          "\"RMS Δp\", as a fraction)"),
+    _c("rms_dp_stderr", "ratio", "standard error of rms_dp (delta method, as llama-perplexity)"),
     _c("ppl", "perplexity", "token perplexity on the WikiText-2 windows"),
     _c("ppl_delta", "perplexity", "ppl - baseline ppl"),
     _c("ppl_delta_stderr", "perplexity", "standard error of ppl_delta (delta method on paired per-token NLL differences)"),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+import yaml
 
 from harness.core.errors import UnknownName
 from harness.core.registry import Registry
@@ -186,6 +189,10 @@ def _plot_staircase(allm, stair, threshold, fold):
 
 
 def gguf_kld_order(claim, csv) -> list[Verdict]:
+    """The published order (llama.cpp's table, by type name) read as what it means: more bits per weight, lower
+    KLD. On these files a type's measured bits need not follow its name (the shapes make K-quants fall back), so the
+    expected order is the types sorted by the bits per weight measured in each row, and the verdict names the types
+    whose name order and measured bits disagree."""
     from harness.analysis.report import latest_ok, load_results
 
     path = ROOT / csv
@@ -196,16 +203,27 @@ def gguf_kld_order(claim, csv) -> list[Verdict]:
     out = []
     for model, d in ok[ok["precision"].isin(order)].groupby("model"):
         kld = dict(zip(d["precision"], d["kld_mean"].astype(float)))
-        have = [p for p in order if p in kld and not math.isnan(kld[p])]
+        bits = dict(zip(d["precision"], d["bits_per_weight"].astype(float)))
+        named = [p for p in order if p in kld and not math.isnan(kld[p])]
+        have = sorted(named, key=lambda p: -bits[p])  # expected: more measured bits first (lower KLD)
         measured = sorted(have, key=lambda p: kld[p])
-        pairs = [(a, b) for i, a in enumerate(have) for b in have[i + 1:]]
+        pairs = [(a, b) for i, a in enumerate(have) for b in have[i + 1:] if bits[a] > bits[b]]
         discordant = [(a, b) for a, b in pairs if kld[a] > kld[b]]
+        renamed = [(a[5:], b[5:]) for i, a in enumerate(named) for b in named[i + 1:] if bits[a] < bits[b]]
         tau = 1 - 2 * len(discordant) / len(pairs) if pairs else float("nan")
-        out.append(Verdict(claim.id, model, " < ".join(p.removeprefix("gguf-") for p in have),
+        conf = ROOT / "conf" / "model" / f"{model}.yaml"
+        source = (yaml.safe_load(conf.read_text()) or {}).get("source_quant") if conf.exists() else None
+        own = f"gguf-{str(source).lower()}" if source else ""
+        same = (f"; {own[5:]} is the source's own type ({source}): rewriting it to that type is near lossless "
+                "against that source") if own in have else ""
+        out.append(Verdict(claim.id, model,
+                           " < ".join(f"{p.removeprefix('gguf-')} ({bits[p]:.2f} b/w)" for p in have),
                            " < ".join(f"{p.removeprefix('gguf-')} ({kld[p]:.3g})" for p in measured),
                            "agrees" if not discordant else "disagrees",
-                           f"Kendall tau {tau:.2f}; discordant: {[(a[5:], b[5:]) for a, b in discordant]}; files "
-                           "requantised from a 4-bit source, baseline = that source in fp32"))
+                           f"expected order: measured bits per weight, descending; Kendall tau {tau:.2f}; discordant: "
+                           f"{[(a[5:], b[5:]) for a, b in discordant]}; name order vs measured bits: "
+                           f"{'same' if not renamed else f'reversed for {renamed}'}{same}; files requantised from a "
+                           "4-bit source, baseline = that source in fp32"))
     return out or [Verdict(claim.id, "order", "", "no GGUF rows with KLD", "not comparable")]
 
 
@@ -426,13 +444,106 @@ def published_ppl(claim, model_id, schemes, published, overrides=(), n_stderr=2.
     return out
 
 
+def _within(h: float, ref: float, se: float, n_stderr: float, allowance: float, floor: float) -> tuple[bool, float]:
+    margin = n_stderr * se + allowance * abs(ref) + floor
+    return abs(h - ref) <= margin, margin
+
+
+def llama_perplexity_peer(claim, models, types, chunks, topk, context=512, n_stderr=3.0, allowance=0.05,
+                          quantile_allowance=0.10, floor=2.5e-4, run=True) -> list[Verdict]:
+    """The harness's KLD statistics (llama.cpp engine, fp32 reference, `chunks` windows of `context` tokens) against
+    llama-perplexity --kl-divergence on the same GGUF files and text. A statistic agrees within `n_stderr` x
+    llama-perplexity's own standard error + `allowance` x its value + `floor` (one step of its uint16 base log-probs:
+    16 nats / 65535); median and 99th percentile, which it gives no error for, within `quantile_allowance` x the
+    value + `floor`. The two token sets differ by one position per window (llama-perplexity scores 255 of 512, the
+    harness 256) and the harness's KL is a top-k lower bound; both are what the allowances are for. Types are listed
+    by their measured bits per weight. llama-perplexity's figures are kept in llama_perplexity.peer.csv."""
+    import csv as csvmod
+
+    from harness.reproduce.llama_perplexity import FIELDS, STATISTICS, STDERR, find_binary
+
+    peer_csv = OUT / "llama_perplexity.peer.csv"
+    binary = find_binary() if run else None
+    if run and binary is None:
+        return [Verdict(claim.id, "all", "llama-perplexity's statistics", "not measured", "not comparable",
+                        "llama-perplexity is not built here: `make llama-perplexity` (or LLAMA_PERPLEXITY=path)")]
+    overrides = (f"quality.context={context}", f"quality.max_tokens={chunks * context}", f"quality.topk={topk}")
+    rows = _measured(models, types, "llamacpp", run, csv=OUT / "llama_perplexity.csv", extra=overrides)
+    peer = {}
+    if peer_csv.exists():
+        with open(peer_csv, newline="") as f:
+            peer = {(r["model"], r["precision"]): r for r in csvmod.DictReader(f)}
+    if run:
+        peer.update(_llama_perplexity_figures(binary, models, types, context, chunks))
+        OUT.mkdir(parents=True, exist_ok=True)
+        tmp = peer_csv.with_name(peer_csv.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csvmod.DictWriter(f, fieldnames=["model", "precision", "binary", "chunks", "context", "positions",
+                                                 *FIELDS], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(peer[k] for k in sorted(peer))
+        os.replace(tmp, peer_csv)
+    summary = lambda get: (f"KLD {get('kld_mean'):.4g} (median {get('kld_median'):.4g}, p99 {get('kld_p99'):.4g}), "  # noqa: E731
+                           f"RMS Δp {100 * get('rms_dp'):.2f}%, same top {100 * get('top1_agree'):.2f}%, "
+                           f"ppl {get('ppl'):.3f} (reference {get('ppl_base'):.3f})")
+    out = []
+    for model in models:
+        have = sorted((t for t in types if (model, t) in rows), key=lambda t: -float(rows[(model, t)]["bits_per_weight"]))
+        for t in have + [t for t in types if t not in have]:
+            h, p = rows.get((model, t)), peer.get((model, t))
+            if h is None or p is None:
+                out.append(Verdict(claim.id, f"{model} {t}", "llama-perplexity" if p else "not measured",
+                                   "harness row" if h else "no ok harness row", "not comparable",
+                                   "no llama-perplexity figures" if h else "no ok harness row"))
+                continue
+            # the harness's reference perplexity is its row's ppl - ppl_delta
+            hget = lambda k, h=h: float(h["ppl"]) - float(h["ppl_delta"]) if k == "ppl_base" else float(h[k])  # noqa: E731
+            pget = lambda k, p=p: float(p[k])  # noqa: E731
+            failed = []
+            for key in STATISTICS:
+                se = float(p.get(STDERR.get(key, "")) or 0)
+                ok, margin = _within(hget(key), pget(key), se, n_stderr, allowance if se else quantile_allowance, floor)
+                if not ok:
+                    failed.append(f"{key} {hget(key):.4g} vs {pget(key):.4g} (±{margin:.2g})")
+            out.append(Verdict(claim.id, f"{model} {t} ({float(h['bits_per_weight']):.2f} bits/weight)",
+                               "llama-perplexity: " + summary(pget), "harness: " + summary(hget),
+                               "agrees" if not failed else "disagrees",
+                               (f"outside tolerance: {'; '.join(failed)}. " if failed else "every statistic within "
+                                "tolerance. ") + f"{int(float(h['quality_tokens']))} harness positions vs "
+                               f"{p.get('positions') or '?'} of llama-perplexity ({p.get('chunks')} chunks of "
+                               f"{p.get('context')} tokens)"))
+    return out
+
+
+def _llama_perplexity_figures(binary, models, types, context, chunks) -> dict:
+    """llama-perplexity's statistics for each (model, type) on the files the harness's rows measured."""
+    from omegaconf import OmegaConf
+
+    from harness.models.packaged_gguf import gguf_path
+    from harness.precision.gguf import F32_FTYPE, requantise, requantise_to
+    from harness.precision.registry import get_scheme
+    from harness.reproduce.llama_perplexity import LlamaPerplexity
+
+    threads, figures = os.cpu_count() or 1, {}
+    for model in models:
+        source = gguf_path(OmegaConf.load(ROOT / "conf" / "model" / f"{model}.yaml"))
+        base = requantise_to(source, "f32", F32_FTYPE, threads)
+        with LlamaPerplexity(binary, base, context, chunks, threads) as tool:
+            for t in types:
+                stats = tool.kl_divergence(requantise(source, get_scheme(t), threads))
+                figures[(model, t)] = {"model": model, "precision": t, "binary": "llama-perplexity (llama.cpp "
+                                       "vendored in llama-cpp-python 0.3.36)", **stats}
+                print(f"[llama-perplexity] {model} {t}: KLD {stats['kld_mean']:.5f}", flush=True)
+    return figures
+
+
 def not_runnable(claim, needs) -> list[Verdict]:
     return [Verdict(claim.id, "all", str(claim.published), "not measured", "not comparable", f"not runnable here: {needs}")]
 
 
 CHECKS = Registry("check function", UnknownName)
 for _check in (memory_proportional, quality_kept, ai_index_cost, gguf_kld_order, lm_eval_mmlu, quality_order,
-               near_lossless, calibration_ablation, published_ppl, not_runnable):
+               near_lossless, calibration_ablation, published_ppl, llama_perplexity_peer, not_runnable):
     CHECKS.register(_check.__name__, _check)
 
 

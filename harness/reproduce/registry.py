@@ -90,4 +90,9 @@ def runnable_here(claim: Claim) -> tuple[bool, str]:
             return False, f"model {model} is not obtainable here"
     if "llamacpp" in claim.requires.get("extras", []) and importlib.util.find_spec("llama_cpp") is None:
         return False, "needs llama-cpp-python (make llamacpp)"
+    if "llama-perplexity" in claim.requires.get("extras", []):
+        from harness.reproduce.llama_perplexity import find_binary
+
+        if find_binary() is None:
+            return False, "needs llama.cpp's llama-perplexity (make llama-perplexity, or LLAMA_PERPLEXITY=path)"
     return True, ""

@@ -30,6 +30,7 @@ def test_self_comparison_is_zero_divergence_full_agreement(tokenizer):
     ref = reference_from(engine, windows, topk=64)
     m = compare_logits(ref, engine, windows)
     assert m["kld_mean"] == 0 and m["kld_p99"] == 0 and m["top1_agree"] == 1 and m["ppl_delta"] == 0
+    assert m["kld_median"] == 0 and m["kld_stderr"] == 0 and m["rms_dp"] == 0
     assert m["quality_tokens"] == 4 * 32  # second half of each of the 4 windows
 
 
@@ -63,8 +64,12 @@ def test_an_engine_without_whole_distributions_gets_perplexity_and_agreement_but
     ref = reference_from(ref_engine, windows, topk=64)
     full, partial = compare_logits(ref, other, windows), compare_logits(ref, ActualAndTop1Only(other), windows)
     assert full["kld_mean"] > 0 and partial["kld_mean"] is None and partial["kld_p99"] is None
+    assert partial["kld_median"] is None and partial["kld_stderr"] is None
+    assert 0 < full["kld_median"] <= full["kld_p99"] and 0 < full["kld_stderr"] < full["kld_mean"]
     assert "no KLD" in partial["quality_note"] and "api engine" in partial["quality_note"]
-    for key in ("ppl", "ppl_delta", "top1_agree", "quality_tokens"):
+    # Δp needs only the next token's probability: an engine without whole distributions still has it
+    assert 0 < full["rms_dp"] < 1 and 0 < full["rms_dp_stderr"] < full["rms_dp"]
+    for key in ("ppl", "ppl_delta", "top1_agree", "quality_tokens", "rms_dp", "rms_dp_stderr"):
         assert partial[key] == pytest.approx(full[key], rel=1e-6), key
 
 

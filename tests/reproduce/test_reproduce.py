@@ -149,3 +149,20 @@ def test_entry_6_lm_eval_gives_our_predictions(tokenizer):
                      subjects=["anatomy", "college_mathematics"], engine_model=tiny_llama(), tokenizer=tokenizer)
     assert v.verdict == "agrees", v
     assert "4/4 predictions equal" in v.measured
+
+
+@pytest.mark.parametrize("q3_kld, verdict", [(0.13, "agrees"), (0.30, "disagrees")])
+def test_gguf_types_are_expected_in_the_order_of_their_measured_bits(tmp_path, q3_kld, verdict):
+    """q3_k_m measured larger than q4_0 (as on SmolLM2's shapes): a lower KLD for it is what its bits predict."""
+    from harness.record.store import append_row
+
+    csv = tmp_path / "sweep.csv"
+    for i, (precision, bits, kld) in enumerate([("gguf-q8_0", 8.5, 0.004), ("gguf-q4_0", 5.35, 0.25),
+                                                 ("gguf-q3_k_m", 5.46, q3_kld)]):
+        append_row(csv, {"run_id": f"r{i}", "status": "ok", "model": "smollm2-135m", "precision": precision,
+                         "engine": "llamacpp", "config_hash": f"h{i}", "bits_per_weight": bits, "kld_mean": kld})
+    (v,) = run_claim(load_claims()["gguf-kld-order"], csv=str(csv))
+    assert v.verdict == verdict, v.reason
+    assert v.published.startswith("q8_0 (8.50 b/w) < q3_k_m (5.46 b/w) < q4_0 (5.35 b/w)")
+    assert "reversed for [('q4_0', 'q3_k_m')]" in v.reason
+    assert ("discordant: []" in v.reason) == (verdict == "agrees")
