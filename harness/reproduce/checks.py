@@ -444,6 +444,43 @@ def published_ppl(claim, model_id, schemes, published, overrides=(), n_stderr=2.
     return out
 
 
+def model_card_accuracy(claim, models, tasks, published=None, allowance=0.03, run=True) -> list[Verdict]:
+    """Published per-task accuracies of the models the shipped weights come from, against the harness's fp32
+    reference on the full shipped sets (0-shot, lm-eval's prompts), acc and acc_norm both recorded. A figure agrees
+    within 1.96 x the binomial standard error + `allowance` (the shipped weights are a 4-bit GGUF of the published
+    model, dequantised, and the source's prompts may differ). Where the source does not say which metric it reports,
+    both are compared and the verdict says which held."""
+    published = claim.published if published is None else published
+    csv = OUT / "model_card.csv"
+    if run:
+        _harness_sweep(csv, [f"model={','.join(models)}", "precision=fp32", "engine=torch",
+                             f"eval.tasks=[{','.join(tasks)}]", "eval.shots=0", "eval.limit=null",
+                             "eval.per_subject=null", "quality=none", "capability=none", "bench=quick"])
+    rows = {r["model"]: r for r in _ok_rows(csv)} if csv.exists() else {}
+    out = []
+    for model in models:
+        for task, fig in (published.get(model) or {}).items():
+            item = f"{model} {task} ({fig['shots']}-shot)"
+            pub = f"{100 * fig['value']:.1f}% ({fig['metric']}; {fig['source']})"
+            r = rows.get(model)
+            if r is None or pd_nan(r.get(f"{task}_acc")):
+                out.append(Verdict(claim.id, item, pub, "no ok row", "not comparable", f"run it: {csv.name}"))
+                continue
+            n, se = int(float(r[f"{task}_n"])), float(r[f"{task}_stderr"])
+            margin = 1.96 * se + allowance
+            metrics = ("acc", "acc_norm") if fig["metric"] == "unstated" else (fig["metric"],)
+            held = [m for m in metrics if abs(float(r[f"{task}_{m}"]) - fig["value"]) <= margin]
+            measured = ", ".join(f"{m} {100 * float(r[f'{task}_{m}']):.1f}%" for m in ("acc", "acc_norm"))
+            why = (f"{n} questions ({r.get(f'{task}_subset')}); within ±{100 * margin:.1f} points (1.96 x stderr "
+                   f"{100 * se:.1f} + {100 * allowance:.0f} for the 4-bit source): "
+                   + (", ".join(held) + " held" if held else "none held")
+                   + ("" if len(held) == len(metrics) else
+                      f"; {', '.join(m for m in metrics if m not in held)} did not"))
+            out.append(Verdict(claim.id, item, pub, f"fp32 reference: {measured}",
+                               "agrees" if held else "disagrees", why))
+    return out
+
+
 def _within(h: float, ref: float, se: float, n_stderr: float, allowance: float, floor: float) -> tuple[bool, float]:
     margin = n_stderr * se + allowance * abs(ref) + floor
     return abs(h - ref) <= margin, margin
@@ -543,7 +580,8 @@ def not_runnable(claim, needs) -> list[Verdict]:
 
 CHECKS = Registry("check function", UnknownName)
 for _check in (memory_proportional, quality_kept, ai_index_cost, gguf_kld_order, lm_eval_mmlu, quality_order,
-               near_lossless, calibration_ablation, published_ppl, llama_perplexity_peer, not_runnable):
+               near_lossless, calibration_ablation, published_ppl, llama_perplexity_peer, model_card_accuracy,
+               not_runnable):
     CHECKS.register(_check.__name__, _check)
 
 

@@ -166,3 +166,22 @@ def test_gguf_types_are_expected_in_the_order_of_their_measured_bits(tmp_path, q
     assert v.published.startswith("q8_0 (8.50 b/w) < q3_k_m (5.46 b/w) < q4_0 (5.35 b/w)")
     assert "reversed for [('q4_0', 'q3_k_m')]" in v.reason
     assert ("discordant: []" in v.reason) == (verdict == "agrees")
+
+
+@pytest.mark.parametrize("acc, acc_norm, verdict, said", [(0.56, 0.50, "agrees", "acc held; acc_norm did not"),
+                                                          (0.45, 0.70, "disagrees", "none held")])
+def test_a_model_card_figure_without_its_metric_is_held_by_either_and_says_which(tmp_path, monkeypatch, acc,
+                                                                                 acc_norm, verdict, said):
+    import harness.reproduce.checks as checks
+    from harness.record.store import append_row
+
+    monkeypatch.setattr(checks, "OUT", tmp_path)
+    append_row(tmp_path / "model_card.csv", {
+        "run_id": "r0", "status": "ok", "model": "gemma3-270m", "precision": "fp32", "engine": "torch",
+        "config_hash": "h0", "arc_easy_acc": acc, "arc_easy_acc_norm": acc_norm, "arc_easy_stderr": 0.0101,
+        "arc_easy_n": 2376, "arc_easy_subset": "all"})
+    claim = load_claims()["model-card-tasks"]
+    (v,) = run_claim(claim, models=["gemma3-270m"], tasks=["arc_easy"], run=False,
+                     published={"gemma3-270m": {"arc_easy": claim.published["gemma3-270m"]["arc_easy"]}})
+    assert v.verdict == verdict and said in v.reason and "±5.0 points" in v.reason
+    assert v.published.startswith("57.7% (unstated; google/gemma-3-270m card)")
