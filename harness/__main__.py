@@ -59,10 +59,21 @@ def _interrupted(cfg, label: str, exc: BaseException) -> None:
         rows = "?"
     how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C (SIGINT)"
     resume = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    print(f"\n[harness] stopped by {how} during {label}: that run was killed and not recorded; {rows} rows in "
-          f"{cfg.results.path}. Resume (recorded runs are skipped): {resume}", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    os._exit(130 if how.startswith("Ctrl") else 143)
+    _say_and_exit(f"\n[harness] stopped by {how} during {label}: that run was killed and not recorded; {rows} rows "
+                  f"in {cfg.results.path}. Resume (recorded runs are skipped): {resume}",
+                  130 if how.startswith("Ctrl") else 143)
+
+
+def _say_and_exit(line: str, code: int) -> None:
+    """Say `line` on stderr and exit now, even when stderr or stdout is gone (a closed terminal, a pipe whose reader
+    died): a print that fails must not turn the stop into an error Hydra's sweep catches and goes on after."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    finally:
+        os._exit(code)
 
 
 def _skipped(cfg, label: str, chash: str) -> dict:
@@ -260,13 +271,11 @@ def entry() -> None:
         print(f"error: {composition_error(exc)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("\n[harness] stopped by Ctrl-C (SIGINT) before a run started or between runs: nothing was running; "
-              "recorded runs are kept and a rerun skips them", file=sys.stderr, flush=True)
-        os._exit(130)
+        _say_and_exit("\n[harness] stopped by Ctrl-C (SIGINT) before a run started or between runs: nothing was "
+                      "running; recorded runs are kept and a rerun skips them", 130)
     except Terminated:
-        print("\n[harness] stopped by SIGTERM before a run started or between runs: nothing was running; recorded "
-              "runs are kept and a rerun skips them", file=sys.stderr, flush=True)
-        os._exit(143)
+        _say_and_exit("\n[harness] stopped by SIGTERM before a run started or between runs: nothing was running; "
+                      "recorded runs are kept and a rerun skips them", 143)
 
 
 if __name__ == "__main__":

@@ -681,3 +681,156 @@ def test_a_full_disk_under_the_cache_names_the_file_and_leaves_no_temporary(tmp_
     assert str(tmp_path) not in row["error"]  # no machine path in the row
     assert not [p for p in cache.rglob("*") if ".tmp" in p.name]
     assert [r["status"] for r in read_rows(tmp_path / "runs.csv")] == ["failed"]
+
+
+# -- round 3, widened: every cache file torn, emptied or wrong-typed; every entry point's unwritable output ----------
+CORRUPT = {"torn": lambda b: b[: len(b) // 2], "empty": lambda b: b"", "wrong-typed": lambda b: b"[1, 2, 3]",
+           "binary": lambda b: b"\xff\xfe\x00" * 40}
+
+
+def _tiny_gguf(path: Path) -> Path:
+    import numpy as np
+    from gguf import GGUFWriter
+
+    w = GGUFWriter(str(path), "llama")
+    w.add_tensor("blk.0.attn_q.weight", np.ones((4, 8), dtype=np.float32))
+    w.add_tensor("token_embd.weight", np.zeros((16, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize("how", list(CORRUPT))
+def test_a_bad_gguf_tensor_inventory_is_named_and_read_again(tmp_path, caplog, how):
+    from harness.precision.gguf import tensor_inventory
+
+    path = _tiny_gguf(tmp_path / "t.gguf")
+    first = tensor_inventory(path)
+    cached = path.with_name(path.name + ".tensors.json")
+    cached.write_bytes(CORRUPT[how](cached.read_bytes()))
+    assert tensor_inventory(path) == first == [("blk.0.attn_q.weight", 32, 128, "F32"),
+                                               ("token_embd.weight", 128, 512, "F32")]
+    assert "t.gguf.tensors.json" in caplog.text and "rebuilding it" in caplog.text
+    assert json.loads(cached.read_text())["tensors"]  # written again, whole
+
+
+@pytest.mark.parametrize("part, how", [("config.json", h) for h in CORRUPT] + [("model.safetensors", "torn"),
+                                                                               ("model.safetensors.size", "binary")])
+def test_a_bad_cached_checkpoint_folder_is_named_and_built_again(tmp_path, monkeypatch, caplog, part, how):
+    """The architecture-only model's folder (the dequantised GGUF folder shares the check): a torn config, torn
+    weights or an unreadable size record is never loaded; the folder is named and built again, and it loads."""
+    from transformers import AutoModelForCausalLM
+
+    from harness.api import compose
+    from harness.models.random_arch import build_config, materialised
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    fresh = lambda: materialised(build_config(compose(["model=tiny-random"]).model), 0)  # noqa: E731 - one per run
+    folder = fresh()
+    target = folder / part
+    target.write_bytes(CORRUPT[how](target.read_bytes()))
+    again = fresh()
+    assert again == folder and "building it again" in caplog.text and folder.name in caplog.text
+    AutoModelForCausalLM.from_pretrained(str(again))  # whole again
+    caplog.clear()
+    assert fresh() == folder and "building it again" not in caplog.text  # and trusted from then on
+
+
+@pytest.mark.parametrize("content", [b"repeats: [1,\n", b"\xff\xfe\x00\x01", b"- just\n- a list\n"])
+def test_a_malformed_claim_file_is_named(tmp_path, content):
+    from harness.reproduce.registry import ClaimError, load_claims
+
+    (tmp_path / "01-bad.yaml").write_bytes(content)
+    with pytest.raises(ClaimError, match=r"^01-bad\.yaml"):
+        load_claims(tmp_path)
+
+
+@pytest.mark.parametrize("out", ["a-file", "a-file/below"])
+def test_reproduce_refuses_an_output_folder_it_cannot_write_before_running_anything(tmp_path, out):
+    (tmp_path / "a-file").write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "harness.reproduce", "run", "ai-index-cost", "--out",
+                           str(tmp_path / out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: --out "), proc.stderr[-800:]
+    assert "[reproduce]" not in proc.stdout  # no claim ran
+
+
+def _descendants(proc: subprocess.Popen) -> set[int]:
+    try:
+        return {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("phase", ["start-up", "reference build"])
+def test_a_signal_in_each_phase_leaves_no_process_no_temporary_and_no_torn_row(tmp_path, phase, how):
+    """Start-up (Hydra composing, before any worker) and the reference build (a grandchild process writing the
+    cache): Ctrl-C and SIGTERM end in one line, SIGKILL in silence; in every case every process the sweep started is
+    gone, nothing half-written is left under the cache or the results folder, and the CSV reads strictly."""
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    # bf16 first: its fp32 reference is built in a process of its own (an fp32 run is its own reference)
+    args = [sys.executable, "-m", "harness", "-m", "model=tiny-random", "precision=bf16,fp32", "bench.repeats=1",
+            "bench.warmup=0", "eval=none", "capability=none", "quality=default", "quality.max_tokens=60000",
+            f"results.path={tmp_path / 'r' / 'r.csv'}"]
+    sweep = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    try:
+        _signal_in_phase(sweep, phase, how, tmp_path)
+    finally:  # a failed assertion leaves nothing running either
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.wait(30)
+
+
+def _signal_in_phase(sweep: subprocess.Popen, phase: str, how: str, tmp_path: Path) -> None:
+    seen: set[int] = set()
+    deadline = time.time() + (1.0 if phase == "start-up" else 180)
+    while time.time() < deadline:
+        seen |= _descendants(sweep)
+        if phase == "reference build" and any(
+                "harness.evaluate.reference_process" in " ".join(psutil.Process(p).cmdline())
+                for p in _descendants(sweep) if psutil.pid_exists(p)):
+            time.sleep(1.5)  # into the build
+            break
+        time.sleep(0.1)
+    else:
+        assert phase == "start-up", "the reference build never started"
+    seen |= _descendants(sweep)
+    if how == "SIGINT":
+        os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's foreground group
+    else:
+        os.kill(sweep.pid, getattr(signal, how))
+    err = sweep.communicate(timeout=60)[1].decode()
+    left = [p for p in seen if psutil.pid_exists(p) and not _gone(psutil.Process(p), 20)]
+    for p in left:
+        psutil.Process(p).kill()
+    assert not left, f"{len(left)} processes outlived a sweep sent {how} during {phase}"
+    assert sweep.returncode != 0
+    if how != "SIGKILL":
+        lines = err.strip().splitlines()
+        assert "Traceback" not in err and lines and "stopped by" in lines[-1] and how in lines[-1], err[-1500:]
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name], "a temporary was left"
+    if (tmp_path / "r" / "r.csv").exists():
+        read_rows(tmp_path / "r" / "r.csv")  # strict: no torn row
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_a_stop_with_nobody_reading_stderr_still_ends_the_sweep(tmp_path, how):
+    """A closed terminal or a pipe whose reader died: the stop's one line cannot be written. That failed print once
+    became an error Hydra's sweep caught, and the sweep went on to its next run after SIGTERM."""
+    sweep, worker = _start_long_sweep(tmp_path, stderr=subprocess.PIPE)
+    sweep.stderr.close()  # nobody reads it: the sweep's writes to stderr fail (EPIPE)
+    if how == "SIGINT":
+        os.killpg(sweep.pid, signal.SIGINT)
+    else:
+        os.kill(sweep.pid, signal.SIGTERM)
+    try:
+        rc = sweep.wait(60)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    assert rc == (130 if how == "SIGINT" else 143) and _gone(worker)
+    assert not [p for p in psutil.Process().children(recursive=True) if "harness.child" in " ".join(p.cmdline())]

@@ -84,6 +84,29 @@ def cached_file_ok(path: Path) -> bool:
         return False
 
 
+def record_folder_sizes(folder: Path) -> None:
+    """record_size for every weights file of a checkpoint folder just written whole."""
+    for weights in folder.glob("*.safetensors"):
+        record_size(weights)
+
+
+def checkpoint_folder_torn(folder: Path) -> str | None:
+    """Why a cached checkpoint folder cannot be trusted (its config.json not a JSON object, no weights file, or one
+    without the size recorded when it was written), or None when it is whole."""
+    import json
+
+    try:
+        if not isinstance(json.loads((folder / "config.json").read_text()), dict):
+            return "has a config.json that is not a JSON object"
+    except (OSError, ValueError) as exc:
+        return f"has no readable config.json ({type(exc).__name__})"
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        return "has no weights file"
+    bad = [w.name for w in weights if not cached_file_ok(w)]
+    return f"has weights without a recorded size or of another size (truncated?): {bad[:2]}" if bad else None
+
+
 def discard(path: Path, why: str) -> None:
     """Remove a cache file that cannot be trusted, saying which and why."""
     if path.exists():

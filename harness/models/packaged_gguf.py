@@ -16,7 +16,8 @@ from harness.config.schema import ModelConfig
 from harness.core.logs import get
 from harness.core.errors import ModelLoadError
 from harness.core.paths import cache_dir
-from harness.core.cache_files import cache_write, cached_file_ok, discard, record_size
+from harness.core.cache_files import (cache_write, cached_file_ok, checkpoint_folder_torn, discard, record_folder_sizes,
+                                      record_size)
 
 GGUF_MAGIC = b"GGUF"
 
@@ -97,8 +98,7 @@ def _convert(path: Path, target: Path) -> None:
         with cache_write(target, "the fp32 dequantised checkpoint"):
             model.save_pretrained(tmp)
             tok.save_pretrained(tmp)
-            for weights in tmp.glob("*.safetensors"):
-                record_size(weights)
+            record_folder_sizes(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written left under the cache
         raise
@@ -112,10 +112,9 @@ def dequantised_folder(model_cfg) -> Path:
     """The fp32 checkpoint folder dequantised from the model's GGUF, converted once and checked on every use."""
     path = gguf_path(model_cfg)
     target = converted_dir(model_cfg, path)
-    weights = sorted(target.glob("*.safetensors"))
-    if (target / "config.json").exists() and not (weights and all(cached_file_ok(w) for w in weights)):
-        get(__name__).warning(f"cached model {target} has a weights file without a recorded size or of another size "
-                              "(truncated?): converting again")
+    why = checkpoint_folder_torn(target) if target.exists() else None
+    if why is not None:
+        get(__name__).warning(f"cached model {target} {why}: converting again")
         shutil.rmtree(target)
     if not (target / "config.json").exists():
         _convert(path, target)

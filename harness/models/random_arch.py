@@ -95,13 +95,19 @@ def materialised(config, seed: int):
 
     from harness.core.paths import cache_dir
 
-    from harness.core.cache_files import cache_write, remove_stale_tmp
+    from harness.core.cache_files import cache_write, checkpoint_folder_torn, record_folder_sizes, remove_stale_tmp
 
     key = hashlib.sha256(json.dumps({"config": config.to_dict(), "seed": seed, "values": "reseed_matrices-1"}, sort_keys=True, default=str)
                          .encode()).hexdigest()[:16]
     target = cache_dir("random-models") / f"{config.model_type}-{key}"
-    if (target / "config.json").exists():
-        return target
+    if target.exists():
+        why = checkpoint_folder_torn(target)
+        if why is None:
+            return target
+        from harness.core.logs import get
+
+        get(__name__).warning(f"cached model {target} {why}: building it again")
+        shutil.rmtree(target, ignore_errors=True)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     reseed_matrices(model, seed, float(getattr(config, "initializer_range", 0.02)))
@@ -111,6 +117,7 @@ def materialised(config, seed: int):
     try:
         with cache_write(target, "the architecture-only model's random weights"):
             model.save_pretrained(tmp)
+            record_folder_sizes(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written left under the cache
         raise

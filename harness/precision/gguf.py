@@ -10,7 +10,8 @@ from pathlib import Path
 
 from harness.core.errors import ProofError
 from harness.core.paths import cache_dir
-from harness.core.cache_files import atomic_write_text, cache_write, cached_file_ok, discard, record_size
+from harness.core.cache_files import atomic_write_text, cache_write, cached_file_ok, discard, read_json_cache, \
+    record_size
 from harness.precision.proof import Proof
 from harness.precision.registry import Scheme, register
 
@@ -82,10 +83,11 @@ def tensor_inventory(path: Path) -> list[tuple[str, int, int, str]]:
     stat = path.stat()
     key = f"{stat.st_size}:{stat.st_mtime_ns}"
     cached = path.with_name(path.name + ".tensors.json")
-    if cached.exists():
-        data = json.loads(cached.read_text())
-        if data.get("key") == key:
-            return [tuple(t) for t in data["tensors"]]
+    data = read_json_cache(cached, lambda k, v: True)  # torn, empty or not an object: named, then read again
+    tensors = data.get("tensors")
+    if data.get("key") == key and isinstance(tensors, list) and all(
+            isinstance(t, list) and len(t) == 4 for t in tensors):
+        return [tuple(t) for t in tensors]
     from gguf import GGUFReader
 
     tensors = [(t.name, int(t.n_elements), int(t.n_bytes), t.tensor_type.name) for t in GGUFReader(str(path)).tensors]

@@ -54,7 +54,13 @@ def load_claims(folder: Path = CLAIMS) -> dict[str, Claim]:
 
     claims: Registry[Claim] = Registry("claim", ClaimError)
     for path in sorted(folder.glob("*.yaml")):
-        claim = validate(yaml.safe_load(path.read_text()), path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f", line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            raise ClaimError(f"{path.name}{at} is not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        claim = validate(data, path)
         try:
             claims.register(claim.id, claim)
         except ValueError:
