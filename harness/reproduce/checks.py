@@ -504,14 +504,20 @@ def llama_perplexity_peer(claim, models, types, chunks, topk, context=512, n_std
     if run and binary is None:
         return [Verdict(claim.id, "all", "llama-perplexity's statistics", "not measured", "not comparable",
                         "llama-perplexity is not built here: `make llama-perplexity` (or LLAMA_PERPLEXITY=path)")]
-    overrides = (f"quality.context={context}", f"quality.max_tokens={chunks * context}", f"quality.topk={topk}")
-    rows = _measured(models, types, "llamacpp", run, csv=OUT / "llama_perplexity.csv", extra=overrides)
+    per_model = {m: int(chunks[m] if isinstance(chunks, dict) else chunks) for m in models}
+    rows = {}
+    for model in models:  # one sweep per model: its own number of windows
+        overrides = (f"quality.context={context}", f"quality.max_tokens={per_model[model] * context}",
+                     f"quality.topk={topk}")
+        measured = _measured([model], types, "llamacpp", run, csv=OUT / "llama_perplexity.csv", extra=overrides)
+        rows.update({k: r for k, r in measured.items() if k[0] == model and
+                     int(float(r["quality_tokens"])) == per_model[model] * (context - context // 2)})
     peer = {}
     if peer_csv.exists():
         with open(peer_csv, newline="") as f:
             peer = {(r["model"], r["precision"]): r for r in csvmod.DictReader(f)}
     if run:
-        peer.update(_llama_perplexity_figures(binary, models, types, context, chunks))
+        peer.update(_llama_perplexity_figures(binary, models, types, context, per_model))
         OUT.mkdir(parents=True, exist_ok=True)
         tmp = peer_csv.with_name(peer_csv.name + ".tmp")
         with open(tmp, "w", newline="") as f:
@@ -528,6 +534,8 @@ def llama_perplexity_peer(claim, models, types, chunks, topk, context=512, n_std
         have = sorted((t for t in types if (model, t) in rows), key=lambda t: -float(rows[(model, t)]["bits_per_weight"]))
         for t in have + [t for t in types if t not in have]:
             h, p = rows.get((model, t)), peer.get((model, t))
+            if p is not None and int(float(p.get("chunks") or 0)) != per_model[model]:
+                p = None  # figures of another number of windows
             if h is None or p is None:
                 out.append(Verdict(claim.id, f"{model} {t}", "llama-perplexity" if p else "not measured",
                                    "harness row" if h else "no ok harness row", "not comparable",
@@ -552,7 +560,7 @@ def llama_perplexity_peer(claim, models, types, chunks, topk, context=512, n_std
     return out
 
 
-def _llama_perplexity_figures(binary, models, types, context, chunks) -> dict:
+def _llama_perplexity_figures(binary, models, types, context, chunks: dict) -> dict:
     """llama-perplexity's statistics for each (model, type) on the files the harness's rows measured."""
     from omegaconf import OmegaConf
 
@@ -565,7 +573,7 @@ def _llama_perplexity_figures(binary, models, types, context, chunks) -> dict:
     for model in models:
         source = gguf_path(OmegaConf.load(ROOT / "conf" / "model" / f"{model}.yaml"))
         base = requantise_to(source, "f32", F32_FTYPE, threads)
-        with LlamaPerplexity(binary, base, context, chunks, threads) as tool:
+        with LlamaPerplexity(binary, base, context, chunks[model], threads) as tool:
             for t in types:
                 stats = tool.kl_divergence(requantise(source, get_scheme(t), threads))
                 figures[(model, t)] = {"model": model, "precision": t, "binary": "llama-perplexity (llama.cpp "

@@ -51,7 +51,8 @@ def test_a_statistic_outside_the_tolerance_flips_the_verdict(tmp_path, monkeypat
 
     monkeypatch.setattr(checks, "OUT", tmp_path)
     _write(tmp_path, harness_kld)
-    (v,) = run_claim(load_claims()["llama-perplexity-peer"], models=["m"], types=["gguf-q4_0"], run=False)
+    (v,) = run_claim(load_claims()["llama-perplexity-peer"], models=["m"], types=["gguf-q4_0"], chunks=8,
+                     run=False)
     assert v.verdict == verdict, v.reason
     assert "5.35 bits/weight" in v.item and "2048 harness positions vs 2040 of llama-perplexity" in v.reason
     if verdict == "disagrees":
@@ -63,7 +64,7 @@ def test_without_the_binary_the_check_says_how_to_build_it(tmp_path, monkeypatch
 
     monkeypatch.setattr(checks, "OUT", tmp_path)
     monkeypatch.setenv("LLAMA_PERPLEXITY", str(tmp_path / "absent"))
-    (v,) = run_claim(load_claims()["llama-perplexity-peer"], models=["m"], types=["gguf-q4_0"])
+    (v,) = run_claim(load_claims()["llama-perplexity-peer"], models=["m"], types=["gguf-q4_0"], chunks=8)
     assert v.verdict == "not comparable" and "make llama-perplexity" in v.reason
     assert not (tmp_path / "llama_perplexity.csv").exists()  # nothing measured for a check that cannot finish
 
