@@ -134,3 +134,63 @@ def test_the_table_sorts_by_a_column(page):
     assert column() == sorted(column()) and len(column()) == 5
     header.click()
     assert column() == sorted(column(), reverse=True)
+
+
+# a payload for each way text can become markup: an element with a handler, a script, the ends of a comment, of
+# CDATA and of a script element, the page template's own placeholder, a Markdown code span and table cell
+PWN = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>-->]]><!--BODY--></script>`|'
+
+
+def _loaded(pg, path):
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(path.resolve().as_uri())
+    return errors
+
+
+def test_hostile_text_in_every_field_stays_text_in_the_page_and_in_the_rendered_markdown(tmp_path, monkeypatch):
+    """Every text a user or a row supplies (model, scheme and library names, source weights, CPU name, an error, the
+    CSV's file name, a hardware profile's description and price source) carries the payload; in Chromium neither the
+    HTML page nor the Markdown report (rendered by markdown-it's CommonMark, which passes raw HTML through, as a
+    permissive viewer does) runs it, and the page still draws every chart."""
+    import yaml
+
+    from harness.profiles import hardware
+
+    markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py not installed (pip install -e '.[test]')")
+    conf = tmp_path / "hardware"
+    conf.mkdir()
+    for p in hardware.CONF.glob("*.yaml"):
+        (conf / p.name).write_text(p.read_text())
+    h100 = yaml.safe_load((conf / "h100.yaml").read_text())
+    h100.update(description=PWN, price_source=PWN, price_as_of=PWN)
+    (conf / "h100.yaml").write_text(yaml.safe_dump(h100))
+    monkeypatch.setattr(hardware, "CONF", conf)
+    name = PWN.replace("/", "").replace("|", "")
+    rows = [_row(f"m{name}", "fp32", "torch", f"torch {PWN}", 20, 0.50, 0.0, 4e8),
+            _row(f"m{name}", f"int8{name}", "torch", PWN, 25, 0.49, 0.01, 1.2e8),
+            _row("m2", "fp32", "torch", "torch 2.13.0", 10, 0.60, 0.0, 8e8),
+            _row("m2", f"gptq{name}", "torch", "x", None, None, None, None, status="failed", error=PWN)]
+    for r in rows:
+        r.update(source_weights=PWN, cpu=PWN)
+    csv = make_csv(tmp_path / f"sweep{name[:40]}.csv", rows)
+    md = write_report(csv, tmp_path / "out", HW)
+    page = tmp_path / "out" / f"{csv.stem}.html"
+    rendered = tmp_path / "out" / "markdown-rendered.html"
+    rendered.write_text(markdown_it.MarkdownIt("commonmark").render(md.read_text()))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = _loaded(pg, page)
+        pg.wait_for_selector("body[data-ready='1']", timeout=60000)
+        assert pg.evaluate("() => window.__pwned") is None and errors == []
+        assert pg.evaluate("() => document.querySelectorAll('[onerror], img[src=x]').length") == 0
+        assert _points(pg, "speed-bits") == 3  # the page's own script ran whole
+        assert "window.__pwned=1" in pg.locator("body").text_content()  # the payload shown as text
+        md_page = browser.new_page()
+        _loaded(md_page, rendered)
+        md_page.wait_for_load_state("load")
+        assert md_page.evaluate("() => window.__pwned") is None
+        assert md_page.evaluate("() => document.querySelectorAll('script, [onerror], img[src=x]').length") == 0
+        assert "window.__pwned=1" in md_page.locator("body").text_content()
+        browser.close()
