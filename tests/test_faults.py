@@ -834,3 +834,17 @@ def test_a_stop_with_nobody_reading_stderr_still_ends_the_sweep(tmp_path, how):
             os.killpg(sweep.pid, signal.SIGKILL)
     assert rc == (130 if how == "SIGINT" else 143) and _gone(worker)
     assert not [p for p in psutil.Process().children(recursive=True) if "harness.child" in " ".join(p.cmdline())]
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda d: (d / "bin.csv").write_bytes(b"\xff\xfe\x00\x01" * 64) and d / "bin.csv", "is not UTF-8"),
+    (lambda d: (d / "afile").write_text("x") and d / "afile" / "r.csv", "is a file, not a folder"),
+])
+def test_a_results_path_that_is_binary_or_under_a_file_is_one_line(tmp_path, make, says):
+    """Said once, before any load (a binary file was once said twice: as a warning, then as the error)."""
+    path = make(tmp_path)
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "harness", *Q, f"results.path={path}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], proc.stderr[-1500:]
