@@ -88,6 +88,12 @@ def measure_in_process(cfg, predictions_dir: Path | None = None, run_id: str = "
         from harness.precision.calibrated import calibration_label, calibration_of
 
         row["calibration"] = calibration_label(calibration_of(cfg), scheme.name)
+    if scheme.how == "shipped":  # the bits the checkpoint declares (Unavailable, with the reason, if none)
+        from harness.models.checkpoint import checkpoint
+        from harness.precision.calibrated import declared
+
+        row["scheme_bits"] = declared(checkpoint(cfg.model).folder)["bits"]
+        row["calibration"] = "as published (not calibrated here)"
     real = evaluates(cfg)
     failed: dict[str, str] = {}
     if real:

@@ -236,6 +236,14 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
         proof = ct_proof(folder, scheme.name, params)
         dtype = "bfloat16"
         source_weights = f"{ckpt.source_weights}, calibrated by llm-compressor"
+    elif scheme.how == "shipped":  # published quantised: served as it is, its scheme read from its config
+        from harness.precision.calibrated import ct_proof, declared
+
+        grid = declared(ckpt.folder)
+        folder = ckpt.folder
+        proof = ct_proof(folder, scheme.name, params, grid["bits"], grid["float"])
+        dtype = "bfloat16"
+        source_weights = f"{ckpt.source_weights}, quantised as published (compressed-tensors)"
     elif scheme.how == "dtype":
         from harness.precision.calibrated import safetensors_headers
 

@@ -78,8 +78,38 @@ for _name, (_bits, _what) in CALIBRATED.items():
     register(Scheme(name=_name, bits=_bits, library="llmcompressor", devices=("cpu", "cuda"), how="calibrated",
                     dtype="bfloat16", engines=("vllm", "torch"), notes=f"llm-compressor oneshot: {_what}"))
 
+# A compressed-tensors checkpoint published already quantised (model=hf model.id=...): its scheme is read from its
+# config.json (`declared`), proven from its tensors as the calibrated ones are, and run as shipped.
+SHIPPED = "as-shipped"
+register(Scheme(name=SHIPPED, bits=float("nan"), library="compressed-tensors", devices=("cpu", "cuda"), how="shipped",
+                dtype="bfloat16", engines=("vllm", "torch"),
+                notes="a compressed-tensors checkpoint as published: bits and group read from its config.json, "
+                      "proven from its tensors"))
+
 # bits of one stored weight value: a group (or row, per channel) of a decoder linear holds at most 2**bits values
 GRID_BITS = {name: 4 if "-w4" in name else 8 for name in CALIBRATED}
+
+
+def declared(folder: Path) -> dict:
+    """The quantisation a checkpoint's config.json declares (compressed-tensors): weight bits, float or integer
+    values, and whether activations are quantised too. A checkpoint that declares none, or mixes weight bits, is
+    unavailable to as-shipped with the reason."""
+    try:
+        qc = json.loads((folder / "config.json").read_text()).get("quantization_config") or {}
+    except (OSError, ValueError) as exc:
+        raise Unavailable(f"{SHIPPED}: the checkpoint's config.json is not readable ({type(exc).__name__})") from None
+    if qc.get("quant_method") != "compressed-tensors":
+        raise Unavailable(f"{SHIPPED}: the checkpoint declares no compressed-tensors quantization (quant_method "
+                          f"{qc.get('quant_method')!r}); it reads checkpoints published quantised by llm-compressor "
+                          "(compressed-tensors), e.g. for vLLM")
+    groups = [g for g in (qc.get("config_groups") or {}).values() if isinstance(g, dict)]
+    weights = [g.get("weights") or {} for g in groups]
+    bits = {w.get("num_bits") for w in weights}
+    if len(bits) != 1 or not isinstance(next(iter(bits)), int):
+        raise Unavailable(f"{SHIPPED}: the checkpoint's config_groups declare weight bits {sorted(map(str, bits))}; "
+                          "one integer bit width is read")
+    return {"bits": bits.pop(), "float": any(w.get("type") == "float" for w in weights),
+            "activations": any(g.get("input_activations") for g in groups)}
 
 
 def group_size(scheme: str) -> int | None:
@@ -168,7 +198,8 @@ def safetensors_headers(folder: Path) -> dict[str, dict]:
     return out
 
 
-def ct_proof(folder: Path, scheme: str, model_params: int) -> Proof:
+def ct_proof(folder: Path, scheme: str, model_params: int, bits: int | None = None,
+             is_float: bool | None = None) -> Proof:
     """What the compressed-tensors checkpoint stores: each decoder linear's weight as packed int32 (4-bit, 8 to a
     word), int8 or fp8, with its scales (and zero points), and the group size its config declares. A decoder linear
     left in float, or a config that does not declare the scheme's quantisation, fails the proof."""
@@ -204,7 +235,9 @@ def ct_proof(folder: Path, scheme: str, model_params: int) -> Proof:
         raise ProofError(f"{scheme}: {len(floats)} decoder linear layers keep float weights, e.g. {floats[:3]}")
     if not lin_params:
         raise ProofError(f"{scheme}: no quantised decoder linear layer in the checkpoint")
-    want = "I32" if GRID_BITS[scheme] == 4 else "F8_E4M3" if scheme.startswith("fp8") else "I8"
+    bits = GRID_BITS[scheme] if bits is None else bits  # as-shipped: what the config declares
+    is_float = scheme.startswith("fp8") if is_float is None else is_float
+    want = "I32" if bits == 4 else "F8_E4M3" if is_float else "I8"
     stored = {k.split()[1] for k in kinds if k.startswith(("weight ", "weight_packed "))}
     if stored != {want}:
         raise ProofError(f"{scheme}: decoder linear weights are stored as {sorted(stored)}, expected {want}")
@@ -217,14 +250,14 @@ def ct_proof(folder: Path, scheme: str, model_params: int) -> Proof:
                  linear_bytes=lin_bytes, quantized_params=quantised, types=summary)
 
 
-def grid_check(model, scheme: str) -> tuple[int, int, int, str]:
+def grid_check(model, scheme: str, bits: int | None = None) -> tuple[int, int, int, str]:
     """The decompressed weights still hold the scheme's values: every group of every quantised decoder linear (its
     weight_scale's columns say the group size; one column is per channel) holds at most 2**bits distinct values.
     A float weight (hundreds of distinct values per row) fails it. Returns (linears, their params, the most distinct
     values seen in one group, the group sizes)."""
     import torch
 
-    bits = GRID_BITS[scheme]
+    bits = GRID_BITS[scheme] if bits is None else bits
     linears = params = most = 0
     groups = set()
     for name, module in model.named_modules():
@@ -267,13 +300,21 @@ def torch_model(model_cfg, scheme, device: str, calibration: dict | None = None)
         raise Unavailable(f"{scheme.name} on the torch engine needs the compressed-tensors package "
                           "(pyproject.toml pins it: reinstall the project)")
     ckpt = checkpoint(model_cfg)
-    conv = calibrated(ckpt.folder, scheme.name, calibration)
+    if scheme.how == "shipped":  # published quantised: nothing to calibrate, its scheme read from its config
+        folder, convert_s, grid = ckpt.folder, None, declared(ckpt.folder)
+        source_weights = f"{ckpt.source_weights}, quantised as published (compressed-tensors)"
+    else:
+        conv = calibrated(ckpt.folder, scheme.name, calibration)
+        folder, convert_s = conv.folder, conv.convert_s
+        grid = {"bits": GRID_BITS[scheme.name], "float": scheme.name.startswith("fp8"),
+                "activations": scheme.name in ("w8a8-int8", "fp8-dynamic")}
+        source_weights = f"{ckpt.source_weights}, calibrated by llm-compressor"
     t0 = time.perf_counter()
     try:
         placement = {"device_map": device} if device != "cpu" else {}
-        model = AutoModelForCausalLM.from_pretrained(str(conv.folder), dtype=torch.bfloat16, **placement).eval()
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.bfloat16, **placement).eval()
     except RuntimeError as exc:
-        zero_points = {n: t["shape"] for n, t in safetensors_headers(conv.folder).items()
+        zero_points = {n: t["shape"] for n, t in safetensors_headers(folder).items()
                        if n.endswith("weight_zero_point")}
         if "mismatched" not in str(exc) or not zero_points:
             raise
@@ -285,16 +326,14 @@ def torch_model(model_cfg, scheme, device: str, calibration: dict | None = None)
     with torch.no_grad():  # compressed-tensors decompresses on the first forward: do it now, outside timed regions
         model(input_ids=torch.tensor([[0]], device=model.device))
     params = config_param_count(model.config)
-    stored = ct_proof(conv.folder, scheme.name, params)
-    linears, lin_params, most, groups = grid_check(model, scheme.name)
+    stored = ct_proof(folder, scheme.name, params, grid["bits"], grid["float"])
+    linears, lin_params, most, groups = grid_check(model, scheme.name, grid["bits"])
     lin_bytes = sum(m.weight.numel() * m.weight.element_size() for n, m in model.named_modules()
                     if getattr(m, "weight_scale", None) is not None and "layers." in n)
-    acts = "activations quantised per token on the fly" if scheme.name in ("w8a8-int8", "fp8-dynamic") else \
-        "16-bit activations"
+    acts = "activations quantised on the fly" if grid["activations"] else "16-bit activations"
     types = (f"in memory: {linears} decoder linears decompressed by compressed-tensors to bf16, at most {most} "
-             f"distinct values per {groups} (<= 2^{GRID_BITS[scheme.name]}), {acts}; no integer kernel on this "
+             f"distinct values per {groups} (<= 2^{grid['bits']}), {acts}; no integer kernel on this "
              f"engine, so speed and memory are bf16's; checkpoint: {stored.types}, {stored.weight_bytes} bytes")
     proof = Proof(weight_bytes=module_bytes(model), model_params=params, linear_params=lin_params,
                   linear_bytes=lin_bytes, quantized_params=lin_params, types=types)
-    return model, ckpt.tokenizer, proof, f"{ckpt.source_weights}, calibrated by llm-compressor", ckpt.weights, \
-        conv.convert_s, time.perf_counter() - t0
+    return model, ckpt.tokenizer, proof, source_weights, ckpt.weights, convert_s, time.perf_counter() - t0

@@ -41,7 +41,7 @@ def plan_for(scheme, device: str, source: str, stored: str | None = None) -> Loa
     """The plan of `scheme` on `device` for a model from `source` (packaged_gguf | hub | random) whose checkpoint
     stores its floats as `stored` (None: not known, or no checkpoint)."""
     compute = scheme.compute_dtype(device)
-    if scheme.how == "calibrated":
+    if scheme.how in ("calibrated", "shipped"):
         return LoadPlan("as shipped", "bfloat16", "bfloat16")
     if source == "random":
         return LoadPlan("built in place", compute, compute, transform=scheme.apply if scheme.quantizes else None)

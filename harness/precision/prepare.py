@@ -78,7 +78,7 @@ def prepare(cfg, scheme, device: str) -> Prepared:
     from harness.config.schema import engine_knobs, section
 
     knobs, model_cfg = engine_knobs(cfg, "torch"), section(cfg, "model")
-    if scheme.how == "calibrated":  # llm-compressor's checkpoint, as shipped (precision/calibrated.py)
+    if scheme.how in ("calibrated", "shipped"):  # a compressed-tensors checkpoint, as shipped (precision/calibrated.py)
         from harness.precision.calibrated import calibration_of, torch_model
 
         model, tok, proof, source_weights, weights, convert_s, load_s = torch_model(cfg.model, scheme, device,

@@ -25,6 +25,7 @@ HOWS = {  # how a scheme is applied -> what that means (harness/precision/plan.p
     "transformers-config": "a transformers quantization_config applied while loading (quantization_config)",
     "gguf": "a llama.cpp GGUF file of gguf_type, converted and requantised once, run by llama.cpp",
     "calibrated": "an llm-compressor checkpoint made with the calibration set, loaded as shipped",
+    "shipped": "a checkpoint published already quantised (compressed-tensors), its scheme read from its config",
     "openvino": "an OpenVINO IR exported once (optimum-intel / NNCF), run by the openvino runtime",
     "onnx": "an ONNX Runtime GenAI model built once, run by its generator",
 }

@@ -168,3 +168,31 @@ def test_an_asymmetric_checkpoint_on_the_torch_engine_is_unavailable_with_the_re
     (row,) = read_rows(out)
     assert row["status"] == "unavailable", row["error"]
     assert "zero points" in row["error"] and "packed 8 to an int32" in row["error"] and "vllm" in row["error"]
+
+
+def test_a_checkpoint_published_quantised_runs_as_shipped_its_scheme_read_from_its_config(tmp_path, tiny_folder):
+    """A compressed-tensors checkpoint as a user downloads it (here: one llm-compressor wrote, copied to a folder of
+    its own, as model=hf model.id=<folder> reads it): as-shipped loads it unchanged, takes its bits from config.json
+    and proves them from its tensors; a float checkpoint is unavailable to it, with the reason, and nothing runs."""
+    import shutil
+
+    from harness.precision.calibrated import calibrated
+    from harness.record.store import read_rows
+    from tests.conftest import run_harness
+
+    published = tmp_path / "published-w4a16"
+    shutil.copytree(calibrated(tiny_folder, "gptq-w4a16-g128").folder, published)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (tiny_folder / name).exists() and not (published / name).exists():
+            shutil.copy(tiny_folder / name, published / name)
+    out = tmp_path / "r.csv"
+    run_harness("model=hf", f"model.id={published}", "precision=as-shipped", "engine=torch", "eval=none",
+                "quality=none", "capability=none", "bench.new_tokens=8", "bench.repeats=2", f"results.path={out}")
+    run_harness("model=hf", f"model.id={tiny_folder}", "precision=as-shipped", "engine=torch", "eval=none",
+                "quality=none", "capability=none", f"results.path={out}")
+    shipped, floats = read_rows(out)
+    assert shipped["status"] == "ok", shipped["error"]
+    assert float(shipped["scheme_bits"]) == 4 and "(<= 2^4)" in shipped["quantized_types"]
+    assert "weight_packed I32 x14" in shipped["quantized_types"] and "group size 128" in shipped["quantized_types"]
+    assert "quantised as published" in shipped["source_weights"] and float(shipped["decode_tok_s"]) > 0
+    assert floats["status"] == "unavailable" and "declares no compressed-tensors quantization" in floats["error"]
