@@ -455,7 +455,10 @@ def model_card_accuracy(claim, models, tasks, published=None, allowance=0.03, ru
     if run:
         _harness_sweep(csv, [f"model={','.join(models)}", "precision=fp32", "engine=torch",
                              f"eval.tasks=[{','.join(tasks)}]", "eval.shots=0", "eval.limit=null",
-                             "eval.per_subject=null", "quality=none", "capability=none", "bench=quick"])
+                             "eval.per_subject=null", "quality=none", "capability=none", "bench=quick",
+                             # every shipped question: Gemma 3's 262k vocabulary took over the default hour on a busy
+                             # 2-core machine (and was cut as a timeout row)
+                             "runner.timeout_s=14400"])
     rows = {r["model"]: r for r in _ok_rows(csv)} if csv.exists() else {}
     out = []
     for model in models:
