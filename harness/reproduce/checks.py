@@ -520,15 +520,18 @@ def llama_perplexity_peer(claim, models, types, chunks, topk, context=512, n_std
         with open(peer_csv, newline="") as f:
             peer = {(r["model"], r["precision"]): r for r in csvmod.DictReader(f)}
     if run:
+        import io
+
+        from harness.core.cache_files import atomic_write_text
+
         peer.update(_llama_perplexity_figures(binary, models, types, context, per_model))
         OUT.mkdir(parents=True, exist_ok=True)
-        tmp = peer_csv.with_name(peer_csv.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csvmod.DictWriter(f, fieldnames=["model", "precision", "binary", "chunks", "context", "positions",
-                                                 *FIELDS], extrasaction="ignore")
-            w.writeheader()
-            w.writerows(peer[k] for k in sorted(peer))
-        os.replace(tmp, peer_csv)
+        text = io.StringIO()
+        w = csvmod.DictWriter(text, fieldnames=["model", "precision", "binary", "chunks", "context", "positions",
+                                                *FIELDS], extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(peer[k] for k in sorted(peer))
+        atomic_write_text(peer_csv, text.getvalue(), "llama-perplexity's figures")
     summary = lambda get: (f"KLD {get('kld_mean'):.4g} (median {get('kld_median'):.4g}, p99 {get('kld_p99'):.4g}), "  # noqa: E731
                            f"RMS Δp {100 * get('rms_dp'):.2f}%, same top {100 * get('top1_agree'):.2f}%, "
                            f"ppl {get('ppl'):.3f} (reference {get('ppl_base'):.3f})")
@@ -577,10 +580,10 @@ def _llama_perplexity_figures(binary, models, types, context, chunks: dict) -> d
         source = gguf_path(OmegaConf.load(ROOT / "conf" / "model" / f"{model}.yaml"))
         base = requantise_to(source, "f32", F32_FTYPE, threads)
         with LlamaPerplexity(binary, base, context, chunks[model], threads) as tool:
+            built = f"llama-perplexity {tool.version()}"
             for t in types:
                 stats = tool.kl_divergence(requantise(source, get_scheme(t), threads))
-                figures[(model, t)] = {"model": model, "precision": t, "binary": "llama-perplexity (llama.cpp "
-                                       "vendored in llama-cpp-python 0.3.36)", **stats}
+                figures[(model, t)] = {"model": model, "precision": t, "binary": built, **stats}
                 print(f"[llama-perplexity] {model} {t}: KLD {stats['kld_mean']:.5f}", flush=True)
     return figures
 

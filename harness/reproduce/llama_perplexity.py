@@ -6,10 +6,10 @@ Why a binary and not llama-cpp-python: the statistics to check are the tool's ow
 log-probs, its percentiles), which the Python binding does not expose. It is built from the llama.cpp sources inside
 the pinned llama-cpp-python sdist (`make llama-perplexity`, ~5 min on 2 cores) into the venv's bin folder;
 `LLAMA_PERPLEXITY=<path>` names another build. Its base is the model's source GGUF written as F32 by llama.cpp's
-quantize function: the same weights, undequantised nowhere else, that the harness's fp32 reference dequantises.
+quantize function: the weights the harness's fp32 reference dequantises, in llama.cpp's own F32 file.
 
-The base log-probs file (chunks x 255 x vocabulary x 2 bytes: 2.7 GB for Gemma 3 at 40 chunks) is written in a
-temporary folder under the cache and removed when the check ends, however it ends."""
+The base log-probs file (chunks x 255 x vocabulary x 2 bytes: 134 MB a chunk for Gemma 3, 2.1 GB at 16 chunks) is
+written in a temporary folder under the cache and removed when the check ends, however it ends."""
 from __future__ import annotations
 
 import os
@@ -92,9 +92,9 @@ class LlamaPerplexity:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def _run(self, args: list[str]) -> str:
-        cmd = [str(self.binary), "-c", str(self.context), "--chunks", str(self.chunks), "-t", str(self.threads),
-               *args]
+    def _run(self, args: list[str], whole: bool = True) -> str:
+        cmd = [str(self.binary), *(["-c", str(self.context), "--chunks", str(self.chunks), "-t", str(self.threads)]
+                                   if whole else []), *args]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=self.timeout_s,
                                   preexec_fn=die_with_parent_preexec, check=False)
@@ -106,6 +106,11 @@ class LlamaPerplexity:
             tail = " | ".join(text.strip().splitlines()[-3:])
             raise LlamaPerplexityError(f"llama-perplexity exited {proc.returncode}: {tail}")
         return text
+
+    def version(self) -> str:
+        """The binary's own `--version` line (its llama.cpp build and commit), recorded with its figures."""
+        lines = self._run(["--version"], whole=False).strip().splitlines()
+        return lines[0] if lines else "unknown"
 
     def base(self) -> Path:
         """The reference's log-probs over the first `chunks` windows of the WikiText-2 test text."""
