@@ -11,6 +11,8 @@ import fcntl
 import io
 import itertools
 import os
+import signal
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -78,9 +80,37 @@ def append_locked(path: Path, text_for: Callable[[bool], str]) -> None:
         data = ((_close_torn_tail(path) if exists else "") + text_for(exists)).encode("utf-8")
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            _write_whole(fd, data, path)
+            with stops_deferred():
+                _write_whole(fd, data, path)
         finally:
             os.close(fd)
+
+
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def stops_deferred() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends (a few milliseconds for a row), then act as sent: a stop
+    can no longer land between two partial writes of one row and tear it or lose it. Python runs signal handlers in
+    the main thread only, so there each stop's handler is replaced by one that notes it for the block's length, and
+    a noted stop is sent again afterwards, to the handler the caller had. SIGKILL cannot wait; the torn tail it
+    leaves is closed off by the next append (_close_torn_tail)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a stop is handled by the main thread, never inside this one's write
+        return
+    came: list[int] = []
+    previous = {s: signal.getsignal(s) for s in STOPS}
+    previous = {s: h for s, h in previous.items() if h is not None}  # None: a handler not set from Python, left be
+    for s in previous:
+        signal.signal(s, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(came):
+            os.kill(os.getpid(), s)  # delivered as sent, now that the row is whole
 
 
 def upgrade(path: str | Path, move_retired: Callable[[list[dict]], None] | None = None) -> int:
@@ -132,6 +162,12 @@ def _write_whole(fd: int, data: bytes, path: Path) -> None:
             pass
         raise ResultsWriteError(f"{path}: the row could not be written ({type(exc).__name__}: {exc}); "
                                 "the file is left as it was") from exc
+    except BaseException:  # anything else that ends the write half-way: nothing torn is left by us either
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass
+        raise
 
 
 def _close_torn_tail(path: Path) -> str:
