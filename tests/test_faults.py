@@ -793,19 +793,25 @@ def _descendants(proc: subprocess.Popen) -> set[int]:
         return set()
 
 
+# what each phase's sweep measures: the reference build needs a quality stage against a reference made in a process
+# of its own (bf16 first: an fp32 run is its own reference); the eval phase, every shipped ARC-Easy question
+PHASE_ARGS = {"start-up": ["eval=none", "quality=default", "quality.max_tokens=60000"],
+              "reference build": ["eval=none", "quality=default", "quality.max_tokens=60000"],
+              "eval": ["eval=arc_easy", "quality=none"]}
+
+
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
-@pytest.mark.parametrize("phase", ["start-up", "reference build"])
+@pytest.mark.parametrize("phase", list(PHASE_ARGS))
 def test_a_signal_in_each_phase_leaves_no_process_no_temporary_and_no_torn_row(tmp_path, phase, how):
-    """Start-up (Hydra composing, before any worker) and the reference build (a grandchild process writing the
-    cache): Ctrl-C and SIGTERM end in one line, SIGKILL in silence; in every case every process the sweep started is
-    gone, nothing half-written is left under the cache or the results folder, and the CSV reads strictly."""
+    """Start-up (Hydra composing, before any worker), the reference build (a grandchild process writing the cache)
+    and the eval stage (the worker scoring questions): Ctrl-C and SIGTERM end in one line, SIGKILL in silence; in
+    every case every process the sweep started is gone, nothing half-written is left under the cache or the results
+    folder, and the CSV reads strictly."""
     env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
-    # bf16 first: its fp32 reference is built in a process of its own (an fp32 run is its own reference)
     args = [sys.executable, "-m", "harness", "-m", "model=tiny-random", "precision=bf16,fp32", "bench.repeats=1",
-            "bench.warmup=0", "eval=none", "capability=none", "quality=default", "quality.max_tokens=60000",
-            f"results.path={tmp_path / 'r' / 'r.csv'}"]
-    sweep = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             start_new_session=True)
+            "bench.warmup=0", "capability=none", *PHASE_ARGS[phase], f"results.path={tmp_path / 'r' / 'r.csv'}"]
+    with open(tmp_path / "stdout.txt", "wb") as out:  # the terminal's view: a progress bar arrives as it is drawn
+        sweep = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.PIPE, start_new_session=True)
     try:
         _signal_in_phase(sweep, phase, how, tmp_path)
     finally:  # a failed assertion leaves nothing running either
@@ -824,9 +830,12 @@ def _signal_in_phase(sweep: subprocess.Popen, phase: str, how: str, tmp_path: Pa
                 for p in _descendants(sweep) if psutil.pid_exists(p)):
             time.sleep(1.5)  # into the build
             break
+        if phase == "eval" and "arc_easy:" in (tmp_path / "stdout.txt").read_text(errors="replace"):
+            time.sleep(1.0)  # scoring questions: the task's progress bar is on the terminal
+            break
         time.sleep(0.1)
     else:
-        assert phase == "start-up", "the reference build never started"
+        assert phase == "start-up", f"the {phase} never started"
     seen |= _descendants(sweep)
     if how == "SIGINT":
         os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's foreground group
