@@ -156,7 +156,12 @@ def run_unless_recorded(cfg: DictConfig, overrides: list[str], announce=None) ->
     except (KeyboardInterrupt, Terminated) as exc:
         _interrupted(cfg, label, exc)
     except OSError as exc:  # the results folder itself cannot be written: one line, the sweep goes on
-        print(f"error: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        folder = os.path.dirname(os.path.abspath(cfg.results.path))
+        if isinstance(exc.filename, str) and os.path.dirname(os.path.abspath(exc.filename)) == folder:
+            print(f"error: {label}: results.path={cfg.results.path}: its folder cannot be written "
+                  f"({exc.strerror or type(exc).__name__}: {exc.filename})", file=sys.stderr)
+        else:
+            print(f"error: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     if row.get("run_id"):
         print("\n".join(summary_lines(label, row)), flush=True)
@@ -233,6 +238,17 @@ def precheck(argv: list[str]) -> str | None:
     return None
 
 
+def cache_refused() -> str | None:
+    """A cache that cannot be written (read-only, another user's): one line before anything starts, rather than a
+    failed row per run naming whichever cache folder the run tried first."""
+    from harness.core.paths import cache_root, unwritable
+
+    if (why := unwritable(cache_root())) is not None:
+        return (f"error: the cache {cache_root()}: {why}; set HARNESS_CACHE to a folder you can write (it holds "
+                "converted models, references and tokenizers)")
+    return None
+
+
 def composition_error(exc: BaseException) -> str:
     """One line for a configuration Hydra could not compose: a YAML file that does not parse (file, line, column and
     the parser's words), a defaults list that includes itself, or Hydra's or OmegaConf's own first line."""
@@ -262,7 +278,7 @@ def entry() -> None:
     from harness.launch import Terminated, _raise_terminated
 
     signal.signal(signal.SIGTERM, _raise_terminated)
-    if (line := precheck(sys.argv[1:])) is not None:
+    if (line := precheck(sys.argv[1:]) or cache_refused()) is not None:
         print(line, file=sys.stderr)
         sys.exit(2)
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # composition errors come back here, to be said in one line

@@ -637,6 +637,92 @@ def test_binary_missing_and_unwritable_inputs_and_outputs_are_one_line(tmp_path,
         assert "Traceback" not in proc.stderr
 
 
+def _bound_by_file_modes() -> dict:
+    """Popen arguments under which file modes bind the command. Root writes through a 0o500 folder
+    (CAP_DAC_OVERRIDE), and CI containers and this machine run as root: there the command runs without
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, dropped from its bounding set before exec (what `setpriv
+    --bounding-set -dac_override,-dac_read_search` does), so it meets a read-only folder as a user would."""
+    if os.geteuid() != 0:
+        return {}
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def drop():
+        for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) refused")
+    return {"preexec_fn": drop}
+
+
+def _read_only(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o500)
+    return folder
+
+
+READ_ONLY_CASES = ["results folder", "results file", "cache", "working directory", "analysis --out", "merge -o",
+                   "reproduce --out"]
+
+
+@pytest.mark.parametrize("case", READ_ONLY_CASES)
+def test_a_read_only_place_is_met_as_a_user_meets_it(tmp_path, case):
+    """Each entry point against a folder or file it may not write, with file modes binding (as root too): one line
+    naming the place, nothing written into it, and a measured row never lost (kept under the cache when the results
+    file refuses it); a read-only working directory does not matter at all."""
+    from tests.analysis.conftest import make_csv, row
+
+    kwargs = _bound_by_file_modes()
+    ro = _read_only(tmp_path / "ro")
+    try:
+        probe = subprocess.run([sys.executable, "-c", f"open({str(ro / 'x')!r}, 'w')"], capture_output=True,
+                               **kwargs)
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"file modes cannot be made to bind for a root test process here: {exc}")
+    if probe.returncode == 0:
+        pytest.skip("a 0o500 folder is writable here even without CAP_DAC_OVERRIDE (file modes do not bind)")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "HARNESS_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+    run = [sys.executable, "-m", "harness", *Q[:1], "bench=quick", "eval=none", "quality=none"]
+    good = make_csv(tmp_path / "g.csv", [row("m", "fp32", 20, 400, 0.5, 0.0, 4e8)])
+    cwd, want_rc = ROOT, 2
+    if case == "results folder":
+        args, want_rc, says = [*run, f"results.path={ro / 'r.csv'}"], 1, "its folder cannot be written"
+    elif case == "results file":
+        ro.chmod(0o700)
+        results = ro / "r.csv"
+        results.write_bytes(good.read_bytes())
+        results.chmod(0o444)
+        args, want_rc, says = [*run, f"results.path={results}"], 1, "it is kept in"
+    elif case == "cache":
+        env["HARNESS_CACHE"] = str(ro / "cache")
+        args, says = [*run, f"results.path={tmp_path / 'r.csv'}"], "set HARNESS_CACHE to a folder you can write"
+    elif case == "working directory":
+        args, cwd, want_rc, says = [*run, f"results.path={tmp_path / 'r.csv'}"], ro, 0, None
+    elif case == "analysis --out":
+        args, says = [sys.executable, "-m", "harness.analysis", str(good), "--out", str(ro / "rep")], str(ro)
+    elif case == "merge -o":
+        args, says = [sys.executable, "-m", "harness.record.merge", str(good), "-o", str(ro / "o.csv")], str(ro)
+    else:
+        args, says = [sys.executable, "-m", "harness.reproduce", "run", "ai-index-cost", "--out", str(ro / "rep")], \
+            "cannot be written"
+    before = sorted(p.name for p in ro.iterdir())
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **kwargs)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == want_rc and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    if says is None:
+        assert [r["status"] for r in read_rows(tmp_path / "r.csv")] == ["ok"]
+    else:
+        assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], proc.stderr[-1500:]
+    if case == "results file":  # its folder is writable (the run's log is there); the file is as it was
+        assert results.read_bytes() == good.read_bytes()
+        kept = list((cache / "unrecorded").glob("*.csv"))
+        assert len(kept) == 1 and read_rows(kept[0])[0]["status"] == "ok"  # the measured row is not lost
+    else:
+        assert sorted(p.name for p in ro.iterdir()) == before  # nothing written into the read-only place
+    ro.chmod(0o700)  # for pytest's clean-up
+
+
 @pytest.mark.parametrize("name, text, says", [
     ("broken", "repeats: [1,\n  warmup: 2\n", "broken.yaml, line 3, column 1 is not valid YAML: expected ','"),
     ("selfref", "defaults:\n  - selfref\nrepeats: 1\n", "a defaults list includes itself"),

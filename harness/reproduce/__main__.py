@@ -48,7 +48,9 @@ def main(argv=None) -> int:
     from harness.reproduce import checks
 
     out_dir = checks.set_out(args.out) if args.out else checks.OUT
-    refused = _unwritable(out_dir)
+    from harness.core.paths import unwritable
+
+    refused = unwritable(out_dir)
     if refused:  # said before hours of claims run, not when their verdicts are written
         print(f"error: --out {out_dir}: {refused}", file=sys.stderr)
         return 2
@@ -82,23 +84,6 @@ def main(argv=None) -> int:
     print(table)
     print(f"\nwritten to {path}")
     return 0
-
-
-def _unwritable(folder) -> str | None:
-    """Why the verdicts and rows could not be written under `folder`, or None."""
-    import tempfile
-    from pathlib import Path
-
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        return "is a file, not a folder"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        return f"cannot be written ({exc.strerror or type(exc).__name__})"
-    return None
 
 
 if __name__ == "__main__":
