@@ -31,9 +31,10 @@ def run_config(cfg: DictConfig) -> dict:
     data = OmegaConf.to_container(cfg, resolve=True)
     out = {k: v for k, v in data.items() if k not in _NOT_HASHED}
     from harness.precision.calibrated import CALIBRATED
+    from harness.precision.openvino import DATA_AWARE
 
-    if (out.get("precision") or {}).get("name") not in CALIBRATED:
-        out.pop("calibration", None)  # only llm-compressor's schemes calibrate
+    if (out.get("precision") or {}).get("name") not in (*CALIBRATED, *DATA_AWARE):
+        out.pop("calibration", None)  # only llm-compressor's schemes and NNCF's data-aware one calibrate
     fingerprint = checkpoint_fingerprint(cfg.model) if isinstance(cfg, DictConfig) else None
     if fingerprint:
         out["model"] = {**out["model"], "checkpoint": fingerprint}

@@ -84,7 +84,9 @@ def measure_in_process(cfg, predictions_dir: Path | None = None, run_id: str = "
         torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(int(cfg.seed))
     row = Record(device=device, library=_library_version(scheme.library), **device_facts(device))
-    if scheme.how == "calibrated":
+    from harness.precision.openvino import DATA_AWARE
+
+    if scheme.how == "calibrated" or scheme.name in DATA_AWARE:
         from harness.precision.calibrated import calibration_label, calibration_of
 
         row["calibration"] = calibration_label(calibration_of(cfg), scheme.name)

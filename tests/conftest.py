@@ -36,12 +36,13 @@ def tokenizer():
     return local_tokenizer(1024)
 
 
-def compose_run(model: str, precision: str, engine: str):
+def compose_run(model: str, precision: str, engine: str, *overrides: str):
     """The configuration `python -m harness model=.. precision=.. engine=..` runs (harness.api.compose), two threads
     and a short llama.cpp context: what the engine and scheme tests build their engines from."""
     from harness.api import compose
 
-    return compose([f"model={model}", f"precision={precision}", f"engine={engine}", "threads=2", "llamacpp.n_ctx=512"])
+    return compose([f"model={model}", f"precision={precision}", f"engine={engine}", "threads=2", "llamacpp.n_ctx=512",
+                    *overrides])
 
 
 def run_harness(*args: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:

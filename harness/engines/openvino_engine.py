@@ -108,7 +108,7 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
 
     from harness.models.checkpoint import checkpoint
     from harness.precision.conversion import converted
-    from harness.precision.openvino import check_exporter, export, exporter_versions, ov_proof
+    from harness.precision.openvino import DATA_AWARE, check_exporter, export, exporter_versions, ov_proof
     from harness.precision.proof import config_param_count
 
     if device != "cpu":
@@ -117,8 +117,11 @@ def build(cfg, scheme, device: str) -> BuiltEngine:
     import openvino as ov
 
     ckpt = checkpoint(cfg.model)
-    conv = converted("openvino", ckpt.folder, scheme.name, exporter_versions(),
-                     lambda src, out: export(src, scheme, out))
+    from harness.precision.calibrated import calibration_of
+
+    calibration = calibration_of(cfg) if scheme.name in DATA_AWARE else None
+    conv = converted("openvino", ckpt.folder, scheme.name, exporter_versions(scheme.name, calibration),
+                     lambda src, out: export(src, scheme, out, calibration))
     t0 = time.perf_counter()
     hf_config = AutoConfig.from_pretrained(str(ckpt.folder))
     model = ov.Core().read_model(str(conv.folder / "openvino_model.xml"))

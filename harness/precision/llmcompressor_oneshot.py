@@ -144,15 +144,20 @@ def _texts(path: str) -> list[str]:
     return text
 
 
+def windows(tokenizer, path: str, samples: int, seq_len: int) -> list[list[int]]:
+    """The calibration text joined and cut into `samples` windows of `seq_len` tokens, in file order (also used by
+    the OpenVINO exporter's data-aware compression, openvino_data_aware.py)."""
+    ids = tokenizer("\n".join(_texts(path)), add_special_tokens=False)["input_ids"]
+    if len(ids) < samples * seq_len:
+        raise SystemExit(f"the calibration text has {len(ids)} tokens, fewer than {samples} x {seq_len}")
+    return [ids[i * seq_len:(i + 1) * seq_len] for i in range(samples)]
+
+
 def calibration(tokenizer, path: str, samples: int, seq_len: int):
     from datasets import Dataset
 
-    text = _texts(path)
-    ids = tokenizer("\n".join(text), add_special_tokens=False)["input_ids"]
-    if len(ids) < samples * seq_len:
-        raise SystemExit(f"the calibration text has {len(ids)} tokens, fewer than {samples} x {seq_len}")
-    windows = [ids[i * seq_len:(i + 1) * seq_len] for i in range(samples)]
-    return Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * seq_len for _ in windows]})
+    cut = windows(tokenizer, path, samples, seq_len)
+    return Dataset.from_dict({"input_ids": cut, "attention_mask": [[1] * seq_len for _ in cut]})
 
 
 def main() -> None:

@@ -25,13 +25,22 @@ OV_SCHEMES = {
     "ov-int8": (["--weight-format", "int8"], 8.0),  # NNCF: asymmetric, per output channel
     "ov-int4": (["--weight-format", "int4", "--sym", "--group-size", "64", "--ratio", "1.0"], 4.25),
     "ov-int4-ch": (["--weight-format", "int4", "--sym", "--group-size", "-1", "--ratio", "1.0"], 4.0),
+    # ov-int4's grid (symmetric, group 64, every decoder linear in int4), compressed data-aware: NNCF's AWQ, then
+    # its scale estimation, on the calibration set (`calibration=`); by optimum-intel's Python API
+    # (openvino_data_aware.py), as optimum-cli downloads its calibration datasets
+    "ov-int4-awq": (["--weight-format", "int4", "--sym", "--group-size", "64", "--ratio", "1.0", "--awq",
+                     "--scale-estimation", "--dataset", "<calibration=>"], 4.25),
 }
+DATA_AWARE = ("ov-int4-awq",)  # schemes whose conversion reads the calibration set
+DATA_AWARE_SCRIPT = Path(__file__).with_name("openvino_data_aware.py")
 
 for _name, (_args, _bits) in OV_SCHEMES.items():
     register(Scheme(name=_name, bits=_bits, library="openvino", devices=("cpu",), how="openvino",
                     quantizes=_name not in ("ov-fp32", "ov-fp16"), dtype="float16" if _name == "ov-fp16" else "float32",
                     requires=("openvino",), extra="openvino", engines=("openvino",),
-                    notes=f"optimum-cli export openvino --task text-generation-with-past {' '.join(_args)}"))
+                    notes=f"optimum-cli export openvino --task text-generation-with-past {' '.join(_args)}"
+                          + (" (its equivalent in optimum-intel's Python API, on the shipped calibration text)"
+                             if _name in DATA_AWARE else "")))
 
 
 def exporter_python() -> Path:
@@ -40,11 +49,17 @@ def exporter_python() -> Path:
     return Path(given) if given else Path(__file__).resolve().parents[2] / ".venv-openvino" / "bin" / "python"
 
 
-def exporter_versions() -> dict[str, str]:
-    """Versions of the exporter's libraries, pinned in openvino-export.txt (part of the conversion cache key)."""
+def exporter_versions(scheme: str = "", calibration: dict | None = None) -> dict:
+    """Versions of the exporter's libraries, pinned in openvino-export.txt (part of the conversion cache key); for a
+    data-aware scheme also its calibration set and the script that applies it."""
     pins = [ln.split("#")[0].strip() for ln in EXPORT_REQUIREMENTS.read_text().splitlines()]
-    versions = dict(p.split("==") for p in pins if "==" in p)
-    return {**versions, "openvino runtime": version("openvino")}
+    versions = {**dict(p.split("==") for p in pins if "==" in p), "openvino runtime": version("openvino")}
+    if scheme in DATA_AWARE:
+        from harness.precision.calibrated import ONESHOT, calibration_of
+
+        versions.update(calibration=calibration or calibration_of(None), script=DATA_AWARE_SCRIPT.read_text(),
+                        windows=ONESHOT.read_text())  # the windows are cut by llmcompressor_oneshot.windows
+    return versions
 
 
 def check_exporter() -> Path:
@@ -55,15 +70,24 @@ def check_exporter() -> Path:
     return python
 
 
-def export(source: Path, scheme, out: Path) -> None:
-    """`optimum-cli export openvino` on the checkpoint folder, in the exporter's environment."""
+def export(source: Path, scheme, out: Path, calibration: dict | None = None) -> None:
+    """`optimum-cli export openvino` on the checkpoint folder, in the exporter's environment (a data-aware scheme:
+    openvino_data_aware.py on the calibration set)."""
     from harness.precision.conversion import run_converter
 
     python = check_exporter()
     args, _ = OV_SCHEMES[scheme.name]
-    cmd = [str(python), "-m", "optimum.commands.optimum_cli", "export", "openvino", "-m", str(source),
-           "--task", "text-generation-with-past", *args, str(out)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if scheme.name in DATA_AWARE:
+        from harness.precision.calibrated import calibration_file, calibration_of
+
+        c = calibration or calibration_of(None)
+        # -P: the script's folder is not put on sys.path (its neighbours torchao.py, gguf.py would shadow libraries)
+        cmd = [str(python), "-P", str(DATA_AWARE_SCRIPT), str(source), str(out), str(calibration_file(c)),
+               str(c["samples"]), str(c["seq_len"]), args[args.index("--group-size") + 1]]
+    else:
+        cmd = [str(python), "-m", "optimum.commands.optimum_cli", "export", "openvino", "-m", str(source),
+               "--task", "text-generation-with-past", *args, str(out)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env.pop("PYTHONPATH", None)
     run_converter(cmd, out, f"optimum-intel exporter ({scheme.name})", env)
 

@@ -42,8 +42,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("precision", "", "precision scheme name"),
     _c("scheme_bits", "bits", "nominal bits of the scheme's weights"),
     _c("library", "", "library that applied the scheme, with its version"),
-    _c("calibration", "", "the calibration set of an llm-compressor scheme: text, windows x tokens, seed "
-       "(calibration= in the config)"),
+    _c("calibration", "", "the calibration set of an llm-compressor scheme or of NNCF's data-aware ov-int4-awq: "
+       "text, windows x tokens, seed (calibration= in the config)"),
     _c("compute_dtype", "", "dtype of the activations and unquantised tensors (a scheme's own, or the device's: "
        "float32 on a CPU, bfloat16 on CUDA)"),
     _c("load_plan", "", "how the model reached its scheme: cast, load-time config (which), transform after load, "

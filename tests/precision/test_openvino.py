@@ -49,6 +49,32 @@ def test_fewer_bits_lose_more():
     assert max(KLD["ov-fp32"], KLD["ov-fp16"]) < KLD["ov-int8"] < min(KLD["ov-int4"], KLD["ov-int4-ch"]), KLD
 
 
+@needs_exporter
+def test_data_aware_int4_calibrates_on_the_stated_set_and_is_keyed_by_it(plain):
+    """ov-int4-awq: ov-int4's grid, compressed by NNCF's AWQ and scale estimation on the calibration set: proven from
+    the OpenVINO model (every decoder linear int4), its calibration recorded beside it, and another calibration set
+    another conversion (the cache key holds it); its loss on these random weights is measured, not ordered."""
+    from harness.engines.base import build_engine
+    from harness.precision.openvino import exporter_versions
+
+    calibration = ["calibration.samples=8", "calibration.seq_len=32"]
+    built = build_engine(_cfg("tiny-random", "ov-int4-awq", "openvino", *calibration), get_scheme("ov-int4-awq"),
+                         "cpu", "openvino")
+    assert "OpenVINO decoder i4 x14" in built.proof.types and built.proof.quantized_fraction == pytest.approx(1.0, abs=0.02)
+    import json
+
+    record = json.loads((built.engine.folder / "calibration.json").read_text())
+    assert record["samples"] == 8 and record["seq_len"] == 32 and record["method"] == "awq + scale_estimation"
+    kld, _ = quality(built.engine, plain)
+    assert 0 < kld < 1.0  # quantised (not float-equal), and still the model
+    built.engine.close()
+    from harness.precision.calibrated import calibration_of
+
+    cfg = _cfg("tiny-random", "ov-int4-awq", "openvino", *calibration)
+    assert exporter_versions("ov-int4-awq", calibration_of(cfg)) != exporter_versions("ov-int4-awq", None)
+    assert "calibration" not in exporter_versions("ov-int4")  # data-free schemes keep their cache keys
+
+
 def test_unavailable_when_the_exporters_environment_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_OPENVINO_EXPORTER", str(tmp_path / "nowhere" / "python"))
     out = tmp_path / "r.csv"

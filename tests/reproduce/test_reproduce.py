@@ -40,14 +40,17 @@ def _claims_csv(path, rows):
     return path
 
 
+@pytest.mark.parametrize("claim, better, worse", [("gptq-beats-rtn", "gptq-w4a16-g64", "rtn-w4a16-g64"),
+                                                  ("nncf-data-aware-int4", "ov-int4-awq", "ov-int4")])
 @pytest.mark.parametrize("gptq, rtn, verdict", [(22.0, 25.0, "agrees"), (25.0, 22.0, "disagrees"),
                                                 (22.0, 22.1, "not distinguishable")])
-def test_a_paper_ordering_flips_its_verdict_when_the_measured_order_flips(tmp_path, monkeypatch, gptq, rtn, verdict):
+def test_a_paper_ordering_flips_its_verdict_when_the_measured_order_flips(tmp_path, monkeypatch, gptq, rtn, verdict,
+                                                                          claim, better, worse):
     import harness.reproduce.checks as checks
 
     monkeypatch.setattr(checks, "PAPER_CSV", _claims_csv(tmp_path / "c.csv", [
-        ("m", "gptq-w4a16-g64", gptq, gptq - 20.0, 0.2, 0.1), ("m", "rtn-w4a16-g64", rtn, rtn - 20.0, 0.2, 0.2)]))
-    (v,) = run_claim(load_claims()["gptq-beats-rtn"], models=["m"], run=False)
+        ("m", better, gptq, gptq - 20.0, 0.2, 0.1), ("m", worse, rtn, rtn - 20.0, 0.2, 0.2)]))
+    (v,) = run_claim(load_claims()[claim], models=["m"], run=False)
     assert v.verdict == verdict
     assert "reference 20.00" in v.measured and "allowance 1.0%" in v.reason
 
