@@ -941,6 +941,36 @@ def _signal_in_phase(sweep: subprocess.Popen, phase: str, how: str, tmp_path: Pa
         read_rows(tmp_path / "r" / "r.csv")  # strict: no torn row
 
 
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_reproduce_run_leaves_no_sweep_behind(tmp_path, how):
+    """`python -m harness.reproduce run` runs its claims' sweeps as processes of their own: stopped or killed, it
+    took none of them with it, and the orphaned sweep went on measuring (its next run started when its worker was
+    killed). Now each sweep ends when the reproduce process does, however it ends."""
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.reproduce", "run", "model-card-tasks", "--models",
+                             "tiny-random", "--out", str(tmp_path / "out")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        seen: set[int] = set()
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            seen |= _descendants(proc)
+            if any("harness.child" in " ".join(psutil.Process(p).cmdline()) for p in seen if psutil.pid_exists(p)):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the claim's sweep never started a worker")
+        os.kill(proc.pid, getattr(signal, how))
+        proc.wait(60)
+        left = [p for p in seen if psutil.pid_exists(p) and not _gone(psutil.Process(p), 30)]
+        for p in left:
+            psutil.Process(p).kill()
+        assert not left, f"{len(left)} processes outlived a reproduce run sent {how}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
 def test_a_stop_with_nobody_reading_stderr_still_ends_the_sweep(tmp_path, how):
     """A closed terminal or a pipe whose reader died: the stop's one line cannot be written. That failed print once

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from harness.core.errors import UnknownName
+from harness.core.lifetime import ask_parent_death_signal
 from harness.core.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +40,12 @@ def _harness_sweep(csv: Path, overrides: list[str]) -> list[dict]:
     # the CSV named relative to the repository when it lies in it: rows name their logs as given, no machine path
     shown = csv.resolve().relative_to(ROOT) if csv.resolve().is_relative_to(ROOT) else csv
     cmd = [sys.executable, "-m", "harness", "-m", *overrides, f"results.path={shown}"]
-    subprocess.run(cmd, cwd=ROOT, check=False)
+    # the sweep ends as a stopped sweep does (its worker killed, its one line) when this process dies, however it
+    # dies; a sweep stopped by a signal stops the claims too (its rows are kept: the same command resumes)
+    rc = subprocess.run(cmd, cwd=ROOT, check=False,
+                        preexec_fn=lambda: ask_parent_death_signal(signal.SIGTERM)).returncode
+    if rc in (130, 143) or rc < 0:
+        raise SystemExit(rc if rc > 0 else 128 - rc)
     return latest_ok(load_results(csv)).to_dict("records")
 
 
@@ -452,20 +459,21 @@ def model_card_accuracy(claim, models, tasks, published=None, allowance=0.03, ru
     both are compared and the verdict says which held."""
     published = claim.published if published is None else published
     csv = OUT / "model_card.csv"
-    if run:
+    if run:  # a run per model and task, each its own row: an interrupted claim resumes where it stopped
         _harness_sweep(csv, [f"model={','.join(models)}", "precision=fp32", "engine=torch",
-                             f"eval.tasks=[{','.join(tasks)}]", "eval.shots=0", "eval.limit=null",
+                             "eval.tasks=" + ",".join(f"[{t}]" for t in tasks), "eval.shots=0", "eval.limit=null",
                              "eval.per_subject=null", "quality=none", "capability=none", "bench=quick",
                              # every shipped question: Gemma 3's 262k vocabulary took over the default hour on a busy
                              # 2-core machine (and was cut as a timeout row)
                              "runner.timeout_s=14400"])
-    rows = {r["model"]: r for r in _ok_rows(csv)} if csv.exists() else {}
+    rows = {(r["model"], t): r for r in (_ok_rows(csv) if csv.exists() else []) for t in tasks
+            if not pd_nan(r.get(f"{t}_acc"))}
     out = []
     for model in models:
         for task, fig in (published.get(model) or {}).items():
             item = f"{model} {task} ({fig['shots']}-shot)"
             pub = f"{100 * fig['value']:.1f}% ({fig['metric']}; {fig['source']})"
-            r = rows.get(model)
+            r = rows.get((model, task))
             if r is None or pd_nan(r.get(f"{task}_acc")):
                 out.append(Verdict(claim.id, item, pub, "no ok row", "not comparable", f"run it: {csv.name}"))
                 continue
