@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         print(f"[reproduce] {cid}: {time.perf_counter() - t_claim:.0f} s", flush=True)
     wall = time.perf_counter() - t0
     table = verdict_table(verdicts) + f"\n\n`python -m harness.reproduce run {' '.join(sys.argv[2:] if argv is None else argv[1:])}`: " \
-        f"{wall / 60:.1f} min of wall time on {len(ids)} claims."
+        f"{wall / 60:.1f} min of wall time on {len(ids)} claim{'' if len(ids) == 1 else 's'}."
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / ("verdicts-all.md" if args.ids == ["all"] else f"verdicts-{'-'.join(ids)}.md")
     path.write_text(table + "\n")
