@@ -16,6 +16,14 @@ def cache_root() -> Path:
                 "quant-harness")
 
 
+def in_cache(path: str | Path) -> str:
+    """A path under the cache as logs show it: `<cache>/...`, so that a committed log names no machine's folders."""
+    try:
+        return str(Path("<cache>") / Path(path).relative_to(cache_root()))
+    except ValueError:
+        return str(path)
+
+
 def cache_dir(*parts: str) -> Path:
     """A folder under the cache (cache_root), created when missing."""
     path = Path(cache_root(), *parts)

@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.config.schema import ModelConfig
 from harness.core.logs import get
 from harness.core.errors import ModelLoadError
-from harness.core.paths import cache_dir
+from harness.core.paths import cache_dir, in_cache
 from harness.core.cache_files import (cache_write, cached_file_ok, checkpoint_folder_torn, discard, record_folder_sizes,
                                       record_size)
 
@@ -83,7 +83,7 @@ def _convert(path: Path, target: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    get(__name__).info(f"dequantising {path.name} to fp32 once (cached in {target}) ...")
+    get(__name__).info(f"dequantising {path.name} to fp32 once (cached in {in_cache(target)}) ...")
     try:
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)

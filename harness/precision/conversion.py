@@ -16,7 +16,7 @@ from typing import Callable
 from harness.core.errors import ConversionError
 from harness.core.logs import get
 from harness.models.checkpoint import fingerprint
-from harness.core.paths import cache_dir
+from harness.core.paths import cache_dir, in_cache
 from harness.core.lifetime import die_with_parent_preexec
 from harness.core.cache_files import cache_write, remove_stale_tmp
 
@@ -47,7 +47,7 @@ def converted(kind: str, source: Path, scheme: str, versions: dict[str, str],
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    get(__name__).info(f"converting {source.name} to {scheme} once (cached in {target}) ...")
+    get(__name__).info(f"converting {source.name} to {scheme} once (cached in {in_cache(target)}) ...")
     t0 = time.perf_counter()
     try:
         with cache_write(target, f"the {scheme} conversion"):
