@@ -1,9 +1,10 @@
-"""python -m harness.reproduce list | run ID [ID ...] | run --all [--models a,b] [--out DIR]
+"""python -m harness.reproduce list | run ID [ID ...] | run --all [--models a,b] [--out DIR] [--recorded]
 
 `run --all` runs every claim runnable here (claims that need the hub or a GPU say so and run where they are there),
 writes the verdicts (results/reproduce/verdicts-all.md) and the rows they come from (results/reproduce/*.csv), and
 states its wall time. `--models` replaces the claims' models (a plumbing run on tiny-random, as the test suite
-does), `--out` writes elsewhere."""
+does), `--out` writes elsewhere, `--recorded` gives the verdicts of the rows already recorded without measuring anything (a
+claim part-way through: what is missing says so)."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,9 @@ def main(argv=None) -> int:
     run.add_argument("--all", action="store_true", help="every claim runnable here")
     run.add_argument("--models", default=None, help="comma-separated models in place of each claim's own")
     run.add_argument("--out", default=None, help="folder for the verdicts and rows (default results/reproduce)")
+    run.add_argument("--recorded", action="store_true",
+                     help="verdicts from the rows already recorded, nothing measured (a claim part-way through says "
+                          "'no ok row' for what is missing; a check that reads only its files is computed as usual)")
     args = ap.parse_args(argv)
     if args.cmd == "run" and (args.all or args.ids == ["all"]):
         args.ids, args.all = ["all"], True
@@ -66,6 +70,18 @@ def main(argv=None) -> int:
         extra = {}
         if args.models and "models" in claims[cid].check.get("params", {}):
             extra["models"] = args.models.split(",")
+        if args.recorded:
+            import inspect
+
+            from harness.reproduce.checks import CHECKS, Verdict
+
+            takes = inspect.signature(CHECKS.get(claims[cid].check["function"])).parameters
+            if "run" in takes:
+                extra["run"] = False
+            elif not {"csv", "data_dir"} & set(takes) and claims[cid].check["function"] != "not_runnable":
+                verdicts.append(Verdict(cid, "all", "", "not measured", "not comparable",
+                                        "--recorded: this check measures as it checks (no recorded rows to read)"))
+                continue
         t_claim = time.perf_counter()
         try:
             verdicts += run_claim(claims[cid], **extra)
@@ -77,7 +93,8 @@ def main(argv=None) -> int:
         print(f"[reproduce] {cid}: {time.perf_counter() - t_claim:.0f} s", flush=True)
     wall = time.perf_counter() - t0
     table = verdict_table(verdicts) + f"\n\n`python -m harness.reproduce run {' '.join(sys.argv[2:] if argv is None else argv[1:])}`: " \
-        f"{wall / 60:.1f} min of wall time on {len(ids)} claim{'' if len(ids) == 1 else 's'}."
+        f"{wall / 60:.1f} min of wall time on {len(ids)} claim{'' if len(ids) == 1 else 's'}" + \
+        (" (verdicts from the rows recorded before, nothing measured)." if args.recorded else ".")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / ("verdicts-all.md" if args.ids == ["all"] else f"verdicts-{'-'.join(ids)}.md")
     path.write_text(table + "\n")

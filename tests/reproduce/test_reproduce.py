@@ -188,3 +188,27 @@ def test_a_model_card_figure_without_its_metric_is_held_by_either_and_says_which
                      published={"gemma3-270m": {"arc_easy": claim.published["gemma3-270m"]["arc_easy"]}})
     assert v.verdict == verdict and said in v.reason and "±5.0 points" in v.reason
     assert v.published.startswith("57.7% (unstated; google/gemma-3-270m card)")
+
+
+def test_recorded_gives_the_verdicts_of_the_rows_there_and_measures_nothing(tmp_path):
+    """A claim part-way through (one of its four rows recorded): `--recorded` says the verdict of what is there and
+    'no ok row' for the rest, in seconds, starting no sweep."""
+    import subprocess
+    import sys
+
+    from harness.record.store import append_row
+    from tests.conftest import ROOT
+
+    append_row(tmp_path / "model_card.csv", {
+        "run_id": "r0", "status": "ok", "model": "smollm2-135m", "precision": "fp32", "engine": "torch",
+        "config_hash": "h0", "arc_easy_acc": 0.53, "arc_easy_acc_norm": 0.47, "arc_easy_stderr": 0.0102,
+        "arc_easy_n": 2376, "arc_easy_subset": "all"})
+    before = (tmp_path / "model_card.csv").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "harness.reproduce", "run", "model-card-tasks", "--recorded",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[harness]" not in proc.stdout + proc.stderr  # no sweep ran
+    text = (tmp_path / "verdicts-model-card-tasks.md").read_text()
+    assert "| model-card-tasks | smollm2-135m arc_easy (0-shot) |" in text and "acc 53.0%" in text
+    assert text.count("no ok row") == 3 and "nothing measured" in text
+    assert (tmp_path / "model_card.csv").read_bytes() == before
