@@ -62,33 +62,48 @@ def test_a_short_write_is_completed(tmp_path, monkeypatch):
     assert [r["run_id"] for r in read_rows(path)] == ["r1", "r2"]
 
 
+STOP_DURING_APPEND = """
+import os, signal, sys
+from harness.launch import Terminated, _raise_terminated
+from harness.record import store
+from harness.record.store import append_row, read_rows
+from tests.test_faults import _row
+
+path, how = sys.argv[1], sys.argv[2]
+append_row(path, _row(1))
+real_write, calls = os.write, []
+
+def stopped_half_way(fd, data):
+    calls.append(1)
+    n = real_write(fd, bytes(data[:25]))
+    if len(calls) == 1:
+        os.kill(os.getpid(), getattr(signal, how))  # the stop lands after the first part of the row
+    return n
+
+signal.signal(signal.SIGTERM, _raise_terminated)  # the sweep's own handler
+store.os.write = stopped_half_way
+try:
+    append_row(path, _row(2))
+    print("no stop")
+except (KeyboardInterrupt, Terminated) as exc:
+    store.os.write = real_write
+    print(type(exc).__name__, len(calls), [r["run_id"] for r in read_rows(path)])
+"""
+
+
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
-def test_a_stop_during_the_csv_append_waits_for_the_whole_row(tmp_path, monkeypatch, how):
+def test_a_stop_during_the_csv_append_waits_for_the_whole_row(tmp_path, how):
     """Ctrl-C or SIGTERM arriving between two partial writes of one row: the row is finished first, then the stop
-    acts (a KeyboardInterrupt or the harness's Terminated), and the file reads strictly with every row whole."""
-    from harness.launch import Terminated, _raise_terminated
-
-    path = tmp_path / "r.csv"
-    append_row(path, _row(1))
-    real_write, calls = os.write, []
-
-    def stopped_half_way(fd, data):
-        calls.append(1)
-        n = real_write(fd, bytes(data[:25]))
-        if len(calls) == 1:
-            os.kill(os.getpid(), getattr(signal, how))  # the stop lands after the first part of the row
-        return n
-
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # the sweep's own handler
-    monkeypatch.setattr(store.os, "write", stopped_half_way)
-    try:
-        with pytest.raises(KeyboardInterrupt if how == "SIGINT" else Terminated):
-            append_row(path, _row(2))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    monkeypatch.setattr(store.os, "write", real_write)
-    assert len(calls) > 1  # the row took several writes, and the stop came after the first
-    assert [r["run_id"] for r in read_rows(path)] == ["r1", "r2"]
+    acts (a KeyboardInterrupt or the harness's Terminated), and the file reads strictly with every row whole. In a
+    process of its own, as the sweep is (a signal sent to the whole test process once met the libraries it had
+    loaded)."""
+    proc = subprocess.run([sys.executable, "-c", STOP_DURING_APPEND, str(tmp_path / "r.csv"), how], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    stopped, writes, ids = proc.stdout.split(maxsplit=2)
+    assert stopped == ("KeyboardInterrupt" if how == "SIGINT" else "Terminated")
+    assert int(writes) > 1  # the row took several writes, and the stop came after the first
+    assert ids.strip() == "['r1', 'r2']"
 
 
 def test_a_failed_write_leaves_the_file_as_it_was_and_says_so(tmp_path, monkeypatch):
