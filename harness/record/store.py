@@ -155,18 +155,14 @@ def _write_whole(fd: int, data: bytes, path: Path) -> None:
                 raise OSError(f"write returned {n}")
             view = view[n:]
         os.fsync(fd)
-    except OSError as exc:
+    except BaseException as exc:  # an error, or anything else that ends the write half-way: nothing torn is left
         try:
             os.ftruncate(fd, start)
         except OSError:
             pass
-        raise ResultsWriteError(f"{path}: the row could not be written ({type(exc).__name__}: {exc}); "
-                                "the file is left as it was") from exc
-    except BaseException:  # anything else that ends the write half-way: nothing torn is left by us either
-        try:
-            os.ftruncate(fd, start)
-        except OSError:
-            pass
+        if isinstance(exc, OSError):
+            raise ResultsWriteError(f"{path}: the row could not be written ({type(exc).__name__}: {exc}); "
+                                    "the file is left as it was") from exc
         raise
 
 

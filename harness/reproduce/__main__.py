@@ -3,8 +3,8 @@
 `run --all` runs every claim runnable here (claims that need the hub or a GPU say so and run where they are there),
 writes the verdicts (results/reproduce/verdicts-all.md) and the rows they come from (results/reproduce/*.csv), and
 states its wall time. `--models` replaces the claims' models (a plumbing run on tiny-random, as the test suite
-does), `--out` writes elsewhere, `--recorded` gives the verdicts of the rows already recorded without measuring anything (a
-claim part-way through: what is missing says so)."""
+does), `--out` writes elsewhere, `--recorded` gives the verdicts of the rows already recorded without measuring
+anything (a claim part-way through: what is missing says so)."""
 from __future__ import annotations
 
 import argparse

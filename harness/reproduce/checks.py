@@ -474,7 +474,7 @@ def model_card_accuracy(claim, models, tasks, published=None, allowance=0.03, ru
             item = f"{model} {task} ({fig['shots']}-shot)"
             pub = f"{100 * fig['value']:.1f}% ({fig['metric']}; {fig['source']})"
             r = rows.get((model, task))
-            if r is None or pd_nan(r.get(f"{task}_acc")):
+            if r is None:
                 out.append(Verdict(claim.id, item, pub, "no ok row", "not comparable", f"run it: {csv.name}"))
                 continue
             n, se = int(float(r[f"{task}_n"])), float(r[f"{task}_stderr"])
